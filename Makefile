@@ -1,0 +1,36 @@
+# The two set-up commands: `make run` (the app on its embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# E2E=0 skips the browser tests locally; CI always runs them.
+E2E ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck emulator bench
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python -m devtools.run
+
+emulator: install
+	$(BIN)/python -m devtools.google_emulator --port 8081
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+test: lint typecheck
+	$(BIN)/pytest $(if $(filter 0,$(E2E)),-m "not e2e") $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/execute.py

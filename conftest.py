@@ -1,0 +1,69 @@
+"""Fixtures shared by every app's tests: two workspaces, a member of each, API clients for each."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory, api_key_for
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return WorkspaceFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def member(workspace):
+    return MembershipFactory(workspace=workspace, user=UserFactory(email="owner@acme.test")).user
+
+
+@pytest.fixture
+def other_member(other_workspace):
+    return MembershipFactory(workspace=other_workspace, user=UserFactory(email="owner@globex.test")).user
+
+
+@pytest.fixture
+def api_key(workspace):
+    return api_key_for(workspace)
+
+
+@pytest.fixture
+def other_api_key(other_workspace):
+    return api_key_for(other_workspace)
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def session_client(member):
+    client = APIClient()
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def key_client(api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def other_key_client(other_api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {other_api_key}")
+    return client
+
+
+@pytest.fixture
+def other_session_client(other_member):
+    client = APIClient()
+    client.force_login(other_member)
+    return client

@@ -1,0 +1,124 @@
+"""`make run`: a development .env when there is none, migrations, a demo login, the Google
+emulator beside the app (unless a real GOOGLE_CLIENT_ID is configured), and the app itself.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = ROOT / ".env"
+APP_PORT = int(os.environ.get("PORT", "8000"))
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8081"))
+EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
+DEMO_EMAIL = "demo@galaxyco.local"
+DEMO_PASSWORD = "galaxy-demo-2026"  # a local demo login, printed for the developer
+DEV_CLIENT_ID = "galaxyco-dev-client"
+
+
+def emulator_env() -> dict[str, str]:
+    return {
+        "GOOGLE_CLIENT_ID": DEV_CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": "galaxyco-dev-secret",
+        "GOOGLE_OAUTH_AUTHORIZE_URL": f"{EMULATOR_URL}/o/oauth2/v2/auth",
+        "GOOGLE_OAUTH_TOKEN_URL": f"{EMULATOR_URL}/token",
+        "GOOGLE_OAUTH_USERINFO_URL": f"{EMULATOR_URL}/oauth2/v3/userinfo",
+        "GOOGLE_OAUTH_REVOKE_URL": f"{EMULATOR_URL}/revoke",
+        "GOOGLE_OAUTH_CERTS_URL": f"{EMULATOR_URL}/oauth2/v1/certs",
+        "GOOGLE_ID_TOKEN_ISSUER": EMULATOR_URL,
+        "GOOGLE_API_BASE_URL": f"{EMULATOR_URL}/",
+    }
+
+
+def write_dev_env() -> None:
+    """Fresh secrets for this machine only; .env is git-ignored."""
+    values = {
+        "DEBUG": "true",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "SITE_URL": f"http://127.0.0.1:{APP_PORT}",
+    }
+    if os.environ.get("GOOGLE_CLIENT_ID", DEV_CLIENT_ID) == DEV_CLIENT_ID:
+        values |= emulator_env()
+    lines = [f"{key}={value}" for key, value in values.items()]
+    ENV_FILE.write_text("# Development settings written by `make run`. Never commit this file.\n" + "\n".join(lines) + "\n")
+    print(f"Wrote a development {ENV_FILE.name}.")
+
+
+def dotenv_value(name: str) -> str:
+    for line in ENV_FILE.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    return os.environ.get(name, "")
+
+
+def manage(*args: str) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True)
+    return result.stdout
+
+
+def wait_until_up(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (a local URL we built)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up within {timeout:.0f} s.")
+
+
+def main() -> None:
+    if not ENV_FILE.exists():
+        write_dev_env()
+    manage("migrate", "--noinput")
+    manage("create_workspace_user", "--email", DEMO_EMAIL, "--password", DEMO_PASSWORD, "--workspace", "Demo")
+
+    children: list[subprocess.Popen[bytes]] = []
+    use_emulator = dotenv_value("GOOGLE_CLIENT_ID") in ("", DEV_CLIENT_ID)
+    if use_emulator:
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "devtools.google_emulator", "--port", str(EMULATOR_PORT)], cwd=ROOT
+            )
+        )
+        wait_until_up(f"{EMULATOR_URL}/")
+    app = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}", "--noreload"], cwd=ROOT
+    )
+    children.append(app)
+    wait_until_up(f"http://127.0.0.1:{APP_PORT}/healthz")
+    print()
+    print(f"  GalaxyCo is running at   http://127.0.0.1:{APP_PORT}/")
+    print(f"  Log in as                {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    if use_emulator:
+        print(f"  Emulator inbox           {EMULATOR_URL}/_emulator/inbox")
+    print("  Stop with Ctrl-C.")
+    print()
+
+    def stop(*_: object) -> None:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=10)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        app.wait()
+    except KeyboardInterrupt:
+        pass
+    stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Settings for the test suite: the production settings with throwaway secrets and no .env.
+
+Keys are generated per run, so no secret is ever committed.
+"""
+
+import os
+import secrets
+
+from cryptography.fernet import Fernet
+
+os.environ["READ_DOT_ENV"] = "false"
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("TOKEN_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("HTTPS", "false")
+os.environ.setdefault("ACCOUNT_EMAIL_VERIFICATION", "optional")
+
+from galaxyco.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+# Serve static files from the app folders, as in development: tests do not run collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

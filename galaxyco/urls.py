@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from galaxyco import views
+from workspaces.views import home
+
+api_workspace_patterns = [
+    path("", include("workspaces.api_urls")),
+    path("", include("integrations.api_urls")),
+    path("", include("workflows.api_urls")),
+]
+
+page_workspace_patterns = [
+    path("", include("workspaces.urls")),
+    path("", include("integrations.urls")),
+    path("", include("workflows.urls")),
+]
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/", include(api_workspace_patterns)),
+    path("w/<slug:slug>/", include(page_workspace_patterns)),
+]
+
+handler400 = "galaxyco.views.bad_request"
+handler403 = "galaxyco.views.permission_denied"
+handler404 = "galaxyco.views.page_not_found"
+handler500 = "galaxyco.views.server_error"

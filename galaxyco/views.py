@@ -1,0 +1,70 @@
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """The database answers, and the broker too when one is configured."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:
+        logger.exception("Readiness check: the database is unreachable")
+        checks["database"] = "unavailable"
+    if settings.CELERY_BROKER_URL:
+        from galaxyco.celery import app
+
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+            checks["broker"] = "ok"
+        except Exception:
+            logger.exception("Readiness check: the broker is unreachable")
+            checks["broker"] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
+
+
+def _error_page(request: HttpRequest, template: str, status: int) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        from galaxyco.api import error_body
+
+        codes = {400: "bad_request", 403: "forbidden", 404: "not_found", 500: "server_error"}
+        messages = {
+            400: "The request could not be understood.",
+            403: "You do not have permission to do that.",
+            404: "We could not find that. It may have been removed, or you may not have access.",
+            500: "Something went wrong on our side. It has been logged; please try again.",
+        }
+        return JsonResponse(error_body(code=codes[status], message=messages[status]), status=status)
+    return render(request, template, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, "400.html", 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, "403.html", 403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, "404.html", 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _error_page(request, "500.html", 500)

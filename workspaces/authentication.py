@@ -1,0 +1,48 @@
+from rest_framework.request import Request
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from galaxyco import context
+from workspaces.models import ApiKey
+from workspaces.services import authenticate_api_key
+
+
+class ApiKeyUser:
+    """The request's user when a workspace API key authenticated it."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    pk = None
+    id = None
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.prefix}…"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <key>` with a workspace API key."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyUser, ApiKey] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed()
+        try:
+            raw_key = parts[1].decode()
+        except UnicodeError:
+            raise AuthenticationFailed() from None
+        api_key = authenticate_api_key(raw_key=raw_key)
+        if api_key is None:
+            raise AuthenticationFailed()
+        context.bind(api_key_id=api_key.pk)
+        return ApiKeyUser(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

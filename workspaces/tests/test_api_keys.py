@@ -1,0 +1,80 @@
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from workspaces.models import ApiKey
+from workspaces.services import hash_api_key, revoke_api_key
+
+
+def detail_url(workspace):
+    return f"/api/workspaces/{workspace.pk}/"
+
+
+def bearer(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_the_workspace_key_reads_its_workspace(workspace, key_client):
+    response = key_client.get(detail_url(workspace))
+    assert response.status_code == 200
+    assert response.json()["slug"] == "acme"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "header", ["Bearer gxy_not-a-real-key-at-all", "Bearer nonsense", "Bearer", "Bearer a b"]
+)
+def test_a_wrong_key_answers_401_with_a_challenge(workspace, header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(detail_url(workspace))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == "authentication_failed"
+    assert body["error"]["request_id"] == response["X-Request-ID"]
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_answers_401(workspace, api_key):
+    key_row = ApiKey.objects.get(key_hash=hash_api_key(api_key))
+    revoke_api_key(workspace=workspace, api_key_id=key_row.pk)
+    response = bearer(api_key).get(detail_url(workspace))
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_another_workspaces_key_answers_404(workspace, other_key_client):
+    response = other_key_client.get(detail_url(workspace))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_use_records_last_used_at(workspace, api_key):
+    key_row = ApiKey.objects.get(key_hash=hash_api_key(api_key))
+    assert key_row.last_used_at is None
+    before = timezone.now()
+    bearer(api_key).get(detail_url(workspace))
+    key_row.refresh_from_db()
+    assert key_row.last_used_at is not None
+    assert key_row.last_used_at >= before
+
+
+@pytest.mark.django_db
+def test_only_a_hash_and_a_prefix_are_stored(workspace, api_key):
+    key_row = ApiKey.objects.get(workspace=workspace)
+    assert api_key not in {key_row.key_hash, key_row.prefix, key_row.name}
+    assert key_row.key_hash == hash_api_key(api_key)
+    assert api_key.startswith(key_row.prefix)
+
+
+@pytest.mark.django_db
+def test_a_key_cannot_list_other_workspaces(workspace, other_workspace, key_client):
+    response = key_client.get("/api/workspaces/")
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [workspace.pk]

@@ -1,0 +1,123 @@
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from galaxyco.errors import AppError
+from workspaces import services
+from workspaces.forms import AddMemberForm, ApiKeyForm, ChangeRoleForm
+from workspaces.scoping import WorkspacePageMixin
+from workspaces.selectors import api_key_list, member_list, workspaces_for_user
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send a signed-in person to their first workspace."""
+    workspace = workspaces_for_user(user=request.user).first()
+    if workspace is None:
+        workspace = services.create_personal_workspace(user=request.user)  # type: ignore[arg-type]
+    return redirect("workspace_home", slug=workspace.slug)
+
+
+class WorkspaceHomeView(WorkspacePageMixin, TemplateView):
+    template_name = "workspaces/home.html"
+
+
+class MembersView(WorkspacePageMixin, TemplateView):
+    template_name = "workspaces/members.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx["members"] = member_list(workspace=self.workspace)
+        ctx["form"] = kwargs.get("form") or AddMemberForm()
+        ctx["role_choices"] = ChangeRoleForm.base_fields["role"].choices  # type: ignore[attr-defined]
+        return ctx
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not self.membership.can_manage:
+            raise PermissionDenied
+        form = AddMemberForm(request.POST)
+        if form.is_valid():
+            try:
+                membership = services.add_member(
+                    workspace=self.workspace, email=form.cleaned_data["email"], role=form.cleaned_data["role"]
+                )
+            except AppError as error:
+                form.add_error("email", error.message)
+            else:
+                messages.success(
+                    request, f"{membership.user.email} is now a member of {self.workspace.name}."
+                )
+                return redirect("workspace_members", slug=self.workspace.slug)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class MemberChangeView(WorkspacePageMixin, View):
+    """POST: change a member's role (`role`) or remove them (`remove`)."""
+
+    def post(self, request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+        if not self.membership.can_manage:
+            raise PermissionDenied
+        try:
+            if "remove" in request.POST:
+                services.remove_member(workspace=self.workspace, membership_id=membership_id)
+                messages.success(request, "The member was removed.")
+            else:
+                form = ChangeRoleForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, "Choose a role: owner, admin or member.")
+                else:
+                    services.change_role(
+                        workspace=self.workspace, membership_id=membership_id, role=form.cleaned_data["role"]
+                    )
+                    messages.success(request, "The role was changed.")
+        except AppError as error:
+            if error.status == 404:
+                raise
+            messages.error(request, error.message)
+        return redirect("workspace_members", slug=self.workspace.slug)
+
+
+class SettingsView(WorkspacePageMixin, TemplateView):
+    template_name = "workspaces/settings.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx["api_keys"] = api_key_list(workspace=self.workspace)
+        ctx["form"] = kwargs.get("form") or ApiKeyForm()
+        ctx["api_base"] = self.request.build_absolute_uri(
+            reverse("api_workspace_detail", kwargs={"workspace_id": self.workspace.pk})
+        )
+        return ctx
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not self.membership.can_manage:
+            raise PermissionDenied
+        form = ApiKeyForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        _, raw_key = services.create_api_key(
+            workspace=self.workspace,
+            name=form.cleaned_data["name"],
+            created_by=request.user,  # type: ignore[arg-type]
+        )
+        # Shown once, on this response only; never stored in the session or the database.
+        return self.render_to_response(self.get_context_data(new_key=raw_key))
+
+
+class ApiKeyRevokeView(WorkspacePageMixin, View):
+    def post(self, request: HttpRequest, slug: str, api_key_id: int) -> HttpResponse:
+        if not self.membership.can_manage:
+            raise PermissionDenied
+        api_key = services.revoke_api_key(workspace=self.workspace, api_key_id=api_key_id)
+        messages.success(
+            request,
+            f"The API key “{api_key.name}” was revoked. Services using it can no longer call the API.",
+        )
+        return redirect("workspace_settings", slug=self.workspace.slug)
