@@ -67,3 +67,23 @@ def other_session_client(other_member):
     client = APIClient()
     client.force_login(other_member)
     return client
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    """One Google emulator for the session, on a free port, over real HTTP."""
+    from devtools.google_emulator import GoogleEmulator
+
+    with GoogleEmulator(port=0) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def google(emulator_server, settings):
+    """The emulator, reset, with the app's Google settings pointing at it."""
+    from devtools.google_endpoints import emulator_settings
+
+    emulator_server.state.reset()
+    for name, value in emulator_settings(emulator_server.url).items():
+        setattr(settings, name, value)
+    return emulator_server

@@ -2,6 +2,7 @@
 emulator beside the app (unless a real GOOGLE_CLIENT_ID is configured), and the app itself.
 """
 
+import contextlib
 import os
 import secrets
 import signal
@@ -12,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
+from devtools.google_endpoints import emulator_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = ROOT / ".env"
@@ -27,13 +30,7 @@ def emulator_env() -> dict[str, str]:
     return {
         "GOOGLE_CLIENT_ID": DEV_CLIENT_ID,
         "GOOGLE_CLIENT_SECRET": "galaxyco-dev-secret",
-        "GOOGLE_OAUTH_AUTHORIZE_URL": f"{EMULATOR_URL}/o/oauth2/v2/auth",
-        "GOOGLE_OAUTH_TOKEN_URL": f"{EMULATOR_URL}/token",
-        "GOOGLE_OAUTH_USERINFO_URL": f"{EMULATOR_URL}/oauth2/v3/userinfo",
-        "GOOGLE_OAUTH_REVOKE_URL": f"{EMULATOR_URL}/revoke",
-        "GOOGLE_OAUTH_CERTS_URL": f"{EMULATOR_URL}/oauth2/v1/certs",
-        "GOOGLE_ID_TOKEN_ISSUER": EMULATOR_URL,
-        "GOOGLE_API_BASE_URL": f"{EMULATOR_URL}/",
+        **emulator_settings(EMULATOR_URL),
     }
 
 
@@ -49,7 +46,9 @@ def write_dev_env() -> None:
     if os.environ.get("GOOGLE_CLIENT_ID", DEV_CLIENT_ID) == DEV_CLIENT_ID:
         values |= emulator_env()
     lines = [f"{key}={value}" for key, value in values.items()]
-    ENV_FILE.write_text("# Development settings written by `make run`. Never commit this file.\n" + "\n".join(lines) + "\n")
+    ENV_FILE.write_text(
+        "# Development settings written by `make run`. Never commit this file.\n" + "\n".join(lines) + "\n"
+    )
     print(f"Wrote a development {ENV_FILE.name}.")
 
 
@@ -62,7 +61,9 @@ def dotenv_value(name: str) -> str:
 
 
 def manage(*args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     return result.stdout
 
 
@@ -70,7 +71,7 @@ def wait_until_up(url: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (a local URL we built)
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
@@ -113,10 +114,8 @@ def main() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         app.wait()
-    except KeyboardInterrupt:
-        pass
     stop()
 
 

@@ -94,3 +94,22 @@ class ReauthRequired(PermanentError):
     code = "reauth_required"
     status = 409
     message = "Your Google connection has expired or was revoked. Reconnect it on the Integrations page."
+
+
+# --- Connecting a Google account.
+
+
+class ConnectionFailed(AppError):
+    """The Google connect flow did not complete; nothing was saved."""
+
+    code = "connection_failed"
+    status = 400
+    message = "Google did not complete the connection, so nothing was saved. Please try connecting again."
+
+
+class ScopeNotGranted(ConnectionFailed):
+    code = "scope_not_granted"
+    message = (
+        "You did not give GalaxyCo the permission it needs, so nothing was connected. "
+        "Connect again and leave the permission ticked on Google's consent screen."
+    )

@@ -1,3 +1,17 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from integrations import views
+
+urlpatterns = [
+    path("integrations/", views.IntegrationsPageView.as_view(), name="integrations_page"),
+    path(
+        "integrations/google/<str:integration_type>/connect/",
+        views.GoogleConnectView.as_view(),
+        name="integrations_google_connect",
+    ),
+    path(
+        "integrations/<int:integration_id>/disconnect/",
+        views.DisconnectView.as_view(),
+        name="integrations_disconnect",
+    ),
+]

@@ -1,6 +1,6 @@
-from rest_framework.request import Request
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
 from galaxyco import context
 from workspaces.models import ApiKey

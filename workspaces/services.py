@@ -92,9 +92,7 @@ def remove_member(*, workspace: Workspace, membership_id: int) -> None:
     membership.delete()
 
 
-def create_api_key(
-    *, workspace: Workspace, name: str, created_by: User | None = None
-) -> tuple[ApiKey, str]:
+def create_api_key(*, workspace: Workspace, name: str, created_by: User | None = None) -> tuple[ApiKey, str]:
     """Returns the key row and the key itself, which is shown once and never stored."""
     name = name.strip()
     if not name:
@@ -139,9 +137,7 @@ def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
 
 
 @transaction.atomic
-def provision_workspace_user(
-    *, email: str, password: str, workspace_name: str
-) -> tuple[User, Workspace]:
+def provision_workspace_user(*, email: str, password: str, workspace_name: str) -> tuple[User, Workspace]:
     """Create or update a verified user, the named workspace if new, and an owner membership."""
     from allauth.account.models import EmailAddress
 

@@ -1,0 +1,55 @@
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from integrations import services
+from integrations.models import Integration
+from integrations.selectors import integration_list, integration_status
+from integrations.serializers import IntegrationSerializer, IntegrationStatusSerializer
+from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
+
+
+class IntegrationListApi(WorkspaceGenericAPIView, generics.ListAPIView):
+    serializer_class = IntegrationSerializer
+
+    def scoped_queryset(self) -> QuerySet[Integration]:
+        queryset = integration_list(workspace=self.workspace)
+        for field in ("type", "status"):
+            if value := self.request.query_params.get(field):
+                queryset = queryset.filter(**{field: value})
+        return queryset
+
+    @extend_schema(parameters=[OpenApiParameter("type", str), OpenApiParameter("status", str)])
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
+    serializer_class = IntegrationSerializer
+    lookup_url_kwarg = "integration_id"
+
+    def scoped_queryset(self) -> QuerySet[Integration]:
+        return integration_list(workspace=self.workspace)
+
+
+class IntegrationDisconnectApi(WorkspaceAPIView):
+    @extend_schema(request=None, responses=IntegrationSerializer)
+    def post(self, request: Request, workspace_id: int, integration_id: int) -> Response:
+        integration, revoked = services.disconnect_integration(
+            workspace=self.workspace, integration_id=integration_id
+        )
+        return Response(
+            {
+                "success": True,
+                "revoked_at_google": revoked,
+                "integration": IntegrationSerializer(integration).data,
+            }
+        )
+
+
+class IntegrationStatusApi(WorkspaceAPIView):
+    @extend_schema(responses=IntegrationStatusSerializer)
+    def get(self, request: Request, workspace_id: int) -> Response:
+        return Response(IntegrationStatusSerializer(integration_status(workspace=self.workspace)).data)

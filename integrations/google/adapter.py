@@ -1,0 +1,129 @@
+"""allauth hooks: a completed Google consent becomes an integration, never a login.
+
+The connect intent (workspace and type) travels inside allauth's one-shot state, so it
+cannot be replayed or forged. Every outcome lands on the integrations page with a message.
+"""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base import AuthError
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+
+from galaxyco.errors import AppError, NotFound
+from integrations import services
+from integrations.models import IntegrationType
+from workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+PENDING_CONNECT_SESSION_KEY = "integrations_pending_connect"
+
+
+def _integrations_page(request: HttpRequest, intent: dict[str, Any] | None) -> str:
+    """Where to land: the intent's workspace, else the last one a connect started from, else home."""
+    slug = None
+    if intent and intent.get("workspace_id"):
+        workspace = Workspace.objects.filter(pk=intent["workspace_id"]).first()
+        slug = workspace.slug if workspace else None
+    slug = slug or request.session.get(PENDING_CONNECT_SESSION_KEY)
+    return reverse("integrations_page", kwargs={"slug": slug}) if slug else reverse("home")
+
+
+class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        return False
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        intent = (sociallogin.state or {}).get("data") or {}
+        target = _integrations_page(request, intent)
+        if not intent.get("integration_type") or not request.user.is_authenticated:
+            logger.warning(
+                "Google consent completed without a connect intent", extra={"event": "connect_rejected"}
+            )
+            messages.error(request, "Google is used to connect Gmail and Calendar, not to log in.")
+            raise ImmediateHttpResponse(HttpResponseRedirect(target))
+
+        kind = IntegrationType(intent["integration_type"])
+        token = sociallogin.token
+        extra = sociallogin.account.extra_data or {}
+        grant = services.GoogleGrant(
+            account_id=str(sociallogin.account.uid),
+            email=extra.get("email", ""),
+            display_name=extra.get("name", ""),
+            access_token=token.token,
+            refresh_token=token.token_secret or "",
+            expires_at=token.expires_at or timezone.now() + timedelta(hours=1),
+            granted_scopes=getattr(sociallogin, "granted_scopes", []),
+        )
+        workspace = Workspace.objects.filter(pk=int(intent.get("workspace_id") or 0)).first()
+        try:
+            if workspace is None:
+                raise NotFound("That workspace no longer exists, so nothing was connected.")
+            integration = services.connect_google_integration(
+                workspace=workspace,
+                user=request.user,
+                integration_type=kind,
+                grant=grant,
+            )
+        except AppError as error:
+            logger.warning(
+                "Google connection not saved: %s",
+                error.code,
+                extra={"event": "connect_failed", "integration_type": kind.value, "error_code": error.code},
+            )
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{kind.label} connected as {integration.email}.")
+        request.session.pop(PENDING_CONNECT_SESSION_KEY, None)
+        raise ImmediateHttpResponse(HttpResponseRedirect(target))
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: Any = None,
+        exception: Exception | None = None,
+        extra_context: dict[str, Any] | None = None,
+    ) -> None:
+        extra_context = extra_context or {}
+        state = extra_context.get("state")
+        intent = (state or {}).get("data") if isinstance(state, dict) else None
+        if error == AuthError.CANCELLED:
+            code, message = (
+                "consent_denied",
+                "You declined Google's consent screen, so nothing was connected.",
+            )
+        elif state is None:
+            code = "state_invalid"
+            message = (
+                "We could not verify that Google sign-in (the link expired or was already used), "
+                "so nothing was connected. Please start again with the Connect button."
+            )
+        else:
+            code = "connection_failed"
+            message = (
+                "Google did not complete the connection, so nothing was saved. Please try again in a moment."
+            )
+        logger.warning(
+            "Google connection failed: %s",
+            code,
+            extra={
+                "event": "connect_failed",
+                "error_code": code,
+                "allauth_error": str(error),
+                "exception": type(exception).__name__ if exception else None,
+                "integration_type": (intent or {}).get("integration_type"),
+            },
+        )
+        messages.error(request, message)
+        target = _integrations_page(request, intent)
+        request.session.pop(PENDING_CONNECT_SESSION_KEY, None)
+        raise ImmediateHttpResponse(HttpResponseRedirect(target))

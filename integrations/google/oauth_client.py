@@ -1,0 +1,96 @@
+"""Google's token endpoint (refresh) and revoke endpoint, with failures classified.
+
+`invalid_grant` means the grant is gone (revoked, password changed, unused for months):
+ReauthRequired. 429, 5xx and timeouts are transient: RetryableError.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
+
+logger = logging.getLogger(__name__)
+
+# One pooled session per process: keep-alive to Google's token endpoint.
+_session = requests.Session()
+
+
+@dataclass(frozen=True)
+class RefreshedToken:
+    access_token: str
+    expires_at: datetime
+    refresh_token: str | None
+    scope: str | None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def refresh_access_token(*, refresh_token: str) -> RefreshedToken:
+    try:
+        response = _session.post(
+            settings.GOOGLE_OAUTH_TOKEN_URL,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": settings.GOOGLE_CLIENT_ID,
+                "client_secret": settings.GOOGLE_CLIENT_SECRET,
+            },
+            timeout=settings.GOOGLE_HTTP_TIMEOUT,
+        )
+    except requests.RequestException as exc:
+        raise RetryableError(f"Google's token service could not be reached ({type(exc).__name__}).") from exc
+
+    if response.status_code == 200:
+        data = response.json()
+        return RefreshedToken(
+            access_token=data["access_token"],
+            expires_at=timezone.now() + timedelta(seconds=int(data.get("expires_in", 3600))),
+            refresh_token=data.get("refresh_token"),
+            scope=data.get("scope"),
+        )
+    error = _error_code(response)
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableError(retry_after=_retry_after(response))
+    if error == "invalid_grant":
+        raise ReauthRequired()
+    logger.error(
+        "Google's token endpoint refused a refresh: status %s, error %s", response.status_code, error
+    )
+    raise PermanentError(
+        "Google refused to renew access for this connection. Reconnect it on the Integrations page.",
+        code="token_refresh_failed",
+    )
+
+
+def revoke_token(*, token: str) -> bool:
+    """Revoke a grant at Google. True when revoked (or already gone), False when Google was unreachable."""
+    try:
+        response = _session.post(
+            settings.GOOGLE_OAUTH_REVOKE_URL, data={"token": token}, timeout=settings.GOOGLE_HTTP_TIMEOUT
+        )
+    except requests.RequestException as exc:
+        logger.warning("Could not reach Google to revoke a token: %s", type(exc).__name__)
+        return False
+    if response.status_code == 200 or _error_code(response) == "invalid_token":
+        return True
+    logger.warning("Google did not revoke a token: status %s", response.status_code)
+    return False
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) else ""

@@ -1,0 +1,77 @@
+from django.conf import settings
+from django.db import models
+
+from integrations.fields import EncryptedTextField
+from workspaces.models import Workspace
+from workspaces.querysets import WorkspaceQuerySet
+
+
+class IntegrationType(models.TextChoices):
+    GMAIL = "gmail", "Gmail"
+    CALENDAR = "calendar", "Google Calendar"
+
+
+class IntegrationStatus(models.TextChoices):
+    ACTIVE = "active", "Connected"
+    REAUTH_REQUIRED = "reauth_required", "Reconnect needed"
+    DISCONNECTED = "disconnected", "Disconnected"
+    ERROR = "error", "Error"
+
+
+class Integration(models.Model):
+    """A Google account connected to a workspace for one purpose (Gmail or Calendar)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="integrations")
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=20, default="google")
+    type = models.CharField(max_length=20, choices=IntegrationType.choices)
+    status = models.CharField(
+        max_length=20, choices=IntegrationStatus.choices, default=IntegrationStatus.ACTIVE
+    )
+    email = models.EmailField()
+    display_name = models.CharField(max_length=200, blank=True)
+    provider_account_id = models.CharField(max_length=255)
+    scopes = models.JSONField(default=list, blank=True, help_text="Scopes Google granted.")
+    connected_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=50, blank=True)
+    last_error_message = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "provider", "type", "provider_account_id"],
+                name="unique_integration_per_account",
+            ),
+        ]
+        indexes = [models.Index(fields=["workspace", "type", "status"], name="integration_lookup_idx")]
+        ordering = ["type", "-connected_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} · {self.email}"
+
+
+class OAuthToken(models.Model):
+    """One per integration; token values are encrypted at rest and never leave the server."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="token")
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField()
+    expires_at = models.DateTimeField()
+    scope = models.TextField(blank=True)
+    token_type = models.CharField(max_length=20, default="Bearer")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Token for integration {self.integration_id}"

@@ -1,0 +1,89 @@
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+
+from integrations.models import Integration, IntegrationStatus, IntegrationType
+from workspaces.models import Workspace
+
+
+def integration_list(*, workspace: Workspace) -> QuerySet[Integration]:
+    return Integration.objects.for_workspace(workspace).select_related("connected_by")
+
+
+def get_integration(*, workspace: Workspace, integration_id: int) -> Integration | None:
+    return integration_list(workspace=workspace).filter(pk=integration_id).first()
+
+
+def _summary(integration: Integration | None) -> dict[str, Any]:
+    if integration is None:
+        return {
+            "connected": False,
+            "status": "not_connected",
+            "email": None,
+            "integration_id": None,
+            "display_name": "",
+            "connected_at": None,
+            "last_refreshed_at": None,
+            "message": None,
+        }
+    return {
+        "connected": integration.status == IntegrationStatus.ACTIVE,
+        "status": integration.status,
+        "email": integration.email,
+        "integration_id": integration.pk,
+        "display_name": integration.display_name,
+        "connected_at": integration.connected_at,
+        "last_refreshed_at": integration.last_refreshed_at,
+        "message": integration.last_error_message or None,
+    }
+
+
+# The integration a type's status reports: an active one first, then one that needs attention.
+_STATUS_PRIORITY = {
+    IntegrationStatus.ACTIVE: 0,
+    IntegrationStatus.REAUTH_REQUIRED: 1,
+    IntegrationStatus.ERROR: 2,
+    IntegrationStatus.DISCONNECTED: 3,
+}
+
+
+def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
+    """One summary per type, from one query whatever the number of integrations."""
+    best: dict[str, Integration] = {}
+    rows = Integration.objects.for_workspace(workspace).only(
+        "id",
+        "type",
+        "status",
+        "email",
+        "display_name",
+        "connected_at",
+        "last_refreshed_at",
+        "last_error_message",
+    )
+    for integration in rows.order_by("-connected_at", "-id"):
+        current = best.get(integration.type)
+        if (
+            current is None
+            or _STATUS_PRIORITY[IntegrationStatus(integration.status)]
+            < _STATUS_PRIORITY[IntegrationStatus(current.status)]
+        ):
+            best[integration.type] = integration
+    return {kind.value: _summary(best.get(kind.value)) for kind in IntegrationType}
+
+
+def default_integration_for(
+    *, workspace: Workspace, integration_type: str, user: User | None
+) -> Integration | None:
+    """A step that names no integration uses the requester's own of that type, else the workspace's."""
+    candidates = (
+        Integration.objects.for_workspace(workspace)
+        .filter(type=integration_type)
+        .exclude(status=IntegrationStatus.DISCONNECTED)
+        .order_by("-connected_at", "-id")
+    )
+    if user is not None:
+        own = candidates.filter(connected_by=user).first()
+        if own is not None:
+            return own
+    return candidates.first()

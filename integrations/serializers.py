@@ -1,0 +1,54 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from integrations.models import Integration
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    """An integration as the API shows it: never any token material."""
+
+    connected_by = serializers.SerializerMethodField()
+    last_error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Integration
+        fields = [
+            "id",
+            "provider",
+            "type",
+            "status",
+            "email",
+            "display_name",
+            "scopes",
+            "connected_by",
+            "connected_at",
+            "last_refreshed_at",
+            "last_used_at",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+    def get_connected_by(self, obj: Integration) -> str | None:
+        return obj.connected_by.email if obj.connected_by else None
+
+    def get_last_error(self, obj: Integration) -> dict[str, Any] | None:
+        if not obj.last_error_code:
+            return None
+        return {"code": obj.last_error_code, "message": obj.last_error_message, "at": obj.last_error_at}
+
+
+class IntegrationStatusEntrySerializer(serializers.Serializer):
+    connected = serializers.BooleanField()
+    status = serializers.CharField()
+    email = serializers.EmailField(allow_null=True)
+    integration_id = serializers.IntegerField(allow_null=True)
+    display_name = serializers.CharField(allow_blank=True)
+    connected_at = serializers.DateTimeField(allow_null=True)
+    last_refreshed_at = serializers.DateTimeField(allow_null=True)
+    message = serializers.CharField(allow_null=True, help_text="What to do when it is not connected.")
+
+
+class IntegrationStatusSerializer(serializers.Serializer):
+    gmail = IntegrationStatusEntrySerializer()
+    calendar = IntegrationStatusEntrySerializer()

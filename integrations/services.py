@@ -1,0 +1,133 @@
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from galaxyco import context
+from galaxyco.errors import AppError, ConnectionFailed, NotFound, ScopeNotGranted
+from integrations.google import oauth_client
+from integrations.google.scopes import PERMISSION_LABEL, REQUIRED_SCOPE
+from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken
+from workspaces.models import Workspace
+from workspaces.selectors import membership_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GoogleGrant:
+    """What one completed consent gave us."""
+
+    account_id: str
+    email: str
+    display_name: str
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    granted_scopes: list[str]
+
+
+@transaction.atomic
+def connect_google_integration(
+    *, workspace: Workspace, user: User, integration_type: str, grant: GoogleGrant
+) -> Integration:
+    """Create or update the integration for this account and store its tokens, in one transaction."""
+    kind = IntegrationType(integration_type)
+    if membership_for(user=user, workspace=workspace) is None:
+        raise NotFound()
+    if REQUIRED_SCOPE[kind] not in grant.granted_scopes:
+        raise ScopeNotGranted(
+            f"You did not allow “{PERMISSION_LABEL[kind]}”, so {kind.label} was not connected. "
+            "Connect again and leave that permission ticked on Google's consent screen."
+        )
+    if not grant.refresh_token:
+        raise ConnectionFailed(
+            f"Google did not give GalaxyCo lasting access, so {kind.label} was not connected. "
+            "Remove GalaxyCo from your Google Account's third-party access, then connect again.",
+            code="no_refresh_token",
+        )
+    now = timezone.now()
+    integration, created = Integration.objects.select_for_update().update_or_create(
+        workspace=workspace,
+        provider="google",
+        type=kind,
+        provider_account_id=grant.account_id,
+        defaults={
+            "connected_by": user,
+            "status": IntegrationStatus.ACTIVE,
+            "email": grant.email,
+            "display_name": grant.display_name,
+            "scopes": sorted(set(grant.granted_scopes)),
+            "connected_at": now,
+            "last_refreshed_at": now,
+            "last_error_code": "",
+            "last_error_message": "",
+            "last_error_at": None,
+        },
+    )
+    OAuthToken.objects.update_or_create(
+        integration=integration,
+        defaults={
+            "workspace": workspace,
+            "access_token": grant.access_token,
+            "refresh_token": grant.refresh_token,
+            "expires_at": grant.expires_at,
+            "scope": " ".join(sorted(set(grant.granted_scopes))),
+            "token_type": "Bearer",
+        },
+    )
+    context.bind(integration_id=integration.pk)
+    logger.info(
+        "Integration %s",
+        "connected" if created else "reconnected",
+        extra={"integration_type": kind.value, "event": "integration_connected"},
+    )
+    return integration
+
+
+def _get_for_update(*, workspace: Workspace, integration_id: int) -> Integration:
+    integration = (
+        Integration.objects.for_workspace(workspace).select_for_update().filter(pk=integration_id).first()
+    )
+    if integration is None:
+        raise NotFound()
+    return integration
+
+
+def disconnect_integration(*, workspace: Workspace, integration_id: int) -> tuple[Integration, bool]:
+    """Revoke the grant at Google, delete the token, mark the integration disconnected.
+
+    Returns the integration and whether Google confirmed the revocation. The local token is
+    deleted either way: a person who disconnects wants GalaxyCo to stop using the account.
+    """
+    with transaction.atomic():
+        integration = _get_for_update(workspace=workspace, integration_id=integration_id)
+        token = OAuthToken.objects.filter(integration=integration).first()
+        revoked = True
+        if token is not None:
+            revoked = oauth_client.revoke_token(token=token.refresh_token or token.access_token)
+            token.delete()
+        integration.status = IntegrationStatus.DISCONNECTED
+        integration.save(update_fields=["status", "updated_at"])
+    context.bind(integration_id=integration.pk)
+    logger.info(
+        "Integration disconnected", extra={"event": "integration_disconnected", "revoked_at_google": revoked}
+    )
+    return integration, revoked
+
+
+def record_integration_error(*, integration: Integration, error: AppError, status: str | None = None) -> None:
+    """Remember the last error (and, for a lost grant, that the person must reconnect)."""
+    fields = {
+        "last_error_code": error.code,
+        "last_error_message": error.message,
+        "last_error_at": timezone.now(),
+    }
+    if status is not None:
+        fields["status"] = status
+    Integration.objects.filter(pk=integration.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(integration, name, value)

@@ -1,0 +1,137 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from integrations.models import IntegrationStatus, IntegrationType, OAuthToken
+from integrations.tests.factories import IntegrationFactory, OAuthTokenFactory
+
+
+def status_url(workspace):
+    return f"/api/workspaces/{workspace.pk}/integrations/status/"
+
+
+@pytest.mark.django_db
+def test_status_needs_a_credential(workspace, anon_client):
+    response = anon_client.get(status_url(workspace))
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response
+
+
+@pytest.mark.django_db
+def test_status_answers_a_members_session_and_the_workspace_key(workspace, session_client, key_client):
+    OAuthTokenFactory(integration__workspace=workspace, integration__email="team@gmail.test")
+    for client in (session_client, key_client):
+        response = client.get(status_url(workspace))
+        assert response.status_code == 200
+        body = response.json()
+        assert body["gmail"]["connected"] is True
+        assert body["gmail"]["email"] == "team@gmail.test"
+        assert body["calendar"] == {
+            "connected": False,
+            "status": "not_connected",
+            "email": None,
+            "integration_id": None,
+            "display_name": "",
+            "connected_at": None,
+            "last_refreshed_at": None,
+            "message": None,
+        }
+
+
+@pytest.mark.django_db
+def test_status_hides_from_another_workspaces_key(workspace, other_key_client):
+    assert other_key_client.get(status_url(workspace)).status_code == 404
+
+
+@pytest.mark.django_db
+def test_status_reports_a_connection_needing_reauthorization(workspace, key_client):
+    integration = IntegrationFactory(workspace=workspace, status=IntegrationStatus.REAUTH_REQUIRED)
+    gmail = key_client.get(status_url(workspace)).json()["gmail"]
+    assert gmail["connected"] is False
+    assert gmail["status"] == "reauth_required"
+    assert gmail["integration_id"] == integration.pk
+
+
+@pytest.mark.django_db
+def test_status_prefers_an_active_integration(workspace, key_client):
+    IntegrationFactory(workspace=workspace, status=IntegrationStatus.DISCONNECTED)
+    active = IntegrationFactory(workspace=workspace)
+    IntegrationFactory(workspace=workspace, status=IntegrationStatus.REAUTH_REQUIRED)
+    assert key_client.get(status_url(workspace)).json()["gmail"]["integration_id"] == active.pk
+
+
+@pytest.mark.django_db
+def test_status_runs_the_same_queries_for_1_and_50_integrations(workspace, key_client):
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert key_client.get(status_url(workspace)).status_code == 200
+        return len(queries)
+
+    IntegrationFactory(workspace=workspace)
+    key_client.get(status_url(workspace))  # the key's last_used_at is written once a minute, not per call
+    one = count_queries()
+    for index in range(49):
+        IntegrationFactory(
+            workspace=workspace, type=IntegrationType.CALENDAR if index % 2 else IntegrationType.GMAIL
+        )
+    assert count_queries() == one
+
+
+@pytest.mark.django_db
+def test_list_and_detail_never_show_token_material(workspace, key_client):
+    token = OAuthTokenFactory(integration__workspace=workspace)
+    listing = key_client.get(f"/api/workspaces/{workspace.pk}/integrations/")
+    detail = key_client.get(f"/api/workspaces/{workspace.pk}/integrations/{token.integration_id}/")
+    assert listing.status_code == 200 and detail.status_code == 200
+    assert listing.json()["results"][0]["id"] == token.integration_id
+    for body in (listing.content.decode(), detail.content.decode()):
+        assert token.access_token not in body
+        assert token.refresh_token not in body
+        assert "token" not in detail.json()
+
+
+@pytest.mark.django_db
+def test_list_filters_by_type_and_status(workspace, key_client):
+    IntegrationFactory(workspace=workspace)
+    calendar = IntegrationFactory(workspace=workspace, type=IntegrationType.CALENDAR)
+    response = key_client.get(f"/api/workspaces/{workspace.pk}/integrations/?type=calendar&status=active")
+    assert [row["id"] for row in response.json()["results"]] == [calendar.pk]
+
+
+@pytest.mark.django_db
+def test_another_workspaces_integration_answers_404(workspace, other_workspace, key_client):
+    foreign = OAuthTokenFactory(integration__workspace=other_workspace).integration
+    base = f"/api/workspaces/{workspace.pk}/integrations/{foreign.pk}/"
+    assert key_client.get(base).status_code == 404
+    assert key_client.post(base + "disconnect/").status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.status == IntegrationStatus.ACTIVE
+    assert OAuthToken.objects.filter(integration=foreign).exists()
+
+
+@pytest.mark.django_db
+def test_disconnect_revokes_at_google_deletes_the_token_and_marks_it(workspace, key_client, google):
+    token = OAuthTokenFactory(integration__workspace=workspace)
+    response = key_client.post(
+        f"/api/workspaces/{workspace.pk}/integrations/{token.integration_id}/disconnect/"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True
+    assert body["integration"]["status"] == "disconnected"
+    assert google.state.stats().get("revoke") == 1
+    assert not OAuthToken.objects.filter(pk=token.pk).exists()
+    status = key_client.get(status_url(workspace)).json()["gmail"]
+    assert status["connected"] is False and status["status"] == "disconnected"
+
+
+@pytest.mark.django_db
+def test_disconnect_still_disconnects_when_google_is_unreachable(workspace, key_client, google):
+    token = OAuthTokenFactory(integration__workspace=workspace)
+    google.state.add_fault("revoke", status=503)
+    response = key_client.post(
+        f"/api/workspaces/{workspace.pk}/integrations/{token.integration_id}/disconnect/"
+    )
+    assert response.status_code == 200
+    assert response.json()["revoked_at_google"] is False
+    assert not OAuthToken.objects.filter(pk=token.pk).exists()
