@@ -1,0 +1,173 @@
+"""Developer-facing routes: the index, inbox and event pages, and the JSON control API.
+
+The control API mirrors the ``EmulatorState`` methods so tests in other processes
+(e.g. a browser-driven end-to-end suite) can steer the emulator over HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import pages
+from .web import Context, Request, Response, html_response, json_response
+
+_OK = {"ok": True}
+
+
+class ControlError(ValueError):
+    pass
+
+
+def _body(req: Request) -> dict[str, Any]:
+    if not req.body.strip():
+        return {}
+    try:
+        data = req.json()
+    except ValueError as exc:
+        raise ControlError("body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise ControlError("body must be a JSON object")
+    return data
+
+
+def _get(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any = None) -> Any:
+    """body[key] if it has one of ``kinds`` (JSON null means the default)."""
+    value = body.get(key)
+    if value is None:
+        return default
+    # bool is an int subclass; only accept it where a bool is wanted.
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(kind.__name__ for kind in kinds)
+        raise ControlError(f"{key} must be {names}")
+    return value
+
+
+def _error(message: str, status: int = 400) -> Response:
+    return json_response({"ok": False, "error": message}, status)
+
+
+# ------------------------------------------------------------------- pages
+
+
+def index(ctx: Context, req: Request) -> Response:
+    markup = pages.index_page(
+        base_url=ctx.base_url,
+        issuer=ctx.issuer,
+        client_id=ctx.client_id,
+        messages=len(ctx.state.messages()),
+        events=len(ctx.state.events()),
+    )
+    return html_response(markup)
+
+
+def inbox(ctx: Context, req: Request) -> Response:
+    to = req.arg("to") or None
+    # Belt and braces on top of escaping: the page itself never runs scripts.
+    csp = "script-src 'none'; object-src 'none'; base-uri 'none'"
+    return html_response(
+        pages.inbox_page(ctx.state.messages(to), to), headers={"Content-Security-Policy": csp}
+    )
+
+
+def inbox_json(ctx: Context, req: Request) -> Response:
+    return json_response({"messages": ctx.state.messages(req.arg("to") or None)})
+
+
+def events_json(ctx: Context, req: Request) -> Response:
+    return json_response({"events": ctx.state.events()})
+
+
+def event_page(ctx: Context, req: Request) -> Response:
+    event = ctx.state.event(req.arg("eid") or "")
+    if event is None:
+        return html_response(pages.not_found_page("No such event."), 404)
+    return html_response(pages.event_page(event))
+
+
+# ------------------------------------------------------------- control API
+
+
+def reset(ctx: Context, req: Request) -> Response:
+    ctx.state.reset()
+    return json_response(_OK)
+
+
+def _account_action(ctx: Context, req: Request, action: str) -> Response:
+    email = req.params["email"]
+    if ctx.state.account(email) is None:
+        return _error(f"unknown account {email}", 404)
+    if action == "expire":
+        return json_response({**_OK, "expired": ctx.state.expire_account(email)})
+    return json_response({**_OK, "revoked": ctx.state.revoke_account(email)})
+
+
+def expire_account(ctx: Context, req: Request) -> Response:
+    return _account_action(ctx, req, "expire")
+
+
+def revoke_account(ctx: Context, req: Request) -> Response:
+    return _account_action(ctx, req, "revoke")
+
+
+def add_fault(ctx: Context, req: Request) -> Response:
+    try:
+        body = _body(req)
+        ctx.state.add_fault(
+            _get(body, "endpoint", (str,), ""),
+            status=_get(body, "status", (int,)),
+            count=_get(body, "count", (int,), 1),
+            hang_seconds=_get(body, "hang_seconds", (int, float)),
+            retry_after=_get(body, "retry_after", (int,)),
+        )
+    except ValueError as exc:
+        return _error(str(exc))
+    return json_response(_OK)
+
+
+def set_consent(ctx: Context, req: Request) -> Response:
+    try:
+        body = _body(req)
+        scopes = _get(body, "scopes", (list, str))
+        if isinstance(scopes, list) and not all(isinstance(scope, str) for scope in scopes):
+            raise ControlError("scopes must be a list of strings")
+        ctx.state.set_consent(
+            email=_get(body, "email", (str,), ""),
+            name=_get(body, "name", (str,), ""),
+            decision=_get(body, "decision", (str,), "allow"),
+            scopes=scopes,
+            issue_refresh_token=_get(body, "issue_refresh_token", (bool,), True),
+        )
+    except ValueError as exc:
+        return _error(str(exc))
+    return json_response(_OK)
+
+
+def settings(ctx: Context, req: Request) -> Response:
+    """GET shows the settings; POST changes the ones given."""
+    state = ctx.state
+    if req.method == "POST":
+        try:
+            body = _body(req)
+            lifetime = _get(body, "access_token_lifetime", (int,))
+            quota = _get(body, "gmail_quota_units_per_minute", (int,))
+            with state.lock:
+                if lifetime is not None:
+                    state.set_access_token_lifetime(lifetime)
+                if quota is not None:
+                    state.set_gmail_quota(quota)
+        except ValueError as exc:
+            return _error(str(exc))
+    return json_response(
+        {
+            "access_token_lifetime": state.access_token_lifetime,
+            "gmail_quota_units_per_minute": state.gmail_quota_units_per_minute,
+        }
+    )
+
+
+def stats(ctx: Context, req: Request) -> Response:
+    return json_response(ctx.state.stats())
+
+
+def accounts(ctx: Context, req: Request) -> Response:
+    return json_response({"accounts": ctx.state.accounts()})

@@ -1,0 +1,165 @@
+"""Gmail: users.messages.send, with Google's per-mailbox rate limit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import secrets
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+from typing import Any
+
+from .oauth import Authorized, require_token
+from .web import Context, Request, Response, api_error, json_response
+
+SEND_SCOPES = frozenset(
+    {
+        "https://www.googleapis.com/auth/gmail.send",
+        "https://www.googleapis.com/auth/gmail.compose",
+        "https://www.googleapis.com/auth/gmail.modify",
+        "https://mail.google.com/",
+    }
+)
+# Google's published cost of messages.send in quota units.
+SEND_COST_UNITS = 100
+
+
+class InvalidMessage(ValueError):
+    pass
+
+
+def _iso_millis(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _decode_raw(raw: object) -> bytes:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidMessage(
+            "'raw' RFC822 payload message string or uploading message via /upload/* URL required"
+        )
+    # Gmail wants base64url, but plain base64 decodes to the same bytes once translated.
+    text = raw.strip().replace("+", "-").replace("/", "_").rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidMessage("Invalid value for ByteString") from exc
+
+
+def _addresses(message: EmailMessage, header: str) -> list[str]:
+    values = [str(value) for value in message.get_all(header, [])]
+    return [address for _, address in getaddresses(values) if address]
+
+
+def _body(message: EmailMessage, subtype: str) -> str | None:
+    part = message.get_body(preferencelist=(subtype,))
+    if not isinstance(part, EmailMessage):
+        return None
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError):
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else None
+
+
+def _attachments(message: EmailMessage) -> list[dict[str, Any]]:
+    found = []
+    for part in message.iter_attachments():
+        payload = part.get_payload(decode=True)
+        found.append(
+            {
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "size": len(payload) if isinstance(payload, bytes) else 0,
+            }
+        )
+    return found
+
+
+def parse_message(raw: object, mailbox: str) -> dict[str, Any]:
+    """Turn the ``raw`` field into the stored message dict (without id/threadId)."""
+    data = _decode_raw(raw)
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        if not isinstance(message, EmailMessage):
+            raise InvalidMessage("Invalid message")
+        to, cc, bcc = (_addresses(message, name) for name in ("To", "Cc", "Bcc"))
+        if not (to or cc or bcc):
+            raise InvalidMessage("Recipient address required")
+        reply_to = message.get("Reply-To")
+        return {
+            "mailbox": mailbox,
+            # Gmail fills in the sender when the message has no From header.
+            "from": str(message.get("From") or mailbox),
+            "to": to,
+            "cc": cc,
+            "bcc": bcc,
+            "reply_to": str(reply_to) if reply_to is not None else None,
+            "subject": str(message.get("Subject") or ""),
+            "text": _body(message, "plain"),
+            "html": _body(message, "html"),
+            "headers": {name: str(value) for name, value in message.items()},
+            "attachments": _attachments(message),
+            "raw": raw,
+        }
+    except InvalidMessage:
+        raise
+    except Exception as exc:  # the email package raises many types on hostile input
+        raise InvalidMessage("Invalid message") from exc
+
+
+def _rate_limited(retry_after: int) -> Response:
+    until = _iso_millis(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_after))
+    # Two spaces, as in Google's own message.
+    message = f"User-rate limit exceeded.  Retry after {until}"
+    return api_error(
+        429,
+        message,
+        "rateLimitExceeded",
+        domain="usageLimits",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def send(ctx: Context, req: Request) -> Response:
+    """POST /gmail/v1/users/<userId>/messages/send."""
+    auth = require_token(ctx, req, SEND_SCOPES)
+    if isinstance(auth, Response):
+        return auth
+    return _send(ctx, req, auth)
+
+
+def _send(ctx: Context, req: Request, auth: Authorized) -> Response:
+    mailbox = auth.account.email
+    user_id = req.params["user_id"]
+    if user_id != "me" and user_id.lower() != mailbox:
+        return api_error(403, f"Delegation denied for {mailbox}", "forbidden")
+
+    retry_after = ctx.state.charge_gmail_quota(mailbox, SEND_COST_UNITS)
+    if retry_after is not None:
+        return _rate_limited(retry_after)
+
+    try:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise InvalidMessage("Invalid JSON payload received.")
+        stored = parse_message(body.get("raw"), mailbox)
+    except InvalidMessage as exc:
+        return api_error(400, str(exc), "invalidArgument")
+    except ValueError:
+        return api_error(400, "Invalid JSON payload received.", "parseError")
+
+    message_id = secrets.token_hex(8)
+    references = [*stored["headers"].get("References", "").split(), stored["headers"].get("In-Reply-To", "")]
+    thread_id = ctx.state.thread_id_for(mailbox, [ref for ref in references if ref]) or message_id
+    stored = {
+        "id": message_id,
+        "threadId": thread_id,
+        **stored,
+        "labelIds": ["SENT"],
+        "received_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    ctx.state.add_message(stored)
+    return json_response({"id": message_id, "threadId": thread_id, "labelIds": ["SENT"]})

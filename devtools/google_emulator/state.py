@@ -1,0 +1,411 @@
+"""Thread-safe in-memory state: accounts, grants, tokens, mail, events, faults.
+
+Everything is guarded by one re-entrant lock (``state.lock``). Endpoint modules
+take it around multi-step operations; the public methods take it themselves.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Endpoint names accepted by :meth:`EmulatorState.add_fault`.
+FAULT_ENDPOINTS = frozenset(
+    {
+        "authorize",
+        "token",
+        "token.authorization_code",
+        "token.refresh_token",
+        "userinfo",
+        "certs",
+        "revoke",
+        "gmail.send",
+        "calendar.insert",
+    }
+)
+QUOTA_WINDOW_SECONDS = 60.0
+CONSENT_DECISIONS = ("allow", "deny")
+
+
+def subject_for(email: str) -> str:
+    """A stable 21-digit numeric ``sub`` for an email, shaped like Google's account ids."""
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8")).digest()
+    return "1" + str(int.from_bytes(digest[:16], "big") % 10**20).zfill(20)
+
+
+@dataclass
+class Account:
+    email: str
+    name: str
+    sub: str
+    # client_id -> scopes granted so far, for include_granted_scopes=true.
+    granted_scopes: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"email": self.email, "name": self.name, "sub": self.sub}
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    email: str
+    scopes: list[str]
+    code_challenge: str | None
+    code_challenge_method: str | None
+    nonce: str | None
+    access_type: str
+    issue_refresh_token: bool
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class Grant:
+    """One successful consent: its refresh token and every access token minted from it."""
+
+    id: str
+    email: str
+    client_id: str
+    scopes: list[str]
+    refresh_token: str | None = None
+    revoked: bool = False
+    access_tokens: set[str] = field(default_factory=set)
+
+
+@dataclass
+class AccessToken:
+    token: str
+    grant_id: str
+    issued_at: float
+    expires_at: float
+
+
+@dataclass
+class Fault:
+    endpoint: str
+    status: int | None
+    remaining: int
+    hang_seconds: float | None
+    retry_after: int | None
+
+
+@dataclass(frozen=True)
+class ConsentPreset:
+    email: str
+    name: str
+    decision: str
+    scopes: tuple[str, ...] | None
+    issue_refresh_token: bool
+
+
+def _check_lifetime(seconds: int) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        raise ValueError("access_token_lifetime must be a positive integer (seconds)")
+    return seconds
+
+
+def _check_quota(units: int) -> int:
+    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+        raise ValueError("gmail_quota_units_per_minute must be a non-negative integer")
+    return units
+
+
+class EmulatorState:
+    """All mutable emulator data. Safe to use from tests while the server runs."""
+
+    accounts_by_email: dict[str, Account]
+    codes: dict[str, AuthCode]
+    grants: dict[str, Grant]
+    refresh_tokens: dict[str, str]  # refresh token -> grant id
+    access_tokens: dict[str, AccessToken]
+
+    def __init__(
+        self, *, access_token_lifetime: int = 3600, gmail_quota_units_per_minute: int = 15000
+    ) -> None:
+        self.lock = threading.RLock()
+        self._initial_settings = (
+            _check_lifetime(access_token_lifetime),
+            _check_quota(gmail_quota_units_per_minute),
+        )
+        self.reset()
+
+    # ----------------------------------------------------------------- public API
+
+    def reset(self) -> None:
+        """Forget everything and restore the settings given at construction."""
+        with self.lock:
+            self.access_token_lifetime, self.gmail_quota_units_per_minute = self._initial_settings
+            self.accounts_by_email = {}
+            self.codes = {}
+            self.grants = {}
+            self.refresh_tokens = {}
+            self.access_tokens = {}
+            self._messages: list[dict[str, Any]] = []
+            self._events: list[dict[str, Any]] = []
+            self._faults: list[Fault] = []
+            self._consent: ConsentPreset | None = None
+            self._stats: Counter[str] = Counter()
+            self._quota_usage: dict[str, deque[tuple[float, int]]] = {}
+
+    def set_access_token_lifetime(self, seconds: int) -> None:
+        """Lifetime of access tokens issued from now on."""
+        with self.lock:
+            self.access_token_lifetime = _check_lifetime(seconds)
+
+    def set_gmail_quota(self, units_per_minute: int) -> None:
+        """Per-mailbox Gmail quota; each send costs 100 units."""
+        with self.lock:
+            self.gmail_quota_units_per_minute = _check_quota(units_per_minute)
+
+    def expire_account(self, email: str) -> int:
+        """Expire every live access token of the account; refresh tokens keep working.
+
+        Returns how many tokens were expired.
+        """
+        now = time.time()
+        expired = 0
+        with self.lock:
+            for grant in self._grants_of(email):
+                for token in grant.access_tokens:
+                    access = self.access_tokens[token]
+                    if access.expires_at > now:
+                        access.expires_at = now - 1
+                        expired += 1
+        return expired
+
+    def revoke_account(self, email: str) -> int:
+        """Revoke every grant of the account (as if the user removed the app's access).
+
+        Returns how many grants were revoked.
+        """
+        with self.lock:
+            live = [grant for grant in self._grants_of(email) if not grant.revoked]
+            for grant in live:
+                grant.revoked = True
+            return len(live)
+
+    def add_fault(
+        self,
+        endpoint: str,
+        *,
+        status: int | None = None,
+        count: int = 1,
+        hang_seconds: float | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Make the next ``count`` calls of ``endpoint`` hang and/or fail."""
+        if endpoint not in FAULT_ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(FAULT_ENDPOINTS)}")
+        if status is None and hang_seconds is None:
+            raise ValueError("a fault needs a status, hang_seconds, or both")
+        if status is not None and (isinstance(status, bool) or not 400 <= status <= 599):
+            raise ValueError("status must be an HTTP error status (400-599)")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError("count must be a positive integer")
+        if hang_seconds is not None and hang_seconds < 0:
+            raise ValueError("hang_seconds must not be negative")
+        if retry_after is not None and retry_after < 0:
+            raise ValueError("retry_after must not be negative")
+        with self.lock:
+            self._faults.append(Fault(endpoint, status, count, hang_seconds, retry_after))
+
+    def set_consent(
+        self,
+        *,
+        email: str,
+        name: str = "",
+        decision: str = "allow",
+        scopes: Iterable[str] | None = None,
+        issue_refresh_token: bool = True,
+    ) -> None:
+        """Answer the NEXT authorize request at once, without showing the consent page.
+
+        ``scopes=None`` grants everything requested; otherwise only the requested
+        scopes listed here are granted (openid/email/profile are always granted).
+        """
+        if "@" not in email:
+            raise ValueError("email must be an email address")
+        if decision not in CONSENT_DECISIONS:
+            raise ValueError("decision must be 'allow' or 'deny'")
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        preset = ConsentPreset(
+            email=email.strip().lower(),
+            name=name,
+            decision=decision,
+            scopes=None if scopes is None else tuple(scopes),
+            issue_refresh_token=bool(issue_refresh_token),
+        )
+        with self.lock:
+            self._consent = preset
+
+    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        """Delivered messages, oldest first; ``to`` filters on To/Cc/Bcc."""
+        with self.lock:
+            found = [m for m in self._messages if to is None or _addressed_to(m, to)]
+            return copy.deepcopy(found)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Inserted calendar events, oldest first."""
+        with self.lock:
+            return copy.deepcopy(self._events)
+
+    def stats(self) -> dict[str, int]:
+        """Request counts per endpoint name (faulted requests included)."""
+        with self.lock:
+            return dict(self._stats)
+
+    def accounts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [account.as_dict() for account in self.accounts_by_email.values()]
+
+    # ------------------------------------------------- used by the endpoint modules
+
+    def account(self, email: str) -> Account | None:
+        with self.lock:
+            return self.accounts_by_email.get(email.strip().lower())
+
+    def get_or_create_account(self, email: str, name: str) -> Account:
+        key = email.strip().lower()
+        with self.lock:
+            account = self.accounts_by_email.get(key)
+            if account is None:
+                account = Account(email=key, name=name or key.split("@")[0], sub=subject_for(key))
+                self.accounts_by_email[key] = account
+            elif name:
+                account.name = name
+            return account
+
+    def create_grant(
+        self, *, email: str, client_id: str, scopes: list[str], with_refresh_token: bool
+    ) -> Grant:
+        with self.lock:
+            grant = Grant(id=secrets.token_hex(8), email=email, client_id=client_id, scopes=list(scopes))
+            if with_refresh_token:
+                grant.refresh_token = "1//" + secrets.token_urlsafe(48)
+                self.refresh_tokens[grant.refresh_token] = grant.id
+            self.grants[grant.id] = grant
+            return grant
+
+    def issue_access_token(self, grant: Grant) -> AccessToken:
+        now = time.time()
+        with self.lock:
+            access = AccessToken(
+                token="ya29." + secrets.token_urlsafe(64),
+                grant_id=grant.id,
+                issued_at=now,
+                expires_at=now + self.access_token_lifetime,
+            )
+            self.access_tokens[access.token] = access
+            grant.access_tokens.add(access.token)
+            return access
+
+    def grant_for_token(self, token: str) -> Grant | None:
+        """The grant behind an access or refresh token (revoked or not)."""
+        with self.lock:
+            grant_id = self.refresh_tokens.get(token)
+            if grant_id is None and token in self.access_tokens:
+                grant_id = self.access_tokens[token].grant_id
+            return None if grant_id is None else self.grants[grant_id]
+
+    def authenticate(self, token: str | None) -> tuple[Account, Grant] | None:
+        """The account and grant for a live (known, unexpired, unrevoked) access token."""
+        if not token:
+            return None
+        with self.lock:
+            access = self.access_tokens.get(token)
+            if access is None or access.expires_at <= time.time():
+                return None
+            grant = self.grants[access.grant_id]
+            if grant.revoked:
+                return None
+            return self.accounts_by_email[grant.email], grant
+
+    def record(self, names: Iterable[str]) -> None:
+        with self.lock:
+            self._stats.update(names)
+
+    def take_fault(self, names: Iterable[str]) -> Fault | None:
+        """Consume one use of the first armed fault matching ``names`` (most specific first)."""
+        with self.lock:
+            for name in names:
+                for fault in self._faults:
+                    if fault.endpoint == name:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self._faults.remove(fault)
+                        return copy.copy(fault)
+            return None
+
+    def pop_consent(self) -> ConsentPreset | None:
+        with self.lock:
+            preset, self._consent = self._consent, None
+            return preset
+
+    def charge_gmail_quota(self, mailbox: str, units: int) -> int | None:
+        """Charge ``units`` to the mailbox's rolling one-minute window.
+
+        Returns None when allowed, else the whole seconds until enough units free up.
+        """
+        now = time.monotonic()
+        with self.lock:
+            usage = self._quota_usage.setdefault(mailbox, deque())
+            while usage and usage[0][0] <= now - QUOTA_WINDOW_SECONDS:
+                usage.popleft()
+            limit = self.gmail_quota_units_per_minute
+            used = sum(spent for _, spent in usage)
+            if used + units <= limit:
+                usage.append((now, units))
+                return None
+            if units > limit:
+                return math.ceil(QUOTA_WINDOW_SECONDS)
+            must_free, freed = used + units - limit, 0
+            for charged_at, spent in usage:
+                freed += spent
+                if freed >= must_free:
+                    return max(1, math.ceil(charged_at + QUOTA_WINDOW_SECONDS - now))
+            return math.ceil(QUOTA_WINDOW_SECONDS)
+
+    def add_message(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self._messages.append(message)
+
+    def thread_id_for(self, mailbox: str, message_ids: Iterable[str]) -> str | None:
+        """The thread of an earlier message in this mailbox with one of these Message-IDs."""
+        wanted = set(message_ids)
+        with self.lock:
+            for message in reversed(self._messages):
+                if message["mailbox"] == mailbox and message["headers"].get("Message-ID") in wanted:
+                    return str(message["threadId"])
+            return None
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            self._events.append(event)
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            for event in self._events:
+                if event["id"] == event_id:
+                    return copy.deepcopy(event)
+            return None
+
+    def _grants_of(self, email: str) -> list[Grant]:
+        key = email.strip().lower()
+        return [grant for grant in self.grants.values() if grant.email == key]
+
+
+def _addressed_to(message: dict[str, Any], address: str) -> bool:
+    wanted = address.strip().lower()
+    recipients = [*message["to"], *message["cc"], *message["bcc"]]
+    return any(recipient.lower() == wanted for recipient in recipients)
