@@ -22,3 +22,6 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Serve static files from the app folders, as in development: tests do not run collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Retries back off from 10 ms instead of 2 s, so retry tests take moments.
+WORKFLOW_RETRY_BASE_SECONDS = 0.01

@@ -1,6 +1,6 @@
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -131,3 +131,21 @@ def record_integration_error(*, integration: Integration, error: AppError, statu
     Integration.objects.filter(pk=integration.pk).update(**fields)
     for name, value in fields.items():
         setattr(integration, name, value)
+
+
+def reserve_send_slot(*, integration_id: int, interval: float) -> float:
+    """Book this account's next send slot; returns how many seconds to wait for it.
+
+    Kept in the database so that every worker process shares one pace per mailbox.
+    """
+    with transaction.atomic():
+        paced_until = (
+            Integration.objects.select_for_update()
+            .filter(pk=integration_id)
+            .values_list("paced_until", flat=True)
+            .first()
+        )
+        now = timezone.now()
+        slot = max(now, paced_until or now)
+        Integration.objects.filter(pk=integration_id).update(paced_until=slot + timedelta(seconds=interval))
+    return (slot - now).total_seconds()

@@ -1,3 +1,19 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from workflows import api
+
+prefix = "workspaces/<int:workspace_id>/"
+
+urlpatterns = [
+    path(prefix + "workflows/", api.WorkflowListApi.as_view(), name="api_workflow_list"),
+    path(
+        prefix + "workflows/<int:workflow_id>/", api.WorkflowDetailApi.as_view(), name="api_workflow_detail"
+    ),
+    path(
+        prefix + "workflows/<int:workflow_id>/execute/",
+        api.WorkflowExecuteApi.as_view(),
+        name="api_workflow_execute",
+    ),
+    path(prefix + "runs/", api.RunListApi.as_view(), name="api_run_list"),
+    path(prefix + "runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api_run_detail"),
+]

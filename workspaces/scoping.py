@@ -7,6 +7,7 @@ credential may not use answers exactly as one that does not exist: 404.
 from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.models import User
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponseBase
 from rest_framework import generics
@@ -44,6 +45,15 @@ class WorkspaceAPIView(APIView):
         super().initial(request, *args, **kwargs)
         self.workspace, self.membership = resolve_api_workspace(request, kwargs.get("workspace_id"))
         context.bind(workspace_id=self.workspace.pk)
+
+    @property
+    def api_key(self) -> ApiKey | None:
+        return self.request.auth if isinstance(self.request.auth, ApiKey) else None
+
+    @property
+    def requesting_user(self) -> User | None:
+        """The member behind a session; None when an API key made the request."""
+        return None if self.api_key is not None else self.request.user  # type: ignore[return-value]
 
     def get_serializer_context(self) -> dict[str, Any]:
         ctx: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]

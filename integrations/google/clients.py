@@ -1,0 +1,148 @@
+"""Gmail and Calendar calls through google-api-python-client, with failures classified.
+
+The service objects are built once per process and API base URL (from the static discovery
+documents in the wheel, so no network is needed); each call executes with its own
+authorized HTTP object carrying that integration's credentials.
+"""
+
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from django.conf import settings
+from django.utils import timezone
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import Resource, build
+from googleapiclient.errors import HttpError
+
+from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
+from integrations.google.credentials import credentials_for, refresh_credentials
+from integrations.models import Integration
+
+logger = logging.getLogger(__name__)
+
+# Google's reasons for a 403 that mean "slow down", not "forbidden".
+_RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+
+
+@lru_cache(maxsize=8)
+def _service(api: str, version: str, api_base_url: str) -> Resource:
+    options = {"api_endpoint": api_base_url} if api_base_url else None
+    return build(
+        api,
+        version,
+        http=httplib2.Http(),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options=options,
+    )
+
+
+def gmail() -> Resource:
+    return _service("gmail", "v1", settings.GOOGLE_API_BASE_URL)
+
+
+def calendar() -> Resource:
+    return _service("calendar", "v3", settings.GOOGLE_API_BASE_URL)
+
+
+def _authorized_http(credentials: Credentials) -> google_auth_httplib2.AuthorizedHttp:
+    # A 401 comes back to `execute`, which refreshes under the token's row lock.
+    return google_auth_httplib2.AuthorizedHttp(
+        credentials, http=httplib2.Http(timeout=settings.GOOGLE_HTTP_TIMEOUT), refresh_status_codes=()
+    )
+
+
+def _error_details(error: HttpError) -> tuple[str, str]:
+    """Google's reason and message for an error response (both may be empty)."""
+    reason = ""
+    message = ""
+    details = getattr(error, "error_details", None)
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        reason = str(details[0].get("reason", ""))
+        message = str(details[0].get("message", ""))
+    return reason, message or str(getattr(error, "reason", "") or "")
+
+
+def _retry_after(error: HttpError) -> float | None:
+    try:
+        return float(error.resp.get("retry-after", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _classify(error: HttpError, *, service_label: str) -> Exception:
+    status = int(error.resp.status)
+    reason, google_message = _error_details(error)
+    if status == 429 or (status == 403 and reason in _RATE_LIMIT_REASONS):
+        return RetryableError(
+            f"{service_label} is rate-limiting this account. We will try again shortly.",
+            code="rate_limited",
+            retry_after=_retry_after(error),
+        )
+    if status >= 500:
+        return RetryableError(f"{service_label} is unavailable right now. We will try again shortly.")
+    if status == 401:
+        return ReauthRequired()
+    if status == 403:
+        return PermanentError(
+            f"{service_label} refused: this connection lacks the permission it needs. "
+            "Reconnect it on the Integrations page and allow every permission GalaxyCo asks for.",
+            code="insufficient_permissions",
+        )
+    detail = f": {google_message}" if google_message else "."
+    return PermanentError(f"{service_label} rejected the request{detail}", code="provider_rejected")
+
+
+def _execute_once(
+    request_for: Callable[[], Any], credentials: Credentials, service_label: str
+) -> dict[str, Any]:
+    try:
+        response: dict[str, Any] = request_for().execute(http=_authorized_http(credentials))
+    except (TimeoutError, OSError, httplib2.HttpLib2Error) as error:
+        raise RetryableError(
+            f"{service_label} did not answer in time. We will try again shortly.", code="provider_timeout"
+        ) from error
+    return response
+
+
+def execute(
+    *, integration: Integration, service_label: str, request_for: Callable[[], Any]
+) -> dict[str, Any]:
+    """Run one API request with the integration's credentials; refresh once if Google answers 401."""
+    credentials = credentials_for(integration=integration)
+    try:
+        try:
+            response = _execute_once(request_for, credentials, service_label)
+        except HttpError as error:
+            if int(error.resp.status) != 401:
+                raise
+            credentials = refresh_credentials(integration=integration, rejected_token=credentials.token)
+            response = _execute_once(request_for, credentials, service_label)
+    except HttpError as error:
+        raise _classify(error, service_label=service_label) from error
+    Integration.objects.filter(pk=integration.pk).update(last_used_at=timezone.now())
+    return response
+
+
+def send_gmail_message(*, integration: Integration, raw: str) -> dict[str, Any]:
+    return execute(
+        integration=integration,
+        service_label="Gmail",
+        request_for=lambda: gmail().users().messages().send(userId="me", body={"raw": raw}),
+    )
+
+
+def insert_calendar_event(
+    *, integration: Integration, calendar_id: str, event: dict[str, Any], send_updates: str
+) -> dict[str, Any]:
+    return execute(
+        integration=integration,
+        service_label="Google Calendar",
+        request_for=lambda: (
+            calendar().events().insert(calendarId=calendar_id, body=event, sendUpdates=send_updates)
+        ),
+    )

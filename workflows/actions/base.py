@@ -1,0 +1,94 @@
+"""What an action is: a type, a params serializer, the integration it needs, and `run`.
+
+`run` returns the step's output, or raises RetryableError (429, 5xx, timeouts; with a
+retry-after hint) or PermanentError (the request itself was refused; reconnect needed).
+"""
+
+import builtins
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rest_framework import serializers
+
+from galaxyco.errors import PermanentError
+from integrations.models import Integration
+from workflows import rendering
+
+
+class PlaceholderCharField(serializers.CharField):
+    """Text that may hold {{ input.name }} placeholders; `single_line` for email headers."""
+
+    def __init__(self, *, single_line: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.single_line = single_line
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if self.single_line and ("\n" in value or "\r" in value):
+            raise serializers.ValidationError("This must be a single line (line breaks are not allowed).")
+        return rendering.validate_placeholders(value)
+
+
+class EmailOrPlaceholderField(serializers.CharField):
+    """An email address, or a placeholder that becomes one when the run's input is filled in."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip()
+        if "\n" in value or "\r" in value:
+            raise serializers.ValidationError("An address must be a single line.")
+        if rendering.has_placeholder(value):
+            return rendering.validate_placeholders(value)
+        serializers.EmailField().run_validators(value)
+        return value
+
+
+@dataclass(frozen=True)
+class StepContext:
+    workspace_id: int
+    run_id: int
+    position: int
+
+
+class Action:
+    type: ClassVar[str]
+    label: ClassVar[str]
+    integration_type: ClassVar[str | None] = None
+    params_serializer: ClassVar[builtins.type[serializers.Serializer]]
+    html_params: ClassVar[frozenset[str]] = frozenset()
+    # Seconds between two calls for one account (a provider's per-account rate), or None.
+    pace_interval: ClassVar[float | None] = None
+
+    def validate_params(self, params: Any) -> dict[str, Any]:
+        """For saving a step: raises serializers.ValidationError with field errors."""
+        serializer = self.params_serializer(data=params)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def prepare(self, *, params: dict[str, Any], run_input: dict[str, Any]) -> dict[str, Any]:
+        """Fill in placeholders and validate again: the input can make a value invalid."""
+        rendered = rendering.render_params(params, run_input=run_input, html_params=self.html_params)
+        serializer = self.params_serializer(data=rendered)
+        if not serializer.is_valid():
+            fields = "; ".join(
+                f"{name}: {' '.join(str(m) for m in _flatten(errors))}"
+                for name, errors in serializer.errors.items()
+            )
+            raise PermanentError(
+                f"After filling in the run's input, this step's settings are not valid ({fields}).",
+                code="invalid_params",
+            )
+        return dict(serializer.validated_data)
+
+    def run(
+        self, *, params: dict[str, Any], integration: Integration | None, step: StepContext
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _flatten(errors: Any) -> list[Any]:
+    if isinstance(errors, dict):
+        return [item for value in errors.values() for item in _flatten(value)]
+    if isinstance(errors, list):
+        return [item for value in errors for item in _flatten(value)]
+    return [errors]

@@ -1,0 +1,133 @@
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from galaxyco.errors import NotFound
+from workflows import selectors, services
+from workflows.models import RunStatus, RunTrigger, Workflow, WorkflowRun
+from workflows.serializers import ExecuteSerializer, RunSerializer, WorkflowSerializer
+from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
+
+
+class WorkflowListApi(WorkspaceGenericAPIView, generics.ListCreateAPIView):
+    serializer_class = WorkflowSerializer
+
+    def scoped_queryset(self) -> QuerySet[Workflow]:
+        return selectors.workflow_list(workspace=self.workspace)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = WorkflowSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        workflow = services.create_workflow(
+            workspace=self.workspace,
+            created_by=self.requesting_user,
+            name=serializer.validated_data["name"],
+            description=serializer.validated_data.get("description", ""),
+            is_active=serializer.validated_data.get("is_active", True),
+            steps=serializer.step_specs() or [],
+        )
+        fresh = selectors.get_workflow(workspace=self.workspace, workflow_id=workflow.pk)
+        return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
+
+
+class WorkflowDetailApi(WorkspaceGenericAPIView, generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = WorkflowSerializer
+    lookup_url_kwarg = "workflow_id"
+
+    def scoped_queryset(self) -> QuerySet[Workflow]:
+        return selectors.workflow_list(workspace=self.workspace)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        workflow = self.get_object()
+        serializer = WorkflowSerializer(
+            workflow,
+            data=request.data,
+            partial=kwargs.get("partial", False),
+            context=self.get_serializer_context(),
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.update_workflow(
+            workspace=self.workspace,
+            workflow_id=workflow.pk,
+            name=data.get("name"),
+            description=data.get("description"),
+            is_active=data.get("is_active"),
+            steps=serializer.step_specs(),
+        )
+        return Response(
+            self.get_serializer(
+                selectors.get_workflow(workspace=self.workspace, workflow_id=workflow.pk)
+            ).data
+        )
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.delete_workflow(workspace=self.workspace, workflow_id=self.get_object().pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def run_response(run: WorkflowRun) -> Response:
+    """200 with the outcome once finished; 202 pointing at the run while it is under way."""
+    body: dict[str, Any] = {"success": run.status == RunStatus.SUCCEEDED, "run": RunSerializer(run).data}
+    if not run.is_finished:
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["run"]["url"]})
+    if run.status != RunStatus.SUCCEEDED:
+        body["error"] = {"code": run.error_code, "message": run.error_message}
+    return Response(body, status=status.HTTP_200_OK)
+
+
+class WorkflowExecuteApi(WorkspaceAPIView):
+    @extend_schema(
+        request=ExecuteSerializer,
+        parameters=[
+            OpenApiParameter("wait", int, description="0: answer 202 at once instead of waiting up to 30 s."),
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER),
+        ],
+        responses={200: RunSerializer, 202: RunSerializer},
+    )
+    def post(self, request: Request, workspace_id: int, workflow_id: int) -> Response:
+        serializer = ExecuteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run, _ = services.start_run(
+            workspace=self.workspace,
+            workflow_id=workflow_id,
+            run_input=serializer.validated_data["input"],
+            trigger=RunTrigger.API,
+            requested_by=self.requesting_user,
+            api_key=self.api_key,
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip()[:255],
+        )
+        timeout = 0.0 if request.query_params.get("wait") == "0" else settings.WORKFLOW_EXECUTE_WAIT_SECONDS
+        finished = selectors.wait_for_finished_run(workspace=self.workspace, run_id=run.pk, timeout=timeout)
+        if finished is None:
+            raise NotFound()
+        return run_response(finished)
+
+
+class RunListApi(WorkspaceGenericAPIView, generics.ListAPIView):
+    serializer_class = RunSerializer
+
+    def scoped_queryset(self) -> QuerySet[WorkflowRun]:
+        workflow = self.request.query_params.get("workflow")
+        return selectors.run_list(
+            workspace=self.workspace,
+            workflow_id=int(workflow) if workflow and workflow.isdigit() else None,
+            status=self.request.query_params.get("status") or None,
+        )
+
+    @extend_schema(parameters=[OpenApiParameter("workflow", int), OpenApiParameter("status", str)])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class RunDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
+    serializer_class = RunSerializer
+    lookup_url_kwarg = "run_id"
+
+    def scoped_queryset(self) -> QuerySet[WorkflowRun]:
+        return selectors.run_list(workspace=self.workspace)

@@ -1,0 +1,208 @@
+"""Executes one run, step by step. Each call of `advance` moves the run as far as it can:
+
+- a step that succeeded is never run again;
+- RetryableError (429, 5xx, timeouts): the step waits (exponential backoff with jitter,
+  at least the provider's Retry-After) and `advance` returns how long; at most 5 attempts;
+- PermanentError (and any AppError): the step and the run fail with its user-facing message;
+  a lost Google grant also marks the integration `reauth_required`;
+- anything unexpected: logged with its traceback, the run fails with a generic message.
+"""
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from galaxyco import context
+from galaxyco.errors import AppError, IntegrationNotConnected, ReauthRequired, RetryableError
+from integrations.models import Integration, IntegrationStatus
+from integrations.selectors import default_integration_for
+from integrations.services import record_integration_error, reserve_send_slot
+from workflows.actions.base import Action, StepContext
+from workflows.actions.registry import get_action
+from workflows.models import RunStatus, StepRun, StepStatus, WorkflowRun
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 60.0
+INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while running this step. It has been logged."
+
+
+@dataclass(frozen=True)
+class Progress:
+    finished: bool
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    succeeded: bool = False
+    retry_in: float | None = None
+    error: AppError | None = None
+
+
+def backoff_seconds(*, attempt: int, retry_after: float | None) -> float:
+    base = float(settings.WORKFLOW_RETRY_BASE_SECONDS)
+    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter"
+    return max(delay, retry_after or 0.0)
+
+
+def advance(*, run_id: int) -> Progress:
+    run = WorkflowRun.objects.select_related("requested_by").filter(pk=run_id).first()
+    if run is None or run.is_finished:
+        return Progress(finished=True)
+    context.bind(run_id=run.pk, workspace_id=run.workspace_id)
+    now = timezone.now()
+    if run.status == RunStatus.QUEUED:
+        run.status, run.started_at = RunStatus.RUNNING, now
+        WorkflowRun.objects.filter(pk=run.pk).update(status=run.status, started_at=now)
+
+    step_runs = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run).order_by("position"))
+    for step_run in step_runs:
+        if step_run.status == StepStatus.SUCCEEDED:
+            continue
+        if (
+            step_run.status == StepStatus.RETRYING
+            and step_run.next_attempt_at
+            and step_run.next_attempt_at > now
+        ):
+            return Progress(finished=False, retry_in=(step_run.next_attempt_at - now).total_seconds())
+        outcome = _attempt(run=run, step_run=step_run)
+        if outcome.retry_in is not None:
+            return Progress(finished=False, retry_in=outcome.retry_in)
+        if outcome.error is not None:
+            _finish_run(run=run, status=RunStatus.FAILED, error=outcome.error, remaining=step_runs)
+            return Progress(finished=True)
+    _finish_run(run=run, status=RunStatus.SUCCEEDED, error=None, remaining=[])
+    return Progress(finished=True)
+
+
+def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action) -> Integration | None:
+    if action.integration_type is None:
+        return None
+    if step_run.integration_id is not None:
+        integration = (
+            Integration.objects.for_workspace(run.workspace).filter(pk=step_run.integration_id).first()
+        )
+    else:
+        integration = default_integration_for(
+            workspace=run.workspace, integration_type=action.integration_type, user=run.requested_by
+        )
+    if integration is None:
+        raise IntegrationNotConnected(
+            f"No connected {action.integration_type.title()} account was found for “{action.label}”. "
+            "Connect one on the Integrations page, then run the workflow again."
+        )
+    context.bind(integration_id=integration.pk)
+    return integration
+
+
+def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
+    now = timezone.now()
+    step_run.attempts += 1
+    step_run.status = StepStatus.RUNNING
+    step_run.started_at = step_run.started_at or now
+    step_run.save(update_fields=["attempts", "status", "started_at"])
+    integration: Integration | None = None
+    try:
+        action = get_action(step_run.action)
+        if action is None:
+            raise AppError(f"This step's action “{step_run.action}” no longer exists.", code="unknown_action")
+        integration = _resolve_integration(run=run, step_run=step_run, action=action)
+        params = action.prepare(params=step_run.params, run_input=run.input)
+        if integration is not None and action.pace_interval:
+            wait = reserve_send_slot(integration_id=integration.pk, interval=action.pace_interval)
+            if wait > 0:
+                _sleep(wait)
+        output = action.run(
+            params=params,
+            integration=integration,
+            step=StepContext(workspace_id=run.workspace_id, run_id=run.pk, position=step_run.position),
+        )
+    except RetryableError as error:
+        return _retry_or_give_up(step_run=step_run, error=error)
+    except AppError as error:
+        if isinstance(error, ReauthRequired) and integration is not None:
+            record_integration_error(
+                integration=integration, error=error, status=IntegrationStatus.REAUTH_REQUIRED
+            )
+        _finish_step(step_run=step_run, status=StepStatus.FAILED, error=error)
+        logger.warning(
+            "Step failed: %s", error.code, extra={"event": "step_failed", "error_code": error.code}
+        )
+        return StepOutcome(error=error)
+    except Exception:
+        logger.exception("Step crashed", extra={"event": "step_crashed", "action": step_run.action})
+        crash = AppError(INTERNAL_ERROR_MESSAGE, code="internal_error", status=500)
+        _finish_step(step_run=step_run, status=StepStatus.FAILED, error=crash)
+        return StepOutcome(error=crash)
+    _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
+    return StepOutcome(succeeded=True)
+
+
+def _retry_or_give_up(*, step_run: StepRun, error: RetryableError) -> StepOutcome:
+    if step_run.attempts >= MAX_ATTEMPTS:
+        final = RetryableError(
+            f"{error.message.removesuffix(' We will try again shortly.')} "
+            f"We gave up after {step_run.attempts} attempts; run the workflow again later.",
+            code=error.code,
+        )
+        _finish_step(step_run=step_run, status=StepStatus.FAILED, error=final)
+        logger.warning(
+            "Step gave up: %s", error.code, extra={"event": "step_gave_up", "error_code": error.code}
+        )
+        return StepOutcome(error=final)
+    delay = backoff_seconds(attempt=step_run.attempts, retry_after=error.retry_after)
+    step_run.status = StepStatus.RETRYING
+    step_run.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    step_run.error_code, step_run.error_message = error.code, error.message
+    step_run.save(update_fields=["status", "next_attempt_at", "error_code", "error_message"])
+    logger.info(
+        "Step will retry in %.1f s: %s",
+        delay,
+        error.code,
+        extra={"event": "step_retry", "error_code": error.code, "attempt": step_run.attempts},
+    )
+    return StepOutcome(retry_in=delay)
+
+
+def _finish_step(
+    *, step_run: StepRun, status: str, error: AppError | None = None, output: dict[str, Any] | None = None
+) -> None:
+    step_run.status = status
+    step_run.finished_at = timezone.now()
+    step_run.next_attempt_at = None
+    step_run.output = output or {}
+    step_run.error_code = error.code if error else ""
+    step_run.error_message = error.message if error else ""
+    step_run.save(
+        update_fields=["status", "finished_at", "next_attempt_at", "output", "error_code", "error_message"]
+    )
+
+
+def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remaining: list[StepRun]) -> None:
+    pending = [s.pk for s in remaining if s.status in (StepStatus.PENDING, StepStatus.RETRYING)]
+    if pending:
+        StepRun.objects.filter(pk__in=pending).update(status=StepStatus.SKIPPED)
+    run.status = status
+    run.finished_at = timezone.now()
+    run.error_code = error.code if error else ""
+    run.error_message = error.message if error else ""
+    WorkflowRun.objects.filter(pk=run.pk).update(
+        status=run.status,
+        finished_at=run.finished_at,
+        error_code=run.error_code,
+        error_message=run.error_message,
+    )
+    logger.info("Run %s", status, extra={"event": f"run_{status}", "error_code": run.error_code or None})
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)

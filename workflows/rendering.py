@@ -1,0 +1,55 @@
+"""`{{ input.name }}` placeholders in step params, rendered with Django's template engine.
+
+Only variables (with filters) are allowed, never tags: a workflow author fills in values,
+they do not program the server. HTML params are autoescaped; text and headers are not.
+"""
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from django.template import Context, Engine, Template, TemplateSyntaxError
+from rest_framework import serializers
+
+_ENGINES = {True: Engine(autoescape=True), False: Engine(autoescape=False)}
+
+
+@lru_cache(maxsize=2048)
+def _compile(source: str, autoescape: bool) -> Template:
+    return _ENGINES[autoescape].from_string(source)
+
+
+def validate_placeholders(value: str) -> str:
+    if "{%" in value or "{#" in value:
+        raise serializers.ValidationError(
+            "Only {{ input.name }} placeholders are allowed here, not template tags."
+        )
+    if "{{" in value:
+        try:
+            _compile(value, False)
+        except TemplateSyntaxError:
+            raise serializers.ValidationError(
+                "A placeholder is malformed: write it as {{ input.name }}."
+            ) from None
+    return value
+
+
+def has_placeholder(value: str) -> bool:
+    return "{{" in value
+
+
+def _render_value(value: Any, *, context: Context) -> Any:
+    if isinstance(value, str):
+        return _compile(value, context.autoescape).render(context) if has_placeholder(value) else value
+    if isinstance(value, list):
+        return [_render_value(item, context=context) for item in value]
+    if isinstance(value, dict):
+        return {key: _render_value(item, context=context) for key, item in value.items()}
+    return value
+
+
+def render_params(
+    params: Mapping[str, Any], *, run_input: Mapping[str, Any], html_params: frozenset[str]
+) -> dict[str, Any]:
+    contexts = {escape: Context({"input": run_input}, autoescape=escape) for escape in (True, False)}
+    return {key: _render_value(value, context=contexts[key in html_params]) for key, value in params.items()}

@@ -1,0 +1,56 @@
+import time
+
+from django.db.models import Prefetch, QuerySet
+
+from workflows.models import StepRun, Workflow, WorkflowRun, WorkflowStep
+from workspaces.models import Workspace
+
+
+def workflow_list(*, workspace: Workspace) -> QuerySet[Workflow]:
+    steps = WorkflowStep.objects.for_workspace(workspace).order_by("position")
+    return (
+        Workflow.objects.for_workspace(workspace)
+        .select_related("created_by")
+        .prefetch_related(Prefetch("steps", queryset=steps))
+    )
+
+
+def get_workflow(*, workspace: Workspace, workflow_id: int) -> Workflow | None:
+    return workflow_list(workspace=workspace).filter(pk=workflow_id).first()
+
+
+def run_list(
+    *, workspace: Workspace, workflow_id: int | None = None, status: str | None = None
+) -> QuerySet[WorkflowRun]:
+    step_runs = StepRun.objects.for_workspace(workspace).order_by("position")
+    runs = (
+        WorkflowRun.objects.for_workspace(workspace)
+        .select_related("workflow")
+        .prefetch_related(Prefetch("step_runs", queryset=step_runs))
+        .order_by("-created_at", "-id")
+    )
+    if workflow_id is not None:
+        runs = runs.filter(workflow_id=workflow_id)
+    if status:
+        runs = runs.filter(status=status)
+    return runs
+
+
+def get_run(*, workspace: Workspace, run_id: int) -> WorkflowRun | None:
+    return run_list(workspace=workspace).filter(pk=run_id).first()
+
+
+def run_by_idempotency_key(*, workspace: Workspace, key: str) -> WorkflowRun | None:
+    return run_list(workspace=workspace).filter(idempotency_key=key).first()
+
+
+def wait_for_finished_run(*, workspace: Workspace, run_id: int, timeout: float) -> WorkflowRun | None:
+    """The run once it has finished, or as it stands when `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    interval = 0.05
+    while True:
+        run = get_run(workspace=workspace, run_id=run_id)
+        if run is None or run.is_finished or time.monotonic() >= deadline:
+            return run
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 2, 0.5)

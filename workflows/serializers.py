@@ -1,0 +1,129 @@
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from integrations.selectors import get_integration
+from workflows.actions.registry import action_choices, get_action
+from workflows.models import StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.services import StepSpec
+
+
+class StepSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=action_choices())
+    integration = serializers.IntegerField(allow_null=True, required=False, default=None)
+    params = serializers.DictField(default=dict)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        action = get_action(attrs["action"])
+        assert action is not None  # the ChoiceField checked it
+        errors: dict[str, Any] = {}
+        try:
+            attrs["params"] = action.validate_params(attrs["params"])
+        except serializers.ValidationError as error:
+            errors["params"] = error.detail
+        integration = None
+        if attrs.get("integration") is not None:
+            # Ids in a body are checked against the URL's workspace: another's is "not found".
+            integration = get_integration(
+                workspace=self.context["workspace"], integration_id=attrs["integration"]
+            )
+            if integration is None:
+                errors["integration"] = ["No integration with this id exists in this workspace."]
+            elif integration.type != action.integration_type:
+                errors["integration"] = [f"This step needs a {action.integration_type} integration."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["integration"] = integration
+        return attrs
+
+    def to_representation(self, instance: WorkflowStep) -> dict[str, Any]:
+        return {
+            "id": instance.pk,
+            "position": instance.position,
+            "action": instance.action,
+            "integration": instance.integration_id,
+            "params": instance.params,
+        }
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    steps = StepSerializer(many=True)
+    created_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workflow
+        fields = ["id", "name", "description", "is_active", "steps", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+
+    def validate_steps(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not steps:
+            raise serializers.ValidationError("Add at least one step.")
+        if len(steps) > 20:
+            raise serializers.ValidationError("A workflow has at most 20 steps.")
+        return steps
+
+    def get_created_by(self, obj: Workflow) -> str | None:
+        return obj.created_by.email if obj.created_by else None
+
+    def step_specs(self) -> list[StepSpec] | None:
+        steps = self.validated_data.get("steps")
+        if steps is None:
+            return None
+        return [StepSpec(action=s["action"], params=s["params"], integration=s["integration"]) for s in steps]
+
+
+class ExecuteSerializer(serializers.Serializer):
+    input = serializers.DictField(default=dict)
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StepRun
+        fields = [
+            "position",
+            "action",
+            "status",
+            "attempts",
+            "output",
+            "error",
+            "integration",
+            "started_at",
+            "finished_at",
+            "next_attempt_at",
+        ]
+
+    def get_error(self, obj: StepRun) -> dict[str, str] | None:
+        return {"code": obj.error_code, "message": obj.error_message} if obj.error_code else None
+
+
+class RunSerializer(serializers.ModelSerializer):
+    steps = StepRunSerializer(source="step_runs", many=True)
+    error = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    workflow_name = serializers.CharField(source="workflow.name")
+
+    class Meta:
+        model = WorkflowRun
+        fields = [
+            "id",
+            "url",
+            "workflow",
+            "workflow_name",
+            "status",
+            "trigger",
+            "input",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+            "steps",
+        ]
+
+    def get_error(self, obj: WorkflowRun) -> dict[str, str] | None:
+        return {"code": obj.error_code, "message": obj.error_message} if obj.error_code else None
+
+    def get_url(self, obj: WorkflowRun) -> str:
+        return reverse("api_run_detail", kwargs={"workspace_id": obj.workspace_id, "run_id": obj.pk})

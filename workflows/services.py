@@ -1,0 +1,208 @@
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from galaxyco import context
+from galaxyco.errors import Conflict, InvalidInput, NotFound
+from integrations.models import Integration
+from workflows.actions.registry import get_action
+from workflows.models import RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.selectors import run_by_idempotency_key
+from workspaces.models import ApiKey, Workspace
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A validated step: the action's params already passed its serializer."""
+
+    action: str
+    params: dict[str, Any]
+    integration: Integration | None = None
+
+
+def _check_steps(*, workspace: Workspace, steps: list[StepSpec]) -> None:
+    for step in steps:
+        action = get_action(step.action)
+        if action is None:
+            raise InvalidInput(f"Unknown action “{step.action}”.")
+        if step.integration is not None:
+            if step.integration.workspace_id != workspace.pk:
+                raise NotFound()
+            if step.integration.type != action.integration_type:
+                raise InvalidInput(
+                    f"The step “{action.label}” needs a {action.integration_type} integration."
+                )
+
+
+def _replace_steps(*, workflow: Workflow, steps: list[StepSpec]) -> None:
+    WorkflowStep.objects.filter(workflow=workflow).delete()
+    WorkflowStep.objects.bulk_create(
+        WorkflowStep(
+            workspace=workflow.workspace,
+            workflow=workflow,
+            position=position,
+            action=step.action,
+            integration=step.integration,
+            params=step.params,
+        )
+        for position, step in enumerate(steps)
+    )
+
+
+@transaction.atomic
+def create_workflow(
+    *,
+    workspace: Workspace,
+    created_by: User | None,
+    name: str,
+    description: str = "",
+    is_active: bool = True,
+    steps: list[StepSpec],
+) -> Workflow:
+    _check_steps(workspace=workspace, steps=steps)
+    workflow = Workflow.objects.create(
+        workspace=workspace, created_by=created_by, name=name, description=description, is_active=is_active
+    )
+    _replace_steps(workflow=workflow, steps=steps)
+    return workflow
+
+
+@transaction.atomic
+def update_workflow(
+    *,
+    workspace: Workspace,
+    workflow_id: int,
+    name: str | None = None,
+    description: str | None = None,
+    is_active: bool | None = None,
+    steps: list[StepSpec] | None = None,
+) -> Workflow:
+    workflow = Workflow.objects.for_workspace(workspace).select_for_update().filter(pk=workflow_id).first()
+    if workflow is None:
+        raise NotFound()
+    for field, value in (("name", name), ("description", description), ("is_active", is_active)):
+        if value is not None:
+            setattr(workflow, field, value)
+    workflow.save()
+    if steps is not None:
+        _check_steps(workspace=workspace, steps=steps)
+        _replace_steps(workflow=workflow, steps=steps)
+    return workflow
+
+
+def delete_workflow(*, workspace: Workspace, workflow_id: int) -> None:
+    deleted, _ = Workflow.objects.for_workspace(workspace).filter(pk=workflow_id).delete()
+    if not deleted:
+        raise NotFound()
+
+
+def request_fingerprint(*, workflow_id: int, run_input: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {"workflow": workflow_id, "input": run_input}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _existing_run_for_key(*, workspace: Workspace, key: str, fingerprint: str) -> WorkflowRun | None:
+    existing = run_by_idempotency_key(workspace=workspace, key=key)
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was already used for a different request. Use a new key for a new run.",
+            code="idempotency_key_reused",
+        )
+    return existing
+
+
+def start_run(
+    *,
+    workspace: Workspace,
+    workflow_id: int,
+    run_input: dict[str, Any],
+    trigger: str,
+    requested_by: User | None = None,
+    api_key: ApiKey | None = None,
+    idempotency_key: str = "",
+) -> tuple[WorkflowRun, bool]:
+    """Create a run (one StepRun per step) and enqueue it after commit. With an idempotency key
+    already used for the same request, return that run instead: (run, created)."""
+    fingerprint = request_fingerprint(workflow_id=workflow_id, run_input=run_input)
+    if idempotency_key:
+        existing = _existing_run_for_key(workspace=workspace, key=idempotency_key, fingerprint=fingerprint)
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            run = _create_run(
+                workspace=workspace,
+                workflow_id=workflow_id,
+                run_input=run_input,
+                trigger=RunTrigger(trigger),
+                requested_by=requested_by,
+                api_key=api_key,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        # Another request with the same key won the race: answer with its run.
+        existing = _existing_run_for_key(workspace=workspace, key=idempotency_key, fingerprint=fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+def _create_run(
+    *,
+    workspace: Workspace,
+    workflow_id: int,
+    run_input: dict[str, Any],
+    trigger: RunTrigger,
+    requested_by: User | None,
+    api_key: ApiKey | None,
+    idempotency_key: str,
+    fingerprint: str,
+) -> WorkflowRun:
+    from workflows.tasks import enqueue_run
+
+    workflow = Workflow.objects.for_workspace(workspace).filter(pk=workflow_id).first()
+    if workflow is None:
+        raise NotFound()
+    if not workflow.is_active:
+        raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
+    steps = list(WorkflowStep.objects.for_workspace(workspace).filter(workflow=workflow).order_by("position"))
+    if not steps:
+        raise Conflict("This workflow has no steps yet. Add a step, then run it.", code="workflow_empty")
+    run = WorkflowRun.objects.create(
+        workspace=workspace,
+        workflow=workflow,
+        input=run_input,
+        trigger=trigger,
+        requested_by=requested_by,
+        api_key=api_key,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    StepRun.objects.bulk_create(
+        StepRun(
+            workspace=workspace,
+            run=run,
+            position=step.position,
+            action=step.action,
+            integration_id=step.integration_id,
+            params=step.params,
+        )
+        for step in steps
+    )
+    context.bind(run_id=run.pk)
+    logger.info(
+        "Run queued", extra={"event": "run_queued", "workflow_id": workflow.pk, "trigger": trigger.value}
+    )
+    transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
+    return run

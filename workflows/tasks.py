@@ -1,0 +1,33 @@
+"""Thin Celery tasks: ids in, the engine does the work."""
+
+import logging
+import time
+
+from celery import Task, shared_task
+
+from galaxyco import context
+from workflows import engine
+
+logger = logging.getLogger(__name__)
+
+# Short waits are slept in place; longer ones hand the worker back and come back later.
+INLINE_WAIT_SECONDS = 2.0
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def execute_run(self: Task, run_id: int) -> None:
+    context.clear()
+    context.bind(run_id=run_id, task_id=self.request.id)
+    while True:
+        progress = engine.advance(run_id=run_id)
+        if progress.finished or progress.retry_in is None:
+            return
+        if self.request.is_eager or progress.retry_in <= INLINE_WAIT_SECONDS:
+            time.sleep(progress.retry_in)
+            continue
+        raise self.retry(countdown=progress.retry_in)
+
+
+def enqueue_run(*, run_id: int) -> None:
+    """Called after the run's transaction commits, so the worker always finds the row."""
+    execute_run.delay(run_id)

@@ -1,0 +1,46 @@
+import email
+from email.policy import default as default_policy
+from typing import Any
+
+WELCOME: dict[str, Any] = {
+    "name": "Welcome",
+    "description": "Greets a new customer",
+    "steps": [
+        {
+            "action": "gmail.send_email",
+            "integration": None,
+            "params": {
+                "to": ["{{ input.email }}"],
+                "subject": "Hi {{ input.name }}",
+                "text": "Hello {{ input.name }}, welcome aboard.",
+                "html": "<p>Hello <b>{{ input.name }}</b>, welcome aboard.</p>",
+            },
+        }
+    ],
+}
+
+
+def workflows_url(workspace) -> str:
+    return f"/api/workspaces/{workspace.pk}/workflows/"
+
+
+def execute_url(workspace, workflow_id: int, *, wait: bool = True) -> str:
+    return f"/api/workspaces/{workspace.pk}/workflows/{workflow_id}/execute/" + ("" if wait else "?wait=0")
+
+
+def create_workflow(client, workspace, definition: dict[str, Any] | None = None) -> int:
+    response = client.post(workflows_url(workspace), definition or WELCOME, format="json")
+    assert response.status_code == 201, response.json()
+    return int(response.json()["id"])
+
+
+def execute(client, workspace, workflow_id: int, run_input: dict[str, Any], **headers: str):
+    return client.post(execute_url(workspace, workflow_id), {"input": run_input}, format="json", **headers)
+
+
+def parsed(message: dict[str, Any]) -> email.message.EmailMessage:
+    """The raw RFC 822 message the emulator received, parsed back."""
+    import base64
+
+    raw = base64.urlsafe_b64decode(message["raw"] + "=" * (-len(message["raw"]) % 4))
+    return email.message_from_bytes(raw, policy=default_policy)
