@@ -40,8 +40,8 @@ class Integration(models.Model):
     last_error_code = models.CharField(max_length=50, blank=True)
     last_error_message = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
-    # The next moment this account may send, so sends keep to Gmail's per-mailbox rate.
-    paced_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # When (Unix time) this account may next send, so sends keep to the provider's per-account rate.
+    paced_until = models.FloatField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -78,6 +78,7 @@ def default_integration_for(
     """A step that names no integration uses the requester's own of that type, else the workspace's."""
     candidates = (
         Integration.objects.for_workspace(workspace)
+        .select_related("token")
         .filter(type=integration_type)
         .exclude(status=IntegrationStatus.DISCONNECTED)
         .order_by("-connected_at", "-id")

@@ -1,9 +1,10 @@
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from galaxyco import context
@@ -133,19 +134,33 @@ def record_integration_error(*, integration: Integration, error: AppError, statu
         setattr(integration, name, value)
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def record_use(*, integration: Integration) -> None:
+    """Note that the account was used; written at most once a minute, not per call."""
+    now = timezone.now()
+    if integration.last_used_at is None or now - integration.last_used_at >= LAST_USED_RESOLUTION:
+        Integration.objects.filter(pk=integration.pk).update(last_used_at=now)
+        integration.last_used_at = now
+
+
 def reserve_send_slot(*, integration_id: int, interval: float) -> float:
     """Book this account's next send slot; returns how many seconds to wait for it.
 
-    Kept in the database so that every worker process shares one pace per mailbox.
+    One atomic UPDATE ... RETURNING in the database, so every worker process shares one pace
+    per account and concurrent bookings each get their own slot.
     """
-    with transaction.atomic():
-        paced_until = (
-            Integration.objects.select_for_update()
-            .filter(pk=integration_id)
-            .values_list("paced_until", flat=True)
-            .first()
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    table = Integration._meta.db_table
+    now = time.time()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET paced_until = {greatest}(COALESCE(paced_until, %s), %s) + %s "  # noqa: S608
+            "WHERE id = %s RETURNING paced_until",
+            [now, now, interval, integration_id],
         )
-        now = timezone.now()
-        slot = max(now, paced_until or now)
-        Integration.objects.filter(pk=integration_id).update(paced_until=slot + timedelta(seconds=interval))
-    return (slot - now).total_seconds()
+        row = cursor.fetchone()
+    if row is None:
+        return 0.0
+    return max(0.0, float(row[0]) - interval - now)

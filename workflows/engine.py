@@ -55,16 +55,20 @@ def backoff_seconds(*, attempt: int, retry_after: float | None) -> float:
 
 
 def advance(*, run_id: int) -> Progress:
-    run = WorkflowRun.objects.select_related("requested_by").filter(pk=run_id).first()
-    if run is None or run.is_finished:
+    step_runs = list(
+        StepRun.objects.filter(run_id=run_id)
+        .select_related("run__workspace", "run__requested_by", "integration__token")
+        .order_by("position")
+    )
+    if not step_runs or step_runs[0].run.is_finished:
         return Progress(finished=True)
+    run = step_runs[0].run
     context.bind(run_id=run.pk, workspace_id=run.workspace_id)
     now = timezone.now()
     if run.status == RunStatus.QUEUED:
         run.status, run.started_at = RunStatus.RUNNING, now
         WorkflowRun.objects.filter(pk=run.pk).update(status=run.status, started_at=now)
 
-    step_runs = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run).order_by("position"))
     for step_run in step_runs:
         if step_run.status == StepStatus.SUCCEEDED:
             continue
@@ -88,9 +92,10 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
     if action.integration_type is None:
         return None
     if step_run.integration_id is not None:
-        integration = (
-            Integration.objects.for_workspace(run.workspace).filter(pk=step_run.integration_id).first()
-        )
+        # Loaded with the step; a step's integration is always of the run's own workspace.
+        integration = step_run.integration
+        if integration is not None and integration.workspace_id != run.workspace_id:
+            integration = None
     else:
         integration = default_integration_for(
             workspace=run.workspace, integration_type=action.integration_type, user=run.requested_by
@@ -202,6 +207,13 @@ def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remain
         error_message=run.error_message,
     )
     logger.info("Run %s", status, extra={"event": f"run_{status}", "error_code": run.error_code or None})
+
+
+def fail_unstarted_run(*, run_id: int, code: str, message: str) -> None:
+    run = WorkflowRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
+    if run is not None:
+        steps = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run))
+        _finish_run(run=run, status=RunStatus.FAILED, error=AppError(message, code=code), remaining=steps)
 
 
 def _sleep(seconds: float) -> None:

@@ -171,14 +171,19 @@ def _create_run(
 ) -> WorkflowRun:
     from workflows.tasks import enqueue_run
 
-    workflow = Workflow.objects.for_workspace(workspace).filter(pk=workflow_id).first()
-    if workflow is None:
-        raise NotFound()
+    steps = list(
+        WorkflowStep.objects.for_workspace(workspace)
+        .filter(workflow_id=workflow_id)
+        .select_related("workflow")
+        .order_by("position")
+    )
+    if not steps:
+        if not Workflow.objects.for_workspace(workspace).filter(pk=workflow_id).exists():
+            raise NotFound()
+        raise Conflict("This workflow has no steps yet. Add a step, then run it.", code="workflow_empty")
+    workflow = steps[0].workflow
     if not workflow.is_active:
         raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
-    steps = list(WorkflowStep.objects.for_workspace(workspace).filter(workflow=workflow).order_by("position"))
-    if not steps:
-        raise Conflict("This workflow has no steps yet. Add a step, then run it.", code="workflow_empty")
     run = WorkflowRun.objects.create(
         workspace=workspace,
         workflow=workflow,

@@ -29,5 +29,19 @@ def execute_run(self: Task, run_id: int) -> None:
 
 
 def enqueue_run(*, run_id: int) -> None:
-    """Called after the run's transaction commits, so the worker always finds the row."""
-    execute_run.delay(run_id)
+    """Called after the run's transaction commits, so the worker always finds the row.
+
+    If the broker cannot take the task, the run fails with a message instead of the request
+    answering 500: the person sees what happened and can run it again.
+    """
+    try:
+        execute_run.delay(run_id)
+    except Exception:
+        logger.exception("Could not enqueue run", extra={"event": "enqueue_failed", "run_id": run_id})
+        engine.fail_unstarted_run(
+            run_id=run_id,
+            code="queue_unavailable",
+            message=(
+                "We could not start this run because our task queue is unavailable. Please run it again shortly."
+            ),
+        )

@@ -1,3 +1,13 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from workflows import views
+
+urlpatterns = [
+    path("workflows/", views.WorkflowListView.as_view(), name="workflow_list"),
+    path("workflows/new/", views.WorkflowCreateView.as_view(), name="workflow_create"),
+    path("workflows/<int:workflow_id>/", views.WorkflowEditView.as_view(), name="workflow_edit"),
+    path("workflows/<int:workflow_id>/run/", views.WorkflowRunView.as_view(), name="workflow_run"),
+    path("workflows/<int:workflow_id>/delete/", views.WorkflowDeleteView.as_view(), name="workflow_delete"),
+    path("runs/", views.RunListView.as_view(), name="run_list"),
+    path("runs/<int:run_id>/", views.RunDetailView.as_view(), name="run_detail"),
+]

@@ -13,7 +13,6 @@ from typing import Any
 import google_auth_httplib2
 import httplib2
 from django.conf import settings
-from django.utils import timezone
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
@@ -21,6 +20,7 @@ from googleapiclient.errors import HttpError
 from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
 from integrations.google.credentials import credentials_for, refresh_credentials
 from integrations.models import Integration
+from integrations.services import record_use
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +41,15 @@ def _service(api: str, version: str, api_base_url: str) -> Resource:
     )
 
 
-def gmail() -> Resource:
-    return _service("gmail", "v1", settings.GOOGLE_API_BASE_URL)
+@lru_cache(maxsize=8)
+def _gmail_messages(api_base_url: str) -> Resource:
+    # Resource objects build their methods when created: build each once, not per call.
+    return _service("gmail", "v1", api_base_url).users().messages()
 
 
-def calendar() -> Resource:
-    return _service("calendar", "v3", settings.GOOGLE_API_BASE_URL)
+@lru_cache(maxsize=8)
+def _calendar_events(api_base_url: str) -> Resource:
+    return _service("calendar", "v3", api_base_url).events()
 
 
 def _authorized_http(credentials: Credentials) -> google_auth_httplib2.AuthorizedHttp:
@@ -124,7 +127,7 @@ def execute(
             response = _execute_once(request_for, credentials, service_label)
     except HttpError as error:
         raise _classify(error, service_label=service_label) from error
-    Integration.objects.filter(pk=integration.pk).update(last_used_at=timezone.now())
+    record_use(integration=integration)
     return response
 
 
@@ -132,7 +135,9 @@ def send_gmail_message(*, integration: Integration, raw: str) -> dict[str, Any]:
     return execute(
         integration=integration,
         service_label="Gmail",
-        request_for=lambda: gmail().users().messages().send(userId="me", body={"raw": raw}),
+        request_for=lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).send(
+            userId="me", body={"raw": raw}
+        ),
     )
 
 
@@ -142,7 +147,7 @@ def insert_calendar_event(
     return execute(
         integration=integration,
         service_label="Google Calendar",
-        request_for=lambda: (
-            calendar().events().insert(calendarId=calendar_id, body=event, sendUpdates=send_updates)
+        request_for=lambda: _calendar_events(settings.GOOGLE_API_BASE_URL).insert(
+            calendarId=calendar_id, body=event, sendUpdates=send_updates
         ),
     )

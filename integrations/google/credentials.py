@@ -49,9 +49,17 @@ def _ensure_usable(integration: Integration) -> None:
         )
 
 
+def _token_of(integration: Integration) -> OAuthToken | None:
+    """The integration's token: no query when the caller used select_related("token")."""
+    try:
+        return integration.token
+    except OAuthToken.DoesNotExist:
+        return None
+
+
 def credentials_for(*, integration: Integration) -> Credentials:
     _ensure_usable(integration)
-    token = OAuthToken.objects.filter(integration_id=integration.pk).first()
+    token = _token_of(integration)
     if token is None:
         raise IntegrationNotConnected()
     if _fresh_enough(token):

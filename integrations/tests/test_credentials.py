@@ -15,6 +15,7 @@ def expire(integration) -> OAuthToken:
     token = OAuthToken.objects.get(integration=integration)
     token.expires_at = timezone.now() + timedelta(minutes=4)  # inside the 5-minute margin
     token.save()
+    integration.token = token  # as a fresh load with select_related("token") would see it
     return token
 
 

@@ -1,0 +1,390 @@
+"""The pages' forms: the builder's one `definition` field, the "Run now" input, and what the
+builder needs to draw a step (its fields come from each action's params serializer).
+
+Validation of a workflow stays in `WorkflowSerializer`; this module only reads what the
+browser sent and lays the serializer's errors out next to the right step and field.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from integrations.models import Integration, IntegrationStatus
+from workflows.actions.base import Action, PlaceholderCharField
+from workflows.actions.registry import ACTIONS, get_action
+from workflows.models import Workflow
+
+REQUESTER_ACCOUNT_LABEL = "The requester's connected account"
+
+# Wording for the builder where a serializer field's own label or a value is too terse.
+LABELS = {
+    "to": "To",
+    "cc": "Cc",
+    "bcc": "Bcc",
+    "text": "Text body",
+    "html": "HTML body",
+    "reply_to": "Reply-To",
+    "from_name": "Sender name",
+    "send_updates": "Send invitations to",
+    "calendar_id": "Calendar ID",
+}
+HELP = {
+    "to": "Separate addresses with commas.",
+    "cc": "Separate addresses with commas.",
+    "bcc": "Separate addresses with commas.",
+    "text": "Plain text. Write a text body, an HTML body, or both.",
+    "html": "Placeholders in HTML are escaped.",
+    "from_name": "Shown as the sender's name; the address is the connected mailbox.",
+    "start": "An ISO 8601 date and time, such as 2026-12-01T09:30:00.",
+    "end": "An ISO 8601 date and time, after the start.",
+    "time_zone": "A time zone name such as Europe/Paris or UTC.",
+    "attendees": "Email addresses, separated by commas.",
+    "calendar_id": "Leave “primary” for the account's main calendar.",
+}
+PLACEHOLDERS = {
+    "to": "ada@example.com, {{ input.email }}",
+    "start": "2026-12-01T09:30:00",
+    "end": "2026-12-01T10:00:00",
+}
+CHOICE_LABELS = {
+    "all": "All guests",
+    "externalOnly": "Only guests outside your organisation",
+    "none": "No one",
+}
+
+
+@dataclass(frozen=True)
+class ParamField:
+    """One input of an action's step form, named exactly as the param."""
+
+    name: str
+    label: str
+    widget: str  # "input", "textarea" or "select"
+    is_list: bool
+    required: bool
+    help_text: str
+    placeholder: str
+    initial: str
+    choices: list[tuple[str, str]]
+
+
+def _initial(drf_field: serializers.Field) -> str:
+    default = drf_field.default
+    if default is empty or callable(default) or default in ("", None):
+        return ""
+    return str(default)
+
+
+def param_fields(action: Action) -> list[ParamField]:
+    specs = []
+    for name, drf_field in action.params_serializer().fields.items():
+        if isinstance(drf_field, serializers.ChoiceField):
+            widget = "select"
+        elif isinstance(drf_field, PlaceholderCharField) and not drf_field.single_line:
+            widget = "textarea"
+        else:
+            widget = "input"
+        choices = (
+            [
+                (str(value), CHOICE_LABELS.get(str(value), str(label)))
+                for value, label in drf_field.choices.items()
+            ]
+            if isinstance(drf_field, serializers.ChoiceField)
+            else []
+        )
+        specs.append(
+            ParamField(
+                name=name,
+                label=LABELS.get(name, str(drf_field.label or name)),
+                widget=widget,
+                is_list=isinstance(drf_field, serializers.ListField),
+                required=drf_field.required,
+                help_text=HELP.get(name, ""),
+                placeholder=PLACEHOLDERS.get(name, ""),
+                initial=_initial(drf_field),
+                choices=choices,
+            )
+        )
+    return specs
+
+
+class DefinitionForm(forms.Form):
+    """The builder posts one hidden field: the workflow as JSON, in the API's shape."""
+
+    definition = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean_definition(self) -> dict[str, Any]:
+        raw = self.cleaned_data.get("definition", "")
+        if not raw.strip():
+            raise forms.ValidationError(
+                "The workflow could not be read from the page. Make sure JavaScript is on, then save again."
+            )
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError(
+                "The workflow could not be read: it was not valid JSON. Reload the page and try again."
+            ) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("The workflow could not be read: expected a JSON object.")
+        return value
+
+
+class RunInputForm(forms.Form):
+    input = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "data-testid": "run-input", "spellcheck": "false"}),
+        label="Input (a JSON object)",
+    )
+
+    def clean_input(self) -> dict[str, Any]:
+        raw = self.cleaned_data.get("input", "").strip() or "{}"
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError(
+                'The input is not valid JSON. Write an object such as {"name": "Ada"}, or {} for none.'
+            ) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                'The input must be a JSON object, such as {"name": "Ada"}, not a list or a single value.'
+            )
+        return value
+
+
+def definition_of(workflow: Workflow) -> dict[str, Any]:
+    """A stored workflow in the API's shape, to prefill the builder."""
+    return {
+        "name": workflow.name,
+        "description": workflow.description,
+        "is_active": workflow.is_active,
+        "steps": [
+            {"action": step.action, "integration": step.integration_id, "params": step.params}
+            for step in workflow.steps.all()
+        ],
+    }
+
+
+def empty_definition() -> dict[str, Any]:
+    return {"name": "", "description": "", "is_active": True, "steps": []}
+
+
+# --- Errors: WorkflowSerializer's nested errors, laid out for the page.
+
+
+def messages_in(detail: Any) -> list[str]:
+    """Every message in a DRF error detail (lists, dicts keyed by field or index), flattened."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            inner = messages_in(value)
+            if isinstance(key, int):
+                inner = [f"Item {key + 1}: {message}" for message in inner]
+            out.extend(inner)
+        return out
+    if isinstance(detail, list | tuple):
+        return [message for item in detail for message in messages_in(item)]
+    return [str(detail)]
+
+
+@dataclass
+class StepErrors:
+    general: list[str] = field(default_factory=list)
+    action: list[str] = field(default_factory=list)
+    integration: list[str] = field(default_factory=list)
+    params: dict[str, list[str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.general or self.action or self.integration or self.params)
+
+
+@dataclass
+class BuilderErrors:
+    general: list[str] = field(default_factory=list)
+    fields: dict[str, list[str]] = field(default_factory=dict)  # name, description, is_active
+    steps_general: list[str] = field(default_factory=list)
+    steps: dict[int, StepErrors] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.general or self.fields or self.steps_general or any(self.steps.values()))
+
+
+def _step_errors(detail: Any) -> StepErrors:
+    errors = StepErrors()
+    if not isinstance(detail, dict):
+        errors.general = messages_in(detail)
+        return errors
+    for key, value in detail.items():
+        if key == "action":
+            errors.action = messages_in(value)
+        elif key == "integration":
+            errors.integration = messages_in(value)
+        elif key == "params" and isinstance(value, dict):
+            for name, inner in value.items():
+                if name == "non_field_errors":
+                    errors.general.extend(messages_in(inner))
+                else:
+                    errors.params[str(name)] = messages_in(inner)
+        else:
+            errors.general.extend(messages_in(value))
+    return errors
+
+
+def builder_errors(detail: Any) -> BuilderErrors:
+    """Place `WorkflowSerializer(...).errors` next to the step and field each one is about."""
+    errors = BuilderErrors()
+    if not isinstance(detail, dict):
+        errors.general = messages_in(detail)
+        return errors
+    for key, value in detail.items():
+        if key == "steps":
+            items = (
+                value.items()
+                if isinstance(value, dict)
+                else enumerate(value)
+                if isinstance(value, list)
+                else []
+            )
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                errors.steps_general = messages_in(value)
+                continue
+            for index, step_detail in items:
+                if isinstance(index, int):
+                    step_errors = _step_errors(step_detail)
+                    if step_errors:
+                        errors.steps[index] = step_errors
+                else:
+                    errors.steps_general.extend(messages_in(step_detail))
+        elif key in ("name", "description", "is_active"):
+            errors.fields[key] = messages_in(value)
+        else:
+            errors.general.extend(messages_in(value))
+    return errors
+
+
+# --- What the builder draws for each step.
+
+
+@dataclass(frozen=True)
+class BoundParamField:
+    spec: ParamField
+    value: str
+    errors: list[str]
+
+
+@dataclass(frozen=True)
+class ActionFieldset:
+    type: str
+    label: str
+    active: bool
+    fields: list[BoundParamField]
+
+
+@dataclass(frozen=True)
+class StepRow:
+    index: int
+    action: str
+    action_options: list[tuple[str, str, str]]  # value, label, the integration type it needs
+    integration: str
+    integration_options: list[tuple[str, str]]
+    fieldsets: list[ActionFieldset]
+    errors: StepErrors
+
+
+def integration_label(integration: Integration) -> str:
+    if integration.status == IntegrationStatus.ACTIVE:
+        return integration.email
+    return f"{integration.email} ({integration.get_status_display()})"
+
+
+def integration_choices(integrations: list[Integration]) -> list[dict[str, Any]]:
+    """What an integration select may offer: the workspace's accounts that are not disconnected."""
+    return [
+        {"id": i.pk, "type": i.type, "label": integration_label(i)}
+        for i in integrations
+        if i.status != IntegrationStatus.DISCONNECTED
+    ]
+
+
+def _as_text(value: Any, *, is_list: bool) -> str:
+    if value is None:
+        return ""
+    if is_list and isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def step_rows(*, steps: Any, errors: BuilderErrors | None, integrations: list[Integration]) -> list[StepRow]:
+    """The submitted or stored steps, as the builder draws them, whatever shape they came in."""
+    choices = integration_choices(integrations)
+    by_id = {i.pk: i for i in integrations}
+    default_action = next(iter(ACTIONS))
+    rows = []
+    for index, raw in enumerate(steps if isinstance(steps, list) else []):
+        step = raw if isinstance(raw, dict) else {}
+        action_type = str(step.get("action") or default_action)
+        action = get_action(action_type)
+        raw_params = step.get("params")
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+        integration_id = step.get("integration")
+        selected = "" if integration_id in (None, "") else str(integration_id)
+        needed_type = action.integration_type if action else None
+        options = [("", REQUESTER_ACCOUNT_LABEL)] + [
+            (str(c["id"]), c["label"]) for c in choices if c["type"] == needed_type
+        ]
+        if selected and selected not in {value for value, _ in options}:
+            # Keep what was sent, so the error beside it makes sense and nothing is lost.
+            known = by_id.get(int(selected)) if selected.isdigit() else None
+            options.append((selected, integration_label(known) if known else f"Integration #{selected}"))
+        action_options = [(a.type, a.label, a.integration_type or "") for a in ACTIONS.values()]
+        if action is None:
+            action_options.append((action_type, f"{action_type} (unknown)", ""))
+        step_errors = (errors.steps.get(index) if errors else None) or StepErrors()
+        rows.append(
+            StepRow(
+                index=index,
+                action=action_type,
+                action_options=action_options,
+                integration=selected,
+                integration_options=options,
+                fieldsets=_fieldsets(active=action_type, params=params, errors=step_errors),
+                errors=step_errors,
+            )
+        )
+    return rows
+
+
+def _fieldsets(*, active: str, params: dict[str, Any], errors: StepErrors) -> list[ActionFieldset]:
+    fieldsets = []
+    for action in ACTIONS.values():
+        is_active = action.type == active
+        bound = []
+        for spec in param_fields(action):
+            if is_active and spec.name in params:
+                value = _as_text(params[spec.name], is_list=spec.is_list)
+            elif is_active and params:
+                value = ""  # a stored or submitted step: an omitted optional field was empty
+            else:
+                value = spec.initial
+            if spec.widget == "select" and value not in {choice for choice, _ in spec.choices}:
+                value = spec.initial
+            bound.append(
+                BoundParamField(
+                    spec=spec, value=value, errors=errors.params.get(spec.name, []) if is_active else []
+                )
+            )
+        fieldsets.append(ActionFieldset(type=action.type, label=action.label, active=is_active, fields=bound))
+    return fieldsets
+
+
+def new_step_row(*, integrations: list[Integration]) -> StepRow:
+    """The blank step the "Add a step" button copies."""
+    return step_rows(steps=[{}], errors=None, integrations=integrations)[0]

@@ -1,0 +1,296 @@
+"""Workflow pages under /w/<slug>/: thin views over workflows.services and workflows.selectors,
+the same ones the REST API calls."""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import OuterRef, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+from django.views.generic.base import ContextMixin, TemplateResponseMixin
+
+from galaxyco.errors import AppError
+from integrations.selectors import integration_list
+from workflows import selectors, services
+from workflows.actions.registry import get_action
+from workflows.forms import (
+    BuilderErrors,
+    DefinitionForm,
+    RunInputForm,
+    builder_errors,
+    definition_of,
+    empty_definition,
+    integration_choices,
+    new_step_row,
+    step_rows,
+)
+from workflows.models import RunStatus, RunTrigger, StepRun, Workflow, WorkflowRun
+from workflows.serializers import WorkflowSerializer
+from workspaces.scoping import WorkspacePageMixin
+
+RUNS_PER_PAGE = 50
+# Run errors that the person fixes on the Integrations page.
+RECONNECT_ERROR_CODES = frozenset({"reauth_required", "integration_not_connected"})
+_INPUT_PLACEHOLDER = re.compile(r"\{\{\s*input\.([A-Za-z0-9_]+)")
+
+
+class WorkflowListView(WorkspacePageMixin, TemplateView):
+    template_name = "workflows/list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        last_runs = (
+            selectors.run_list(workspace=self.workspace)
+            .prefetch_related(None)
+            .filter(workflow=OuterRef("pk"))
+            .order_by("-created_at", "-id")
+        )
+        ctx["workflows"] = selectors.workflow_list(workspace=self.workspace).annotate(
+            last_run_id=Subquery(last_runs.values("pk")[:1]),
+            last_run_status=Subquery(last_runs.values("status")[:1]),
+        )
+        return ctx
+
+
+class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, View):
+    """The builder page: a new workflow, or an existing one with its "Run now" form."""
+
+    template_name = "workflows/builder.html"
+
+    def get_workflow(self, workflow_id: int) -> Workflow:
+        workflow = selectors.get_workflow(workspace=self.workspace, workflow_id=workflow_id)
+        if workflow is None:
+            raise Http404
+        return workflow
+
+    def builder_response(
+        self,
+        *,
+        workflow: Workflow | None,
+        definition: dict[str, Any],
+        errors: BuilderErrors | None = None,
+        run_form: RunInputForm | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        integrations = list(integration_list(workspace=self.workspace))
+        run_form = run_form or RunInputForm(initial={"input": "{}"})
+        ctx = self.get_context_data(
+            workflow=workflow,
+            definition=definition,
+            steps=step_rows(steps=definition.get("steps"), errors=errors, integrations=integrations),
+            new_step=new_step_row(integrations=integrations),
+            integrations_json=integration_choices(integrations),
+            errors=errors or BuilderErrors(),
+            run_form=run_form,
+            input_names=_input_names(workflow) if workflow else [],
+        )
+        return self.render_to_response(ctx, status=status)
+
+    def save(self, workflow: Workflow | None) -> HttpResponse:
+        """Validate the posted definition with the API's serializer and save it with the service."""
+        stored = definition_of(workflow) if workflow else empty_definition()
+        form = DefinitionForm(self.request.POST)
+        if not form.is_valid():
+            errors = BuilderErrors(general=[str(message) for message in form.errors["definition"]])
+            return self.builder_response(workflow=workflow, definition=stored, errors=errors, status=400)
+        definition: dict[str, Any] = form.cleaned_data["definition"]
+        serializer = WorkflowSerializer(data=definition, context={"workspace": self.workspace})
+        if not serializer.is_valid():
+            return self.builder_response(
+                workflow=workflow, definition=definition, errors=builder_errors(serializer.errors), status=400
+            )
+        data = serializer.validated_data
+        try:
+            if workflow is None:
+                saved = services.create_workflow(
+                    workspace=self.workspace,
+                    created_by=self.request.user,  # type: ignore[arg-type]
+                    name=data["name"],
+                    description=data.get("description", ""),
+                    is_active=data.get("is_active", True),
+                    steps=serializer.step_specs() or [],
+                )
+            else:
+                saved = services.update_workflow(
+                    workspace=self.workspace,
+                    workflow_id=workflow.pk,
+                    name=data["name"],
+                    description=data.get("description", ""),
+                    is_active=data.get("is_active", True),
+                    steps=serializer.step_specs() or [],
+                )
+        except AppError as error:
+            return self.builder_response(
+                workflow=workflow,
+                definition=definition,
+                errors=BuilderErrors(general=[error.message]),
+                status=400,
+            )
+        if workflow is None:
+            messages.success(self.request, f"The workflow “{saved.name}” was created. You can run it now.")
+        else:
+            messages.success(self.request, f"Your changes to “{saved.name}” were saved.")
+        return redirect("workflow_edit", slug=self.workspace.slug, workflow_id=saved.pk)
+
+
+def _input_names(workflow: Workflow) -> list[str]:
+    """The `{{ input.x }}` names the workflow's steps read, as a hint for "Run now"."""
+    text = json.dumps([step.params for step in workflow.steps.all()])
+    return sorted(set(_INPUT_PLACEHOLDER.findall(text)))
+
+
+class WorkflowCreateView(WorkflowPageBase):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.builder_response(workflow=None, definition=empty_definition())
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.save(None)
+
+
+class WorkflowEditView(WorkflowPageBase):
+    def get(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
+        workflow = self.get_workflow(workflow_id)
+        return self.builder_response(workflow=workflow, definition=definition_of(workflow))
+
+    def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
+        return self.save(self.get_workflow(workflow_id))
+
+
+class WorkflowRunView(WorkflowPageBase):
+    """POST: start a run from the page and go straight to it; the run page follows its progress."""
+
+    def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
+        workflow = self.get_workflow(workflow_id)
+        form = RunInputForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                run, _ = services.start_run(
+                    workspace=self.workspace,
+                    workflow_id=workflow.pk,
+                    run_input=form.cleaned_data["input"],
+                    trigger=RunTrigger.UI,
+                    requested_by=request.user,  # type: ignore[arg-type]
+                )
+            except AppError as error:
+                if error.status == 404:
+                    raise Http404 from None
+                form.add_error("input", error.message)
+                status = error.status
+            else:
+                messages.success(request, f"Run #{run.pk} of “{workflow.name}” has started.")
+                return redirect("run_detail", slug=self.workspace.slug, run_id=run.pk)
+        return self.builder_response(
+            workflow=workflow, definition=definition_of(workflow), run_form=form, status=status
+        )
+
+
+class WorkflowDeleteView(WorkflowPageBase):
+    def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
+        workflow = self.get_workflow(workflow_id)
+        services.delete_workflow(workspace=self.workspace, workflow_id=workflow.pk)
+        messages.success(request, f"The workflow “{workflow.name}” and its run history were deleted.")
+        return redirect("workflow_list", slug=self.workspace.slug)
+
+
+# --- Runs
+
+
+def duration_text(run: WorkflowRun | StepRun) -> str:
+    if run.started_at is None or run.finished_at is None:
+        return ""
+    return format_duration(run.finished_at - run.started_at)
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = max(delta.total_seconds(), 0.0)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: WorkflowRun
+    duration: str
+
+
+class RunListView(WorkspacePageMixin, TemplateView):
+    template_name = "workflows/run_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        workflow_param = self.request.GET.get("workflow", "")
+        workflow_id = int(workflow_param) if workflow_param.isdigit() else None
+        status = self.request.GET.get("status", "")
+        status = status if status in RunStatus.values else ""
+        runs = selectors.run_list(workspace=self.workspace, workflow_id=workflow_id, status=status or None)
+        page = Paginator(runs.select_related("requested_by", "api_key"), RUNS_PER_PAGE).get_page(
+            self.request.GET.get("page")
+        )
+        ctx.update(
+            page_obj=page,
+            rows=[RunRow(run=run, duration=duration_text(run)) for run in page.object_list],
+            workflows=selectors.workflow_list(workspace=self.workspace),
+            statuses=RunStatus.choices,
+            selected_workflow=workflow_id,
+            selected_status=status,
+        )
+        return ctx
+
+
+@dataclass(frozen=True)
+class StepRunRow:
+    step: StepRun
+    action_label: str
+    output_json: str
+
+
+class RunDetailView(WorkspacePageMixin, TemplateView):
+    template_name = "workflows/run_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        run = selectors.get_run(workspace=self.workspace, run_id=kwargs["run_id"])
+        if run is None:
+            raise Http404
+        steps = list(run.step_runs.all())
+        error_codes = {run.error_code} | {step.error_code for step in steps}
+        ctx.update(
+            run=run,
+            duration=duration_text(run),
+            input_json=json.dumps(run.input, indent=2, ensure_ascii=False, sort_keys=True),
+            steps=[
+                StepRunRow(
+                    step=step,
+                    action_label=action.label if (action := get_action(step.action)) else step.action,
+                    output_json=json.dumps(step.output, indent=2, ensure_ascii=False, sort_keys=True)
+                    if step.output
+                    else "",
+                )
+                for step in steps
+            ],
+            show_reconnect=bool(error_codes & RECONNECT_ERROR_CODES),
+            # The same text run.js builds from the API's answer: a change means "reload".
+            signature=run_signature(run.status, [(s.status, s.attempts) for s in steps]),
+            api_url=reverse("api_run_detail", kwargs={"workspace_id": self.workspace.pk, "run_id": run.pk}),
+        )
+        return ctx
+
+
+def run_signature(status: str, steps: list[tuple[str, int]]) -> str:
+    return status + "|" + ",".join(f"{step_status}:{attempts}" for step_status, attempts in steps)
