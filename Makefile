@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# E2E=0 skips the browser tests locally; CI always runs them.
+# E2E=0 leaves out the browser tests and the Celery worker test (Chromium, Redis) locally; CI runs them.
 E2E ?= 1
 PYTEST_ARGS ?=
 
@@ -30,7 +30,7 @@ typecheck: install
 	$(BIN)/mypy .
 
 test: lint typecheck
-	$(BIN)/pytest $(if $(filter 0,$(E2E)),-m "not e2e") $(PYTEST_ARGS)
+	$(BIN)/pytest $(if $(filter 0,$(E2E)),-m "not e2e and not worker") $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/execute.py

@@ -86,37 +86,45 @@ def main() -> None:
 
     children: list[subprocess.Popen[bytes]] = []
     use_emulator = dotenv_value("GOOGLE_CLIENT_ID") in ("", DEV_CLIENT_ID)
-    if use_emulator:
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "devtools.google_emulator", "--port", str(EMULATOR_PORT)], cwd=ROOT
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # unwinds whatever the main thread waits on; cleanup follows
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        if use_emulator:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "devtools.google_emulator", "--port", str(EMULATOR_PORT)], cwd=ROOT
+                )
             )
+            wait_until_up(f"{EMULATOR_URL}/")
+        app = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}", "--noreload"], cwd=ROOT
         )
-        wait_until_up(f"{EMULATOR_URL}/")
-    app = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}", "--noreload"], cwd=ROOT
-    )
-    children.append(app)
-    wait_until_up(f"http://127.0.0.1:{APP_PORT}/healthz")
-    print()
-    print(f"  GalaxyCo is running at   http://127.0.0.1:{APP_PORT}/")
-    print(f"  Log in as                {DEMO_EMAIL} / {DEMO_PASSWORD}")
-    if use_emulator:
-        print(f"  Emulator inbox           {EMULATOR_URL}/_emulator/inbox")
-    print("  Stop with Ctrl-C.")
-    print()
+        children.append(app)
+        wait_until_up(f"http://127.0.0.1:{APP_PORT}/healthz")
+        print()
+        print(f"  GalaxyCo is running at   http://127.0.0.1:{APP_PORT}/")
+        print(f"  Log in as                {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        if use_emulator:
+            print(f"  Emulator inbox           {EMULATOR_URL}/_emulator/inbox")
+        print("  Stop with Ctrl-C.")
+        print()
+        with contextlib.suppress(KeyboardInterrupt):
+            app.wait()
+    finally:
+        stop(children)
 
-    def stop(*_: object) -> None:
-        for child in children:
-            child.terminate()
-        for child in children:
+
+def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
             child.wait(timeout=10)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    with contextlib.suppress(KeyboardInterrupt):
-        app.wait()
-    stop()
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 if __name__ == "__main__":
