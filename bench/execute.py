@@ -49,8 +49,8 @@ def configure_environment(database_url: str | None, emulator_url: str, broker_ur
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "galaxyco.settings")
 
 
-def ensure_postgres_database(database_url: str) -> None:
-    """Create the bench's PostgreSQL database when it does not exist yet."""
+def recreate_postgres_database(database_url: str) -> None:
+    """The bench's own PostgreSQL database, empty for every run (its tokens' key is per run)."""
     from urllib.parse import urlparse
 
     import psycopg
@@ -59,8 +59,8 @@ def ensure_postgres_database(database_url: str) -> None:
     name = parts.path.lstrip("/")
     admin_url = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def start_emulator(port: int) -> subprocess.Popen[bytes]:
@@ -147,6 +147,9 @@ def add_earlier_runs(*, workspace, count: int) -> None:
     )
 
 
+TRANSACTION_CONTROL = {"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"}
+
+
 def execute_all(client, workspace, workflow_ids: list[int], *, wait: bool) -> tuple[float, list[int]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -166,7 +169,8 @@ def execute_all(client, workspace, workflow_ids: list[int], *, wait: bool) -> tu
             raise SystemExit(
                 f"Run {index} did not succeed: {response.status_code} {response.content[:300]!r}"
             )
-        queries.append(len(captured))
+        # Transaction control (BEGIN, COMMIT) is logged too, but is not a query.
+        queries.append(sum(1 for q in captured.captured_queries if q["sql"] not in TRANSACTION_CONTROL))
     return time.perf_counter() - started, queries
 
 
@@ -219,6 +223,36 @@ def start_worker(concurrency: int) -> subprocess.Popen[bytes]:
     )
 
 
+# Where a run's time goes: (label, file suffix, function), cumulative time per run.
+BREAKDOWN = [
+    ("whole request (middleware, DRF, view)", "django/core/handlers/base.py", "get_response"),
+    ("  start_run: create the run, then execute it", "workflows/services.py", "start_run"),
+    ("    engine.advance (the run itself)", "workflows/engine.py", "advance"),
+    ("      prepare params (render + validate)", "workflows/actions/base.py", "prepare"),
+    ("      build the MIME message", "workflows/actions/gmail_send_email.py", "build_message"),
+    ("      Gmail call (request building + HTTP)", "integrations/google/clients.py", "_execute_once"),
+    ("        HTTP round trip to the emulator", "httplib2/__init__.py", "_conn_request"),
+    ("      pacing slot (one UPDATE)", "integrations/services.py", "reserve_send_slot"),
+    ("  wait_for_finished_run (read the run back)", "workflows/selectors.py", "wait_for_finished_run"),
+    ("  serialize the response", "rest_framework/serializers.py", "data"),
+]
+
+
+def print_breakdown(stats: pstats.Stats, *, runs: int) -> None:
+    table = stats.stats  # type: ignore[attr-defined]
+
+    def per_run(suffix: str, name: str) -> float:
+        seconds = sum(v[3] for (file, _, func), v in table.items() if file.endswith(suffix) and func == name)
+        return 1000 * seconds / runs
+
+    print("\nProfile, ms per run (cProfile slows Python code more than waiting: compare parts, not totals):")
+    for label, suffix, name in BREAKDOWN:
+        print(f"  {label:<48} {per_run(suffix, name):6.2f}")
+    engine = per_run("workflows/engine.py", "advance")
+    parts = sum(per_run(suffix, name) for _, suffix, name in BREAKDOWN[3:6]) + per_run(*BREAKDOWN[7][1:])
+    print(f"  {'      rest of the engine: ORM loads and saves':<48} {engine - parts:6.2f}")
+
+
 def report(label: str, runs: int, seconds: float, queries: list[int]) -> None:
     per_run = sorted(queries)
     print(
@@ -245,7 +279,7 @@ def main() -> None:
     broker_url = os.environ.get("CELERY_BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
     database_url = os.environ.get("DATABASE_URL")
     if database_url and database_url.startswith("postgres"):
-        ensure_postgres_database(database_url)
+        recreate_postgres_database(database_url)
     configure_environment(database_url, emulator_url, broker_url)
     emulator = start_emulator(args.emulator_port)
     try:
@@ -276,12 +310,12 @@ def main() -> None:
             seconds, queries = execute_all(client, workspace, workflow_ids[: min(200, args.runs)], wait=True)
             report("in process, 1,000+ earlier runs", min(200, args.runs), seconds, queries)
             if profiler:
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                print_breakdown(pstats.Stats(profiler), runs=args.runs)
 
         if args.mode in ("worker", "both"):
-            from galaxyco.celery import app as celery_app
+            from devtools.celery_broker import use_broker
 
-            celery_app.conf.update(task_always_eager=False, broker_url=broker_url)
+            use_broker(task_always_eager=False, broker_url=broker_url)
             worker = start_worker(args.worker_concurrency)
             try:
                 time.sleep(3)  # the worker connects to Redis

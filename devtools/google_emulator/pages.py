@@ -67,6 +67,7 @@ def _document(title: str, body: str) -> str:
         "<!doctype html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request, so no 404 in the console
         f"<style>{_CSS}</style></head><body>{body}</body></html>\n"
     )
 

@@ -6,12 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-import kombu.pools
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
+from devtools.celery_broker import use_broker
 from devtools.google_endpoints import emulator_settings
 from galaxyco.celery import app as celery_app
 from integrations.tests.google_grants import connect
@@ -93,14 +93,6 @@ def worker(broker, google, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
-
-
-def use_broker(**conf: object) -> None:
-    """Point this process's Celery app at another broker: its pools are built on first use."""
-    kombu.pools.reset()  # closes and forgets the process-wide connection and producer pools
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.update(**conf)
 
 
 @pytest.fixture

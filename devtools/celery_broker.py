@@ -1,0 +1,13 @@
+"""Point this process's Celery app at another broker after it has been used (tests, bench)."""
+
+import kombu.pools
+
+from galaxyco.celery import app
+
+
+def use_broker(**conf: object) -> None:
+    """Update Celery's configuration and drop the pools built from the old broker URL."""
+    kombu.pools.reset()  # closes and forgets the process-wide connection and producer pools
+    app._pool = None  # type: ignore[attr-defined]  # Celery builds these lazily; no public reset
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    app.conf.update(**conf)
