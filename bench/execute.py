@@ -199,28 +199,10 @@ def wait_until_finished(workspace, *, after_id: int, expected: int, timeout: flo
 
 
 def start_worker(concurrency: int) -> subprocess.Popen[bytes]:
+    from devtools.celery_broker import worker_command
+
     env = {**os.environ, "CELERY_BROKER_URL": os.environ["BENCH_BROKER_URL"], "DATABASE_CONN_MAX_AGE": "600"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "galaxyco",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    return subprocess.Popen(worker_command(concurrency=concurrency, loglevel="WARNING"), cwd=ROOT, env=env)
 
 
 # Where a run's time goes: (label, file suffix, function), cumulative time per run.

@@ -1,5 +1,7 @@
 """Point this process's Celery app at another broker after it has been used (tests, bench)."""
 
+import sys
+
 import kombu.pools
 
 from galaxyco.celery import app
@@ -11,3 +13,12 @@ def use_broker(**conf: object) -> None:
     app._pool = None  # type: ignore[attr-defined]  # Celery builds these lazily; no public reset
     app.amqp._producer_pool = None  # type: ignore[attr-defined]
     app.conf.update(**conf)
+
+
+def worker_command(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
+    """A Celery worker for this project: threads, and none of the cluster chatter a test needs."""
+    return [
+        sys.executable, "-m", "celery", "-A", "galaxyco", "worker", "--pool", "threads",
+        "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--loglevel", loglevel,
+    ]  # fmt: skip

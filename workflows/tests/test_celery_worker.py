@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from devtools.celery_broker import use_broker
+from devtools.celery_broker import use_broker, worker_command
 from devtools.google_endpoints import emulator_settings
 from galaxyco.celery import app as celery_app
 from integrations.tests.google_grants import connect
@@ -61,23 +60,7 @@ def worker(broker, google, tmp_path):
     log = tmp_path / "worker.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "galaxyco",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "INFO",
-            ],
+            worker_command(concurrency=2),
             cwd=ROOT,
             env=env,
             stdout=output,
