@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from workspaces.models import ApiKey, Workspace
 from workspaces.scoping import WorkspaceAPIView
-from workspaces.selectors import workspaces_for_user
+from workspaces.selectors import workspaces_for_api_key, workspaces_for_user
 from workspaces.serializers import WorkspaceSerializer
 
 
@@ -17,7 +17,7 @@ class WorkspaceListApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Workspace]:
         if isinstance(self.request.auth, ApiKey):
-            return Workspace.objects.filter(pk=self.request.auth.workspace_id)
+            return workspaces_for_api_key(api_key=self.request.auth)
         return workspaces_for_user(user=self.request.user)
 
 

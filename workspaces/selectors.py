@@ -10,6 +10,10 @@ def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
     return Workspace.objects.filter(memberships__user=user).order_by("name", "id")
 
 
+def workspaces_for_api_key(*, api_key: ApiKey) -> QuerySet[Workspace]:
+    return Workspace.objects.filter(pk=api_key.workspace_id)
+
+
 def membership_for(*, user: User | AnonymousUser, workspace: Workspace) -> Membership | None:
     if not user.is_authenticated:
         return None

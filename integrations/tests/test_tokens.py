@@ -65,3 +65,21 @@ def test_admin_pages_show_only_masked_tokens(admin_client):
         assert response.status_code == 200, url
         assert token.access_token not in response.content.decode()
         assert token.refresh_token not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_admin_actions_refresh_now_and_disconnect(admin_client, google, workspace, member):
+    from integrations.models import Integration, IntegrationStatus
+    from integrations.tests.google_grants import connect
+
+    integration = connect(google, workspace=workspace, user=member)
+    before = OAuthToken.objects.get(integration=integration).access_token
+    changelist = "/admin/integrations/integration/"
+    admin_client.post(changelist, {"action": "refresh_now", "_selected_action": [integration.pk]})
+    assert google.state.stats()["token.refresh_token"] == 1
+    assert OAuthToken.objects.get(integration=integration).access_token != before
+
+    admin_client.post(changelist, {"action": "disconnect", "_selected_action": [integration.pk]})
+    assert Integration.objects.get(pk=integration.pk).status == IntegrationStatus.DISCONNECTED
+    assert not OAuthToken.objects.filter(integration=integration).exists()
+    assert google.state.stats()["revoke"] == 1

@@ -60,6 +60,39 @@ def test_a_session_records_who_created_the_workflow(workspace, member, session_c
         (with_params(text="{% load static %}"), ["steps", "0", "params", "text"]),
         (with_params(text="{{ input.name|no_such_filter }}"), ["steps", "0", "params", "text"]),
         ({**WELCOME, "steps": []}, ["steps"]),
+        (
+            {
+                **WELCOME,
+                "steps": [
+                    {
+                        "action": "calendar.create_event",
+                        "params": {
+                            "summary": "Demo",
+                            "start": "2026-12-01T10:00:00",
+                            "end": "2026-12-01T09:00:00",
+                        },
+                    }
+                ],
+            },
+            ["steps", "0", "params", "end"],
+        ),
+        (
+            {
+                **WELCOME,
+                "steps": [
+                    {
+                        "action": "calendar.create_event",
+                        "params": {
+                            "summary": "Demo",
+                            "start": "tomorrow",
+                            "end": "2026-12-01T09:00:00",
+                            "time_zone": "Mars/Olympus",
+                        },
+                    }
+                ],
+            },
+            ["steps", "0", "params", "start"],
+        ),
         ({**WELCOME, "name": ""}, ["name"]),
     ],
 )

@@ -110,6 +110,15 @@ def test_transient_gmail_failures_are_retried_until_the_email_is_sent(
     assert len(google.state.messages()) == 1
 
 
+def test_a_gmail_call_that_times_out_is_retried(google, gmail, workspace, key_client, settings):
+    settings.GOOGLE_HTTP_TIMEOUT = 1
+    google.state.add_fault("gmail.send", hang_seconds=2, count=1)
+    workflow_id = create_workflow(key_client, workspace)
+    body = execute(key_client, workspace, workflow_id, ADA).json()
+    assert body["success"] is True
+    assert body["run"]["steps"][0]["attempts"] == 2
+
+
 def test_retry_after_is_honoured(google, gmail, workspace, key_client):
     google.state.add_fault("gmail.send", status=429, count=1, retry_after=1)
     workflow_id = create_workflow(key_client, workspace)
