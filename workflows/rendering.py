@@ -1,9 +1,11 @@
 """`{{ input.name }}` placeholders in step params, rendered with Django's template engine.
 
-Only variables (with filters) are allowed, never tags: a workflow author fills in values,
-they do not program the server. HTML params are autoescaped; text and headers are not.
+Only plain `{{ input.name }}` (or `{{ input.a.b }}`) is allowed: no tags and no filters, so a
+workflow author fills in values and cannot program the server (a filter such as `center` can
+allocate gigabytes). HTML params are autoescaped; text and headers are not.
 """
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -19,11 +21,20 @@ def _compile(source: str, autoescape: bool) -> Template:
     return _ENGINES[autoescape].from_string(source)
 
 
+_VARIABLE = re.compile(r"\{\{(.*?)\}\}", re.S)
+_INPUT_NAME = re.compile(r"^\s*input(\.[A-Za-z_][A-Za-z0-9_]*)+\s*$")
+
+
 def validate_placeholders(value: str) -> str:
     if "{%" in value or "{#" in value:
         raise serializers.ValidationError(
             "Only {{ input.name }} placeholders are allowed here, not template tags."
         )
+    for expression in _VARIABLE.findall(value):
+        if not _INPUT_NAME.match(expression):
+            raise serializers.ValidationError(
+                "Placeholders look like {{ input.name }}: the word input, a dot and a name (no filters)."
+            )
     if "{{" in value:
         try:
             _compile(value, False)

@@ -14,6 +14,15 @@ from galaxyco.errors import PermanentError
 from integrations.models import Integration
 from workflows import rendering
 
+# Validating a step's params happens twice: when it is saved (placeholders allowed) and after
+# the run's input was filled in (context["rendered"]: the values are final and must be valid).
+RENDERED = "rendered"
+
+
+def is_single_line(value: str) -> bool:
+    """No character that ends a line for Python's email package, and no control character."""
+    return len(value.splitlines()) <= 1 and not any(ord(c) < 32 or ord(c) == 127 for c in value if c != "\t")
+
 
 class PlaceholderCharField(serializers.CharField):
     """Text that may hold {{ input.name }} placeholders; `single_line` for email headers."""
@@ -25,8 +34,10 @@ class PlaceholderCharField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
-        if self.single_line and ("\n" in value or "\r" in value):
+        if self.single_line and not is_single_line(value):
             raise serializers.ValidationError("This must be a single line (line breaks are not allowed).")
+        if self.context.get(RENDERED):
+            return value  # input values are text, never placeholders
         return rendering.validate_placeholders(value)
 
 
@@ -35,9 +46,9 @@ class EmailOrPlaceholderField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
-        if "\n" in value or "\r" in value:
+        if not is_single_line(value):
             raise serializers.ValidationError("An address must be a single line.")
-        if rendering.has_placeholder(value):
+        if rendering.has_placeholder(value) and not self.context.get(RENDERED):
             return rendering.validate_placeholders(value)
         serializers.EmailField().run_validators(value)
         return value
@@ -68,7 +79,7 @@ class Action:
     def prepare(self, *, params: dict[str, Any], run_input: dict[str, Any]) -> dict[str, Any]:
         """Fill in placeholders and validate again: the input can make a value invalid."""
         rendered = rendering.render_params(params, run_input=run_input, html_params=self.html_params)
-        serializer = self.params_serializer(data=rendered)
+        serializer = self.params_serializer(data=rendered, context={RENDERED: True})
         if not serializer.is_valid():
             fields = "; ".join(
                 f"{name}: {' '.join(str(m) for m in _flatten(errors))}"

@@ -10,7 +10,13 @@ from galaxyco.errors import IntegrationNotConnected
 from integrations.google import clients
 from integrations.models import Integration, IntegrationType
 from workflows import rendering
-from workflows.actions.base import Action, EmailOrPlaceholderField, PlaceholderCharField, StepContext
+from workflows.actions.base import (
+    RENDERED,
+    Action,
+    EmailOrPlaceholderField,
+    PlaceholderCharField,
+    StepContext,
+)
 
 SEND_UPDATES = ("all", "externalOnly", "none")
 
@@ -18,8 +24,10 @@ SEND_UPDATES = ("all", "externalOnly", "none")
 class DateTimeOrPlaceholderField(PlaceholderCharField):
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
-        if not rendering.has_placeholder(value):
+        if not rendering.has_placeholder(value) or self.context.get(RENDERED):
             try:
+                if "T" not in value:  # Google wants a dateTime here, not a bare date
+                    raise ValueError
                 datetime.fromisoformat(value)
             except ValueError:
                 raise serializers.ValidationError(
@@ -49,7 +57,9 @@ class CalendarCreateEventParams(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs["start"], attrs["end"]
-        if not rendering.has_placeholder(start) and not rendering.has_placeholder(end):
+        if self.context.get(RENDERED) or not (
+            rendering.has_placeholder(start) or rendering.has_placeholder(end)
+        ):
             zone = ZoneInfo(attrs.get("time_zone", "UTC"))
             if _aware(end, zone) <= _aware(start, zone):
                 raise serializers.ValidationError({"end": ["The event must end after it starts."]})

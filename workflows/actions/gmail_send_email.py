@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from galaxyco.errors import IntegrationNotConnected
+from galaxyco.errors import IntegrationNotConnected, PermanentError
 from integrations.google import clients
 from integrations.models import Integration, IntegrationType
 from workflows.actions.base import Action, EmailOrPlaceholderField, PlaceholderCharField, StepContext
@@ -68,7 +68,13 @@ class GmailSendEmail(Action):
     ) -> dict[str, Any]:
         if integration is None:
             raise IntegrationNotConnected()
-        message = build_message(sender=integration.email, params=params)
+        try:
+            message = build_message(sender=integration.email, params=params)
+        except (ValueError, TypeError) as error:  # the email package refuses a header it cannot write safely
+            raise PermanentError(
+                "This email could not be built from the run's input: a header value is not allowed.",
+                code="invalid_params",
+            ) from error
         raw = base64.urlsafe_b64encode(message.as_bytes()).decode()
         sent = clients.send_gmail_message(integration=integration, raw=raw)
         return {"message_id": sent.get("id"), "thread_id": sent.get("threadId"), "from": integration.email}
