@@ -91,11 +91,10 @@ class IntegrationAdmin(admin.ModelAdmin):
     @admin.action(description="Disconnect (revoke at Google)")
     def disconnect(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         for integration in queryset:
-            _, revoked = services.disconnect_integration(
+            disconnection = services.disconnect_integration(
                 workspace=integration.workspace, integration_id=integration.pk
             )
-            note = "" if revoked else " Google could not be reached to revoke it."
-            self.message_user(request, f"{integration}: disconnected.{note}", messages.SUCCESS)
+            self.message_user(request, disconnection.message, messages.SUCCESS)
 
 
 @admin.register(OAuthToken)

@@ -37,14 +37,16 @@ class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
 class IntegrationDisconnectApi(WorkspaceAPIView):
     @extend_schema(request=None, responses=IntegrationSerializer)
     def post(self, request: Request, workspace_id: int, integration_id: int) -> Response:
-        integration, revoked = services.disconnect_integration(
+        disconnection = services.disconnect_integration(
             workspace=self.workspace, integration_id=integration_id
         )
         return Response(
             {
                 "success": True,
-                "revoked_at_google": revoked,
-                "integration": IntegrationSerializer(integration).data,
+                "revoked_at_google": disconnection.revocation == "revoked",
+                "revocation": disconnection.revocation,
+                "message": disconnection.message,
+                "integration": IntegrationSerializer(disconnection.integration).data,
             }
         )
 

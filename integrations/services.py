@@ -98,26 +98,78 @@ def _get_for_update(*, workspace: Workspace, integration_id: int) -> Integration
     return integration
 
 
-def disconnect_integration(*, workspace: Workspace, integration_id: int) -> tuple[Integration, bool]:
-    """Revoke the grant at Google, delete the token, mark the integration disconnected.
+@dataclass(frozen=True)
+class Disconnection:
+    integration: Integration
+    # "revoked", "kept" (other connections of the same Google account use the grant),
+    # "unreachable" (Google could not be reached; the grant lapses when it goes unused).
+    revocation: str
 
-    Returns the integration and whether Google confirmed the revocation. The local token is
-    deleted either way: a person who disconnects wants GalaxyCo to stop using the account.
+    @property
+    def message(self) -> str:
+        label = f"{self.integration.get_type_display()} ({self.integration.email})"
+        if self.revocation == "unreachable":
+            return (
+                f"{label} was disconnected here, but Google could not be reached to revoke access. "
+                "You can remove GalaxyCo in your Google Account's third-party access settings."
+            )
+        if self.revocation == "kept":
+            return f"{label} was disconnected. The account's other GalaxyCo connections keep working."
+        return f"{label} was disconnected."
+
+
+def disconnect_integration(*, workspace: Workspace, integration_id: int) -> Disconnection:
+    """Delete the token, mark the integration disconnected, then revoke the grant at Google.
+
+    The local token is deleted whatever Google says: a person who disconnects wants GalaxyCo to
+    stop using the account. Google's grant is per account and app, shared by every connection
+    of that account (include_granted_scopes), so it is kept while another connection uses it.
     """
     with transaction.atomic():
         integration = _get_for_update(workspace=workspace, integration_id=integration_id)
-        token = OAuthToken.objects.filter(integration=integration).first()
-        revoked = True
+        token = OAuthToken.objects.select_for_update().filter(integration=integration).first()
+        secret = (token.refresh_token or token.access_token) if token else ""
         if token is not None:
-            revoked = oauth_client.revoke_token(token=token.refresh_token or token.access_token)
             token.delete()
         integration.status = IntegrationStatus.DISCONNECTED
         integration.save(update_fields=["status", "updated_at"])
     context.bind(integration_id=integration.pk)
-    logger.info(
-        "Integration disconnected", extra={"event": "integration_disconnected", "revoked_at_google": revoked}
+    # Across workspaces on purpose: only whether the same Google account is still connected anywhere.
+    still_used = (
+        Integration.objects.filter(
+            provider=integration.provider, provider_account_id=integration.provider_account_id
+        )
+        .exclude(status=IntegrationStatus.DISCONNECTED)
+        .exists()
     )
-    return integration, revoked
+    if not secret:
+        revocation = "revoked"
+    elif still_used:
+        revocation = "kept"
+    else:
+        revocation = "revoked" if oauth_client.revoke_token(token=secret) else "unreachable"
+    logger.info(
+        "Integration disconnected", extra={"event": "integration_disconnected", "revocation": revocation}
+    )
+    return Disconnection(integration=integration, revocation=revocation)
+
+
+def mark_reauth_required(*, integration: Integration, error: AppError, token_updated_at: datetime) -> None:
+    """Google refused this token's grant: unless the token was replaced since (a reconnect won
+    the race) or deleted (disconnected), the person must reconnect."""
+    Integration.objects.filter(pk=integration.pk, token__updated_at=token_updated_at).update(
+        status=IntegrationStatus.REAUTH_REQUIRED,
+        last_error_code=error.code,
+        last_error_message=error.message,
+        last_error_at=timezone.now(),
+    )
+
+
+def record_refresh(*, integration: Integration) -> None:
+    """A refresh worked: the connection is healthy (unless it was disconnected meanwhile)."""
+    Integration.objects.filter(pk=integration.pk).exclude(status=IntegrationStatus.DISCONNECTED).update(
+        last_refreshed_at=timezone.now(), status=IntegrationStatus.ACTIVE
+    )
 
 
 def record_integration_error(*, integration: Integration, error: AppError, status: str | None = None) -> None:

@@ -62,18 +62,9 @@ class DisconnectView(WorkspacePageMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, slug: str, integration_id: int) -> HttpResponse:
-        integration, revoked = services.disconnect_integration(
+        disconnection = services.disconnect_integration(
             workspace=self.workspace, integration_id=integration_id
         )
-        if revoked:
-            messages.success(
-                request, f"{integration.get_type_display()} ({integration.email}) was disconnected."
-            )
-        else:
-            messages.warning(
-                request,
-                f"{integration.get_type_display()} ({integration.email}) was disconnected here, but Google "
-                "could not be reached to revoke access. You can remove GalaxyCo in your Google Account's "
-                "third-party access settings.",
-            )
+        level = messages.WARNING if disconnection.revocation == "unreachable" else messages.SUCCESS
+        messages.add_message(request, level, disconnection.message)
         return redirect("integrations_page", slug=self.workspace.slug)

@@ -15,7 +15,7 @@ from galaxyco import context
 from galaxyco.errors import IntegrationNotConnected, ReauthRequired
 from integrations.google import oauth_client
 from integrations.models import Integration, IntegrationStatus, OAuthToken
-from integrations.services import record_integration_error
+from integrations.services import mark_reauth_required, record_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +76,25 @@ def _already_refreshed(token: OAuthToken, rejected_token: str | None) -> bool:
 def refresh_credentials(
     *, integration: Integration, rejected_token: str | None = None, force: bool = False
 ) -> Credentials:
-    """Refresh unless another worker already did (checked after taking the lock)."""
+    """Refresh unless another worker already did (checked after taking the lock).
+
+    Only the token row is locked here. The integration row is written after that lock is
+    released: connect and disconnect lock the integration first and the token second, and
+    taking them the other way round here could deadlock with them.
+    """
     context.bind(integration_id=integration.pk)
-    try:
-        with transaction.atomic():
-            token = OAuthToken.objects.select_for_update().filter(integration_id=integration.pk).first()
-            if token is None:
-                raise IntegrationNotConnected()
-            if not force and _already_refreshed(token, rejected_token):
-                return _as_credentials(token)
+    grant_lost = False
+    with transaction.atomic():
+        token = OAuthToken.objects.select_for_update().filter(integration_id=integration.pk).first()
+        if token is None:
+            raise IntegrationNotConnected()
+        if not force and _already_refreshed(token, rejected_token):
+            return _as_credentials(token)
+        try:
             refreshed = oauth_client.refresh_access_token(refresh_token=token.refresh_token)
+        except ReauthRequired:
+            grant_lost = True
+        else:
             token.access_token = refreshed.access_token
             token.expires_at = refreshed.expires_at
             if refreshed.refresh_token:  # Google usually sends none: keep the one we have.
@@ -93,19 +102,13 @@ def refresh_credentials(
             if refreshed.scope:
                 token.scope = refreshed.scope
             token.save(update_fields=["access_token", "refresh_token", "expires_at", "scope", "updated_at"])
-            Integration.objects.filter(pk=integration.pk).update(
-                last_refreshed_at=timezone.now(), status=IntegrationStatus.ACTIVE
-            )
-    except ReauthRequired as error:
-        message = _reauth_message(integration)
-        record_integration_error(
-            integration=integration,
-            error=ReauthRequired(message),
-            status=IntegrationStatus.REAUTH_REQUIRED,
-        )
+    if grant_lost:
+        error = ReauthRequired(_reauth_message(integration))
+        mark_reauth_required(integration=integration, error=error, token_updated_at=token.updated_at)
         logger.warning(
             "Google refused the refresh token: the grant is gone", extra={"event": "reauth_required"}
         )
-        raise ReauthRequired(message) from error
+        raise error
+    record_refresh(integration=integration)
     logger.info("Access token refreshed", extra={"event": "token_refreshed"})
     return _as_credentials(token)

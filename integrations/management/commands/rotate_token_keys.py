@@ -22,8 +22,10 @@ class Command(BaseCommand):
         while True:
             # Raw ciphertext in, rotated ciphertext out: plaintext never lands on a model instance.
             with transaction.atomic(), connection.cursor() as cursor:
+                # Locked, so that a refresh committing meanwhile is not overwritten with the old token.
+                lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
                 cursor.execute(
-                    f"SELECT id, access_token, refresh_token FROM {table} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608
+                    f"SELECT id, access_token, refresh_token FROM {table} WHERE id > %s ORDER BY id LIMIT %s{lock}",  # noqa: S608
                     [last_id, BATCH],
                 )
                 rows = cursor.fetchall()
