@@ -1,7 +1,6 @@
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, When
 
 from integrations.models import Integration, IntegrationStatus, IntegrationType
 from workspaces.models import Workspace
@@ -73,18 +72,27 @@ def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
 
 
 def default_integration_for(
-    *, workspace: Workspace, integration_type: str, user: User | None
+    *, workspace: Workspace, integration_type: str, requester_id: int | None, workflow_creator_id: int | None
 ) -> Integration | None:
-    """A step that names no integration uses the requester's own of that type, else the workspace's."""
-    candidates = (
+    """The account a step that names none uses: the requester's own of that type (an active one
+    first, else one needing reconnection, so the run says so). A run with no person behind it
+    (an API key) uses the workflow creator's, else the workspace's one active account of that
+    type when there is exactly one. Never another member's mailbox for a person's run."""
+    usable = (
         Integration.objects.for_workspace(workspace)
         .select_related("token")
-        .filter(type=integration_type)
-        .exclude(status=IntegrationStatus.DISCONNECTED)
-        .order_by("-connected_at", "-id")
+        .filter(
+            type=integration_type, status__in=[IntegrationStatus.ACTIVE, IntegrationStatus.REAUTH_REQUIRED]
+        )
     )
-    if user is not None:
-        own = candidates.filter(connected_by=user).first()
-        if own is not None:
+    owner_id = requester_id or workflow_creator_id
+    if owner_id is not None:
+        own = (
+            usable.filter(connected_by_id=owner_id)
+            .order_by(Case(When(status=IntegrationStatus.ACTIVE, then=0), default=1), "-connected_at", "-id")
+            .first()
+        )
+        if own is not None or requester_id is not None:
             return own
-    return candidates.first()
+    active = list(usable.filter(status=IntegrationStatus.ACTIVE)[:2])
+    return active[0] if len(active) == 1 else None

@@ -57,7 +57,7 @@ def backoff_seconds(*, attempt: int, retry_after: float | None) -> float:
 def advance(*, run_id: int) -> Progress:
     step_runs = list(
         StepRun.objects.filter(run_id=run_id)
-        .select_related("run__workspace", "run__requested_by", "integration__token")
+        .select_related("run__workspace", "run__workflow", "integration__token")
         .order_by("position")
     )
     if not step_runs or step_runs[0].run.is_finished:
@@ -98,12 +98,16 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
             integration = None
     else:
         integration = default_integration_for(
-            workspace=run.workspace, integration_type=action.integration_type, user=run.requested_by
+            workspace=run.workspace,
+            integration_type=action.integration_type,
+            requester_id=run.requested_by_id,
+            workflow_creator_id=run.workflow.created_by_id,
         )
     if integration is None:
         raise IntegrationNotConnected(
             f"No connected {action.integration_type.title()} account was found for “{action.label}”. "
-            "Connect one on the Integrations page, then run the workflow again."
+            "Connect yours on the Integrations page, or choose the account in the workflow's step, "
+            "then run it again."
         )
     context.bind(integration_id=integration.pk)
     return integration

@@ -153,7 +153,7 @@ def test_no_connected_account_fails_with_a_clear_message(google, workspace, key_
     body = execute(key_client, workspace, workflow_id, ADA).json()
     assert body["success"] is False
     assert body["error"]["code"] == "integration_not_connected"
-    assert "Connect one on the Integrations page" in body["error"]["message"]
+    assert "on the Integrations page" in body["error"]["message"]
 
 
 def test_input_that_makes_an_address_invalid_fails_with_a_clear_message(google, gmail, workspace, key_client):
@@ -227,3 +227,38 @@ def test_a_step_that_succeeded_is_never_run_again(google, gmail, workspace, key_
     first, second = StepRun.objects.filter(run_id=run["id"]).order_by("position")
     assert (first.attempts, second.attempts) == (1, 2)
     assert WorkflowRun.objects.get(pk=run["id"]).status == "succeeded"
+
+
+def test_a_persons_run_never_borrows_another_members_mailbox(google, gmail, workspace):
+    from rest_framework.test import APIClient
+
+    from workspaces.tests.factories import MembershipFactory
+
+    colleague = MembershipFactory(workspace=workspace).user
+    client = APIClient()
+    client.force_login(colleague)
+    workflow_id = create_workflow(client, workspace)
+    body = execute(client, workspace, workflow_id, ADA).json()
+    assert body["success"] is False
+    assert body["error"]["code"] == "integration_not_connected"
+    assert google.state.messages() == []
+
+
+def test_an_api_run_with_several_accounts_and_no_owner_asks_to_choose(
+    google, gmail, workspace, member, key_client
+):
+    connect(google, workspace=workspace, user=member, email="second@gmail.test")
+    workflow_id = create_workflow(key_client, workspace)
+    body = execute(key_client, workspace, workflow_id, ADA).json()
+    assert body["error"]["code"] == "integration_not_connected"
+    assert "choose the account in the workflow's step" in body["error"]["message"]
+
+
+def test_an_api_run_uses_the_workflow_creators_account(
+    google, gmail, workspace, member, session_client, key_client
+):
+    connect(google, workspace=workspace, user=member, email="second@gmail.test")  # member now has two
+    workflow_id = create_workflow(session_client, workspace)  # created by member
+    body = execute(key_client, workspace, workflow_id, ADA).json()
+    assert body["success"] is True
+    assert body["run"]["steps"][0]["output"]["from"] in {"sender@gmail.test", "second@gmail.test"}
