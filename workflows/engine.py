@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
+# A provider asking for a longer pause than this gets the run failed rather than parked for hours.
+MAX_RETRY_AFTER_SECONDS = 300.0
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while running this step. It has been logged."
 
 
@@ -157,6 +159,17 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
 
 
 def _retry_or_give_up(*, step_run: StepRun, error: RetryableError) -> StepOutcome:
+    if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER_SECONDS:
+        final = RetryableError(
+            f"Google asked us to wait {error.retry_after / 60:.0f} minutes before trying again. "
+            "Run the workflow again later.",
+            code=error.code,
+        )
+        _finish_step(step_run=step_run, status=StepStatus.FAILED, error=final)
+        logger.warning(
+            "Step gave up: retry-after too long", extra={"event": "step_gave_up", "error_code": error.code}
+        )
+        return StepOutcome(error=final)
     if step_run.attempts >= MAX_ATTEMPTS:
         final = RetryableError(
             f"{error.message.removesuffix(' We will try again shortly.')} "

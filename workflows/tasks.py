@@ -1,9 +1,11 @@
 """Thin Celery tasks: ids in, the engine does the work."""
 
 import logging
+import threading
 import time
 
 from celery import Task, shared_task
+from django.db import connection
 
 from galaxyco import context
 from workflows import engine
@@ -22,10 +24,33 @@ def execute_run(self: Task, run_id: int) -> None:
         progress = engine.advance(run_id=run_id)
         if progress.finished or progress.retry_in is None:
             return
-        if self.request.is_eager or progress.retry_in <= INLINE_WAIT_SECONDS:
+        if self.request.is_eager:
+            _retry_in_background(run_id=run_id, first_wait=progress.retry_in)
+            return
+        if progress.retry_in <= INLINE_WAIT_SECONDS:
             time.sleep(progress.retry_in)
             continue
         raise self.retry(countdown=progress.retry_in)
+
+
+def _retry_in_background(*, run_id: int, first_wait: float) -> None:
+    """In process there is no worker to come back later: a thread of this process waits and
+    carries on, so the request that started the run does not sleep through its retries."""
+
+    def carry_on() -> None:
+        context.bind(run_id=run_id)
+        try:
+            wait: float | None = first_wait
+            while wait is not None:
+                time.sleep(wait)
+                progress = engine.advance(run_id=run_id)
+                wait = None if progress.finished else progress.retry_in
+        except Exception:
+            logger.exception("Retrying a run in process failed", extra={"event": "run_retry_crashed"})
+        finally:
+            connection.close()
+
+    threading.Thread(target=carry_on, name=f"run-{run_id}-retries", daemon=True).start()
 
 
 def enqueue_run(*, run_id: int) -> None:

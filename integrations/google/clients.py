@@ -5,6 +5,7 @@ documents in the wheel, so no network is needed); each call executes with its ow
 authorized HTTP object carrying that integration's credentials.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
@@ -25,7 +26,9 @@ from integrations.services import record_use
 logger = logging.getLogger(__name__)
 
 # Google's reasons for a 403 that mean "slow down", not "forbidden".
-_RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+_RATE_LIMIT_REASONS = {"ratelimitexceeded", "userratelimitexceeded", "quotaexceeded", "rate_limit_exceeded"}
+# 403 reasons that mean the account lacks a permission the person can grant by reconnecting.
+_PERMISSION_REASONS = {"insufficientpermissions", "access_token_scope_insufficient", "forbidden"}
 
 
 @lru_cache(maxsize=8)
@@ -59,15 +62,17 @@ def _authorized_http(credentials: Credentials) -> google_auth_httplib2.Authorize
     )
 
 
-def _error_details(error: HttpError) -> tuple[str, str]:
-    """Google's reason and message for an error response (both may be empty)."""
-    reason = ""
-    message = ""
-    details = getattr(error, "error_details", None)
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        reason = str(details[0].get("reason", ""))
-        message = str(details[0].get("message", ""))
-    return reason, message or str(getattr(error, "reason", "") or "")
+def _error_details(error: HttpError) -> tuple[set[str], str]:
+    """Every reason Google gave (from `errors` and `details`, lower-cased) and its message."""
+    try:
+        body = json.loads(error.content)["error"]
+    except (ValueError, TypeError, KeyError):
+        return set(), ""
+    if not isinstance(body, dict):
+        return set(), ""
+    entries = [*(body.get("errors") or []), *(body.get("details") or [])]
+    reasons = {str(entry.get("reason", "")).lower() for entry in entries if isinstance(entry, dict)}
+    return reasons - {""}, str(body.get("message", ""))
 
 
 def _retry_after(error: HttpError) -> float | None:
@@ -79,8 +84,8 @@ def _retry_after(error: HttpError) -> float | None:
 
 def _classify(error: HttpError, *, service_label: str) -> Exception:
     status = int(error.resp.status)
-    reason, google_message = _error_details(error)
-    if status == 429 or (status == 403 and reason in _RATE_LIMIT_REASONS):
+    reasons, google_message = _error_details(error)
+    if status == 429 or (status == 403 and reasons & _RATE_LIMIT_REASONS):
         return RetryableError(
             f"{service_label} is rate-limiting this account. We will try again shortly.",
             code="rate_limited",
@@ -90,7 +95,7 @@ def _classify(error: HttpError, *, service_label: str) -> Exception:
         return RetryableError(f"{service_label} is unavailable right now. We will try again shortly.")
     if status == 401:
         return ReauthRequired()
-    if status == 403:
+    if status == 403 and (reasons & _PERMISSION_REASONS or not reasons):
         return PermanentError(
             f"{service_label} refused: this connection lacks the permission it needs. "
             "Reconnect it on the Integrations page and allow every permission GalaxyCo asks for.",
