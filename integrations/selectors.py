@@ -10,6 +10,11 @@ def integration_list(*, workspace: Workspace) -> QuerySet[Integration]:
     return Integration.objects.for_workspace(workspace).select_related("connected_by")
 
 
+def connected_integrations(*, workspace: Workspace) -> QuerySet[Integration]:
+    """The workspace's accounts still connected, whether working or needing reconnection."""
+    return integration_list(workspace=workspace).exclude(status=IntegrationStatus.DISCONNECTED)
+
+
 def get_integration(*, workspace: Workspace, integration_id: int) -> Integration | None:
     return integration_list(workspace=workspace).filter(pk=integration_id).first()
 

@@ -11,8 +11,8 @@ from django.views.generic import TemplateView
 from integrations import services
 from integrations.google.adapter import PENDING_CONNECT_SESSION_KEY
 from integrations.google.scopes import scopes_for
-from integrations.models import IntegrationStatus, IntegrationType
-from integrations.selectors import integration_list
+from integrations.models import IntegrationType
+from integrations.selectors import connected_integrations
 from workspaces.scoping import WorkspacePageMixin
 
 
@@ -21,14 +21,12 @@ class IntegrationsPageView(WorkspacePageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
-        integrations = list(integration_list(workspace=self.workspace))
+        integrations = list(connected_integrations(workspace=self.workspace))
         ctx["cards"] = [
             {
                 "type": kind.value,
                 "label": kind.label,
-                "integrations": [
-                    i for i in integrations if i.type == kind and i.status != IntegrationStatus.DISCONNECTED
-                ],
+                "integrations": [i for i in integrations if i.type == kind],
             }
             for kind in IntegrationType
         ]

@@ -302,12 +302,8 @@ def integration_label(integration: Integration) -> str:
 
 
 def integration_choices(integrations: list[Integration]) -> list[dict[str, Any]]:
-    """What an integration select may offer: the workspace's accounts that are not disconnected."""
-    return [
-        {"id": i.pk, "type": i.type, "label": integration_label(i)}
-        for i in integrations
-        if i.status != IntegrationStatus.DISCONNECTED
-    ]
+    """What an integration select may offer (the caller passes connected_integrations())."""
+    return [{"id": i.pk, "type": i.type, "label": integration_label(i)} for i in integrations]
 
 
 def _as_text(value: Any, *, is_list: bool) -> str:

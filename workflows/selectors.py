@@ -1,6 +1,6 @@
 import time
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from workflows.models import StepRun, Workflow, WorkflowRun, WorkflowStep
 from workspaces.models import Workspace
@@ -12,6 +12,19 @@ def workflow_list(*, workspace: Workspace) -> QuerySet[Workflow]:
         Workflow.objects.for_workspace(workspace)
         .select_related("created_by")
         .prefetch_related(Prefetch("steps", queryset=steps))
+    )
+
+
+def workflow_list_with_last_run(*, workspace: Workspace) -> QuerySet[Workflow]:
+    """Workflows annotated with their latest run's id and status (one query plus the steps')."""
+    last_runs = (
+        WorkflowRun.objects.for_workspace(workspace)
+        .filter(workflow=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+    )
+    return workflow_list(workspace=workspace).annotate(
+        last_run_id=Subquery(last_runs.values("pk")[:1]),
+        last_run_status=Subquery(last_runs.values("status")[:1]),
     )
 
 

@@ -34,7 +34,7 @@ def _check_steps(*, workspace: Workspace, steps: list[StepSpec]) -> None:
             raise InvalidInput(f"Unknown action “{step.action}”.")
         if step.integration is not None:
             if step.integration.workspace_id != workspace.pk:
-                raise NotFound()
+                raise InvalidInput("No integration with this id exists in this workspace.")
             if step.integration.type != action.integration_type:
                 raise InvalidInput(
                     f"The step “{action.label}” needs a {action.integration_type} integration."

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -18,7 +17,7 @@ from django.views.generic import TemplateView
 from django.views.generic.base import ContextMixin, TemplateResponseMixin
 
 from galaxyco.errors import AppError
-from integrations.selectors import integration_list
+from integrations.selectors import connected_integrations
 from workflows import selectors, services
 from workflows.actions.registry import get_action
 from workflows.forms import (
@@ -47,16 +46,7 @@ class WorkflowListView(WorkspacePageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
-        last_runs = (
-            selectors.run_list(workspace=self.workspace)
-            .prefetch_related(None)
-            .filter(workflow=OuterRef("pk"))
-            .order_by("-created_at", "-id")
-        )
-        ctx["workflows"] = selectors.workflow_list(workspace=self.workspace).annotate(
-            last_run_id=Subquery(last_runs.values("pk")[:1]),
-            last_run_status=Subquery(last_runs.values("status")[:1]),
-        )
+        ctx["workflows"] = selectors.workflow_list_with_last_run(workspace=self.workspace)
         return ctx
 
 
@@ -80,7 +70,7 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
         run_form: RunInputForm | None = None,
         status: int = 200,
     ) -> HttpResponse:
-        integrations = list(integration_list(workspace=self.workspace))
+        integrations = list(connected_integrations(workspace=self.workspace))
         run_form = run_form or RunInputForm(initial={"input": "{}"})
         ctx = self.get_context_data(
             workflow=workflow,

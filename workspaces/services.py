@@ -152,7 +152,8 @@ def provision_workspace_user(*, email: str, password: str, workspace_name: str) 
     EmailAddress.objects.update_or_create(
         user=user, email=email, defaults={"verified": True, "primary": True}
     )
-    workspace = Workspace.objects.filter(slug=slugify(workspace_name)).first()
+    # Only a workspace this user already belongs to: never join someone else's by its name or slug.
+    workspace = Workspace.objects.filter(memberships__user=user, name=workspace_name.strip()).first()
     if workspace is None:
         workspace = create_workspace(name=workspace_name, owner=user)
     else:

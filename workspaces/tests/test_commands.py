@@ -66,3 +66,20 @@ def test_create_api_key_for_an_unknown_workspace_fails_clearly():
 
     with pytest.raises(CommandError, match="No workspace has the slug"):
         run("create_api_key", "--workspace", "nope", "--name", "CI")
+
+
+@pytest.mark.django_db
+def test_create_workspace_user_never_joins_someone_elses_workspace(workspace, member):
+    result = json.loads(
+        run(
+            "create_workspace_user",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "pw-one-1234",
+            "--workspace",
+            workspace.name,
+        )
+    )
+    assert result["workspace_id"] != workspace.pk
+    assert not Membership.objects.filter(workspace=workspace, user__email="ops@example.com").exists()
