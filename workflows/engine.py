@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from galaxyco import context
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
+# How long an attempt may take before another executor may assume it died: the call's
+# timeout plus pacing, with room to spare.
+ATTEMPT_LEASE_SECONDS = 120.0
 # A provider asking for a longer pause than this gets the run failed rather than parked for hours.
 MAX_RETRY_AFTER_SECONDS = 300.0
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while running this step. It has been logged."
@@ -75,10 +79,10 @@ def advance(*, run_id: int) -> Progress:
         if step_run.status == StepStatus.SUCCEEDED:
             continue
         if (
-            step_run.status == StepStatus.RETRYING
+            step_run.status in (StepStatus.RETRYING, StepStatus.RUNNING)
             and step_run.next_attempt_at
             and step_run.next_attempt_at > now
-        ):
+        ):  # waiting to retry, or another executor holds the attempt's lease
             return Progress(finished=False, retry_in=(step_run.next_attempt_at - now).total_seconds())
         outcome = _attempt(run=run, step_run=step_run)
         if outcome.retry_in is not None:
@@ -115,12 +119,35 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
     return integration
 
 
-def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
+def _claim(step_run: StepRun) -> bool:
+    """Take the next attempt of this step, unless another executor already did.
+
+    A redelivered task or a resumed run may reach the same step at the same time; the one
+    conditional UPDATE that wins runs the attempt. The attempt's lease lets a later executor
+    take over a step whose executor died mid-attempt.
+    """
     now = timezone.now()
-    step_run.attempts += 1
-    step_run.status = StepStatus.RUNNING
-    step_run.started_at = step_run.started_at or now
-    step_run.save(update_fields=["attempts", "status", "started_at"])
+    lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+    claimable = Q(status__in=[StepStatus.PENDING, StepStatus.RETRYING]) | Q(
+        status=StepStatus.RUNNING, next_attempt_at__lt=now
+    )
+    claimed = StepRun.objects.filter(claimable, pk=step_run.pk, attempts=step_run.attempts).update(
+        attempts=step_run.attempts + 1,
+        status=StepStatus.RUNNING,
+        started_at=step_run.started_at or now,
+        next_attempt_at=lease_until,
+    )
+    if claimed:
+        step_run.attempts += 1
+        step_run.status = StepStatus.RUNNING
+        step_run.started_at = step_run.started_at or now
+        step_run.next_attempt_at = lease_until
+    return bool(claimed)
+
+
+def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
+    if not _claim(step_run):
+        return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
     integration: Integration | None = None
     try:
         action = get_action(step_run.action)

@@ -1,8 +1,10 @@
 import time
+from datetime import timedelta
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.utils import timezone
 
-from workflows.models import StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.models import RunStatus, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workspaces.models import Workspace
 
 
@@ -67,3 +69,13 @@ def wait_for_finished_run(*, workspace: Workspace, run_id: int, timeout: float) 
             return run
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
         interval = min(interval * 2, 0.5)
+
+
+def stalled_runs(*, older_than: timedelta) -> QuerySet[WorkflowRun]:
+    """Runs of every workspace (an operator's sweep) left queued or running with no attempt
+    waiting or under way: their task was lost or their process died."""
+    now = timezone.now()
+    busy = StepRun.objects.filter(run=OuterRef("pk"), next_attempt_at__gt=now)
+    return WorkflowRun.objects.filter(
+        status__in=[RunStatus.QUEUED, RunStatus.RUNNING], created_at__lt=now - older_than
+    ).exclude(Exists(busy))

@@ -47,3 +47,44 @@ def test_concurrent_runs_with_an_expired_token_cause_one_refresh(
     assert google.state.stats()["gmail.send"] == CONCURRENT_RUNS
     sent_at = sorted(datetime.fromisoformat(m["received_at"]) for m in google.state.messages())
     assert (sent_at[-1] - sent_at[0]).total_seconds() >= 0.9 * 0.4 * (CONCURRENT_RUNS - 1)
+
+
+def test_two_executors_of_one_run_send_its_email_once(google, workspace, member):
+    import threading
+
+    from django.db import connections
+
+    from workflows import engine
+    from workflows.services import StepSpec, create_workflow, start_run
+
+    connect(google, workspace=workspace, user=member)
+    google.state.add_fault("gmail.send", hang_seconds=1.0)  # both executors arrive while the first sends
+    workflow = create_workflow(
+        workspace=workspace,
+        created_by=member,
+        name="Once",
+        steps=[
+            StepSpec(
+                action="gmail.send_email", params={"to": ["a@example.com"], "subject": "Hi", "text": "Hello"}
+            )
+        ],
+    )
+    with pytest.MonkeyPatch.context() as patch:  # keep the run from executing at commit: two executors will
+        patch.setattr("workflows.tasks.enqueue_run", lambda *, run_id: None)
+        run, _ = start_run(workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api")
+
+    def execute() -> None:
+        try:
+            engine.advance(run_id=run.pk)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=execute) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    engine.advance(run_id=run.pk)  # whichever lost the race comes back and finds it done
+
+    assert len(google.state.messages()) == 1
+    assert google.state.stats()["gmail.send"] == 1
