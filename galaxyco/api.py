@@ -33,6 +33,21 @@ _DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
 }
 
 
+def error_messages(detail: Any) -> list[str]:
+    """Every message in a DRF error detail (lists, dicts keyed by field or index), flattened."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            inner = error_messages(value)
+            if isinstance(key, int):
+                inner = [f"Item {key + 1}: {message}" for message in inner]
+            out.extend(inner)
+        return out
+    if isinstance(detail, list | tuple):
+        return [message for item in detail for message in error_messages(item)]
+    return [str(detail)]
+
+
 def error_body(*, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message, "request_id": context.request_id()}
     if details:

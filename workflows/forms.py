@@ -13,6 +13,7 @@ from django import forms
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from galaxyco.api import error_messages
 from integrations.models import Integration, IntegrationStatus
 from workflows.actions.base import Action, PlaceholderCharField
 from workflows.actions.registry import ACTIONS, get_action
@@ -176,21 +177,6 @@ def empty_definition() -> dict[str, Any]:
 # --- Errors: WorkflowSerializer's nested errors, laid out for the page.
 
 
-def messages_in(detail: Any) -> list[str]:
-    """Every message in a DRF error detail (lists, dicts keyed by field or index), flattened."""
-    if isinstance(detail, dict):
-        out = []
-        for key, value in detail.items():
-            inner = messages_in(value)
-            if isinstance(key, int):
-                inner = [f"Item {key + 1}: {message}" for message in inner]
-            out.extend(inner)
-        return out
-    if isinstance(detail, list | tuple):
-        return [message for item in detail for message in messages_in(item)]
-    return [str(detail)]
-
-
 @dataclass
 class StepErrors:
     general: list[str] = field(default_factory=list)
@@ -216,21 +202,21 @@ class BuilderErrors:
 def _step_errors(detail: Any) -> StepErrors:
     errors = StepErrors()
     if not isinstance(detail, dict):
-        errors.general = messages_in(detail)
+        errors.general = error_messages(detail)
         return errors
     for key, value in detail.items():
         if key == "action":
-            errors.action = messages_in(value)
+            errors.action = error_messages(value)
         elif key == "integration":
-            errors.integration = messages_in(value)
+            errors.integration = error_messages(value)
         elif key == "params" and isinstance(value, dict):
             for name, inner in value.items():
                 if name == "non_field_errors":
-                    errors.general.extend(messages_in(inner))
+                    errors.general.extend(error_messages(inner))
                 else:
-                    errors.params[str(name)] = messages_in(inner)
+                    errors.params[str(name)] = error_messages(inner)
         else:
-            errors.general.extend(messages_in(value))
+            errors.general.extend(error_messages(value))
     return errors
 
 
@@ -238,7 +224,7 @@ def builder_errors(detail: Any) -> BuilderErrors:
     """Place `WorkflowSerializer(...).errors` next to the step and field each one is about."""
     errors = BuilderErrors()
     if not isinstance(detail, dict):
-        errors.general = messages_in(detail)
+        errors.general = error_messages(detail)
         return errors
     for key, value in detail.items():
         if key == "steps":
@@ -250,7 +236,7 @@ def builder_errors(detail: Any) -> BuilderErrors:
                 else []
             )
             if isinstance(value, list) and all(isinstance(item, str) for item in value):
-                errors.steps_general = messages_in(value)
+                errors.steps_general = error_messages(value)
                 continue
             for index, step_detail in items:
                 if isinstance(index, int):
@@ -258,11 +244,11 @@ def builder_errors(detail: Any) -> BuilderErrors:
                     if step_errors:
                         errors.steps[index] = step_errors
                 else:
-                    errors.steps_general.extend(messages_in(step_detail))
+                    errors.steps_general.extend(error_messages(step_detail))
         elif key in ("name", "description", "is_active"):
-            errors.fields[key] = messages_in(value)
+            errors.fields[key] = error_messages(value)
         else:
-            errors.general.extend(messages_in(value))
+            errors.general.extend(error_messages(value))
     return errors
 
 

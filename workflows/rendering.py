@@ -45,6 +45,15 @@ def validate_placeholders(value: str) -> str:
     return value
 
 
+def input_names(value: str) -> set[str]:
+    """The top-level input names `value`'s placeholders read (`{{ input.user.name }}` → user)."""
+    names = set()
+    for expression in _VARIABLE.findall(value):
+        if _INPUT_NAME.match(expression):
+            names.add(expression.strip().split(".")[1])
+    return names
+
+
 def has_placeholder(value: str) -> bool:
     return "{{" in value
 

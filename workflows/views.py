@@ -2,7 +2,6 @@
 the same ones the REST API calls."""
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from django.views.generic.base import ContextMixin, TemplateResponseMixin
 
 from galaxyco.errors import AppError
 from integrations.selectors import connected_integrations
-from workflows import selectors, services
+from workflows import rendering, selectors, services
 from workflows.actions.registry import get_action
 from workflows.forms import (
     BuilderErrors,
@@ -38,7 +37,6 @@ from workspaces.scoping import WorkspacePageMixin
 RUNS_PER_PAGE = 50
 # Run errors that the person fixes on the Integrations page.
 RECONNECT_ERROR_CODES = frozenset({"reauth_required", "integration_not_connected"})
-_INPUT_PLACEHOLDER = re.compile(r"\{\{\s*input\.([A-Za-z0-9_]+)")
 
 
 class WorkflowListView(WorkspacePageMixin, TemplateView):
@@ -134,7 +132,7 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
 def _input_names(workflow: Workflow) -> list[str]:
     """The `{{ input.x }}` names the workflow's steps read, as a hint for "Run now"."""
     text = json.dumps([step.params for step in workflow.steps.all()])
-    return sorted(set(_INPUT_PLACEHOLDER.findall(text)))
+    return sorted(rendering.input_names(text))
 
 
 class WorkflowCreateView(WorkflowPageBase):

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from rest_framework import serializers
 
+from galaxyco.api import error_messages
 from galaxyco.errors import PermanentError
 from integrations.models import Integration
 from workflows import rendering
@@ -82,8 +83,7 @@ class Action:
         serializer = self.params_serializer(data=rendered, context={RENDERED: True})
         if not serializer.is_valid():
             fields = "; ".join(
-                f"{name}: {' '.join(str(m) for m in _flatten(errors))}"
-                for name, errors in serializer.errors.items()
+                f"{name}: {' '.join(error_messages(errors))}" for name, errors in serializer.errors.items()
             )
             raise PermanentError(
                 f"After filling in the run's input, this step's settings are not valid ({fields}).",
@@ -95,11 +95,3 @@ class Action:
         self, *, params: dict[str, Any], integration: Integration | None, step: StepContext
     ) -> dict[str, Any]:
         raise NotImplementedError
-
-
-def _flatten(errors: Any) -> list[Any]:
-    if isinstance(errors, dict):
-        return [item for value in errors.values() for item in _flatten(value)]
-    if isinstance(errors, list):
-        return [item for value in errors for item in _flatten(value)]
-    return [errors]

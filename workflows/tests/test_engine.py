@@ -91,3 +91,10 @@ def test_placeholders_are_plain_input_names_only(source):
     with pytest.raises(serializers.ValidationError):
         validate_placeholders(source)
     assert validate_placeholders("Hi {{ input.name }} and {{input.user.first_name}}")
+
+
+def test_input_names_lists_what_the_placeholders_read():
+    from workflows.rendering import input_names
+
+    text = "Hi {{ input.name }}, {{input.user.email}} and {{ input.name }}; not {{ settings.X }} or {{ input.n|upper }}"
+    assert input_names(text) == {"name", "user"}
