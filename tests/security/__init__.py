@@ -1,0 +1,1 @@
+"""Security regression tests: one module per class of attack (issue: closed to hostile input)."""
