@@ -1,5 +1,5 @@
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -7,7 +7,12 @@ from rest_framework.response import Response
 from integrations import services
 from integrations.models import Integration
 from integrations.selectors import integration_list, integration_status
-from integrations.serializers import IntegrationSerializer, IntegrationStatusSerializer
+from integrations.serializers import (
+    DisconnectResponseSerializer,
+    IntegrationFilters,
+    IntegrationSerializer,
+    IntegrationStatusSerializer,
+)
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
 
@@ -16,12 +21,13 @@ class IntegrationListApi(WorkspaceGenericAPIView, generics.ListAPIView):
 
     def scoped_queryset(self) -> QuerySet[Integration]:
         queryset = integration_list(workspace=self.workspace)
+        filters = IntegrationFilters.read(self.request)
         for field in ("type", "status"):
-            if value := self.request.query_params.get(field):
-                queryset = queryset.filter(**{field: value})
+            if field in filters:
+                queryset = queryset.filter(**{field: filters[field]})
         return queryset
 
-    @extend_schema(parameters=[OpenApiParameter("type", str), OpenApiParameter("status", str)])
+    @extend_schema(parameters=[IntegrationFilters])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -35,7 +41,7 @@ class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
 
 
 class IntegrationDisconnectApi(WorkspaceAPIView):
-    @extend_schema(request=None, responses=IntegrationSerializer)
+    @extend_schema(request=None, responses=DisconnectResponseSerializer)
     def post(self, request: Request, workspace_id: int, integration_id: int) -> Response:
         disconnection = services.disconnect_integration(
             workspace=self.workspace, integration_id=integration_id

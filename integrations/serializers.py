@@ -2,7 +2,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from integrations.models import Integration
+from galaxyco.query import PageParameters
+from integrations.models import Integration, IntegrationStatus, IntegrationType
 
 
 class IntegrationSerializer(serializers.ModelSerializer):
@@ -52,3 +53,20 @@ class IntegrationStatusEntrySerializer(serializers.Serializer):
 class IntegrationStatusSerializer(serializers.Serializer):
     gmail = IntegrationStatusEntrySerializer()
     calendar = IntegrationStatusEntrySerializer()
+
+
+class IntegrationFilters(PageParameters):
+    type = serializers.ChoiceField(required=False, choices=IntegrationType.choices)
+    status = serializers.ChoiceField(required=False, choices=IntegrationStatus.choices)
+
+
+class DisconnectResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    revoked_at_google = serializers.BooleanField()
+    revocation = serializers.ChoiceField(
+        choices=["revoked", "kept", "unreachable"],
+        help_text="revoked: Google revoked the access. kept: other connections of the same Google account "
+        "still use it. unreachable: Google could not be reached; the access lapses unused.",
+    )
+    message = serializers.CharField()
+    integration = IntegrationSerializer()

@@ -10,7 +10,14 @@ from rest_framework.response import Response
 from galaxyco.errors import NotFound
 from workflows import selectors, services
 from workflows.models import RunStatus, RunTrigger, Workflow, WorkflowRun
-from workflows.serializers import ExecuteSerializer, RunSerializer, WorkflowSerializer
+from workflows.serializers import (
+    ExecuteParameters,
+    ExecuteResponseSerializer,
+    ExecuteSerializer,
+    RunFilters,
+    RunSerializer,
+    WorkflowSerializer,
+)
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
 
@@ -85,12 +92,18 @@ class WorkflowExecuteApi(WorkspaceAPIView):
     @extend_schema(
         request=ExecuteSerializer,
         parameters=[
-            OpenApiParameter("wait", int, description="0: answer 202 at once instead of waiting up to 30 s."),
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER),
+            ExecuteParameters,
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "maxLength": 255},
+                OpenApiParameter.HEADER,
+                description="Send the same key again to get the first run back instead of a second one.",
+            ),
         ],
-        responses={200: RunSerializer, 202: RunSerializer},
+        responses={200: ExecuteResponseSerializer, 202: ExecuteResponseSerializer},
     )
     def post(self, request: Request, workspace_id: int, workflow_id: int) -> Response:
+        wait = ExecuteParameters.read(request)["wait"]
         serializer = ExecuteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run, _ = services.start_run(
@@ -102,7 +115,7 @@ class WorkflowExecuteApi(WorkspaceAPIView):
             api_key=self.api_key,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip()[:255],
         )
-        timeout = 0.0 if request.query_params.get("wait") == "0" else settings.WORKFLOW_EXECUTE_WAIT_SECONDS
+        timeout = settings.WORKFLOW_EXECUTE_WAIT_SECONDS if wait else 0.0
         finished = selectors.wait_for_finished_run(workspace=self.workspace, run_id=run.pk, timeout=timeout)
         if finished is None:
             raise NotFound()
@@ -113,14 +126,12 @@ class RunListApi(WorkspaceGenericAPIView, generics.ListAPIView):
     serializer_class = RunSerializer
 
     def scoped_queryset(self) -> QuerySet[WorkflowRun]:
-        workflow = self.request.query_params.get("workflow")
+        filters = RunFilters.read(self.request)
         return selectors.run_list(
-            workspace=self.workspace,
-            workflow_id=int(workflow) if workflow and workflow.isdigit() else None,
-            status=self.request.query_params.get("status") or None,
+            workspace=self.workspace, workflow_id=filters.get("workflow"), status=filters.get("status")
         )
 
-    @extend_schema(parameters=[OpenApiParameter("workflow", int), OpenApiParameter("status", str)])
+    @extend_schema(parameters=[RunFilters])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 

@@ -3,9 +3,10 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
+from galaxyco.query import MAX_ID, PageParameters, QueryParameters
 from integrations.selectors import get_integration
 from workflows.actions.registry import action_choices, get_action
-from workflows.models import StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.models import RunStatus, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workflows.services import StepSpec
 
 
@@ -127,3 +128,29 @@ class RunSerializer(serializers.ModelSerializer):
 
     def get_url(self, obj: WorkflowRun) -> str:
         return reverse("api_run_detail", kwargs={"workspace_id": obj.workspace_id, "run_id": obj.pk})
+
+
+class RunErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ExecuteResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(help_text="True once the run has succeeded.")
+    run = RunSerializer()
+    error = RunErrorSerializer(required=False, help_text="Why the run failed; only on a failed run.")
+
+
+class ExecuteParameters(QueryParameters):
+    wait = serializers.IntegerField(
+        required=False,
+        default=1,
+        min_value=0,
+        max_value=1,
+        help_text="0: answer 202 at once instead of waiting up to 30 s for the run to finish.",
+    )
+
+
+class RunFilters(PageParameters):
+    workflow = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    status = serializers.ChoiceField(required=False, choices=RunStatus.choices)
