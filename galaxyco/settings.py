@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers count only from TRUSTED_PROXIES.
+    "galaxyco.client_ip.TrustedProxyMiddleware",
     "galaxyco.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -98,6 +100,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Abuse limits: their counters live in this cache, so it must be shared by every process:
+# Redis when CACHE_URL names one, else a table in the database (created by `migrate`).
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://galaxyco_cache")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Past MAX_ENTRIES Django culls a third of the rows, counters included: keep it well above
+    # the number of keys, members and client IPs active within one window.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 20000)
+# Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (IPs or networks).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -151,6 +163,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Failed logins per client IP and per email; the admin site logs in through this form too.
+ACCOUNT_RATE_LIMITS = {"login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/5m/key")}
 
 # --- Google (connecting Gmail and Calendar; not a way to log in).
 GOOGLE_CLIENT_ID = env.str("GOOGLE_CLIENT_ID", default="galaxyco-dev-client")
@@ -190,6 +204,8 @@ SOCIALACCOUNT_PROVIDERS = {
 TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=[])
 
 # --- REST API
+# Per client IP, counted apart: requests without credentials, and refused credentials.
+_API_ANONYMOUS_RATE_LIMIT = env.str("API_ANONYMOUS_RATE_LIMIT", default="60/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that an unauthenticated request answers 401 with its challenge.
@@ -202,6 +218,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "galaxyco.query.PageNumberPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "galaxyco.throttling.CredentialRateThrottle",
+        "galaxyco.throttling.AnonymousRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "credential": env.str("API_RATE_LIMIT", default="600/min"),
+        "anonymous": _API_ANONYMOUS_RATE_LIMIT,
+        "failed_authentication": _API_ANONYMOUS_RATE_LIMIT,
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "GalaxyCo API",

@@ -32,3 +32,12 @@ WHITENOISE_AUTOREFRESH = True
 
 # Retries back off from 10 ms instead of 2 s, so retry tests take moments.
 WORKFLOW_RETRY_BASE_SECONDS = 0.01
+
+# The suite's traffic is not limited; tests of the limits set their own rates and caches
+# (tests/security/test_abuse_limits.py). Each test process keeps its own cache.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {  # noqa: F405
+    "credential": None,
+    "anonymous": None,
+    "failed_authentication": None,
+}

@@ -3,6 +3,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from galaxyco import context
+from galaxyco.throttling import FailedAuthenticationThrottle
 from workspaces.models import ApiKey
 from workspaces.services import authenticate_api_key
 
@@ -32,17 +33,26 @@ class ApiKeyAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
             return None
-        if len(parts) != 2:
-            raise AuthenticationFailed()
-        try:
-            raw_key = parts[1].decode()
-        except UnicodeError:
-            raise AuthenticationFailed() from None
-        api_key = authenticate_api_key(raw_key=raw_key)
+        # Refused keys count per client IP, and once too many were refused no key from there
+        # is looked up until the window has room: DRF's throttles run only after this.
+        failures = FailedAuthenticationThrottle()
+        failures.refuse_if_exhausted(request)
+        api_key = self.active_key(parts)
         if api_key is None:
+            failures.record_failure()
             raise AuthenticationFailed()
         context.bind(api_key_id=api_key.pk)
         return ApiKeyUser(api_key), api_key
+
+    @staticmethod
+    def active_key(parts: list[bytes]) -> ApiKey | None:
+        if len(parts) != 2:
+            return None
+        try:
+            raw_key = parts[1].decode()
+        except UnicodeError:
+            return None
+        return authenticate_api_key(raw_key=raw_key)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
