@@ -5,6 +5,9 @@ from rest_framework.test import APIClient
 
 from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory, api_key_for
 
+# After the suite, no token, code or API key may appear in logs, responses or the database.
+pytest_plugins = ["tests.secret_scan"]
+
 
 @pytest.fixture
 def workspace(db):
