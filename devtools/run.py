@@ -21,6 +21,8 @@ ENV_FILE = ROOT / ".env"
 APP_PORT = int(os.environ.get("PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8081"))
 EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
+# Connections and the inbox outlive a restart of `make run` (var/ is git-ignored).
+EMULATOR_STATE_FILE = ROOT / "var" / "google_emulator.json"
 DEMO_EMAIL = "demo@galaxyco.local"
 DEMO_PASSWORD = "galaxy-demo-2026"  # a local demo login, printed for the developer
 DEV_CLIENT_ID = "galaxyco-dev-client"
@@ -95,7 +97,16 @@ def main() -> None:
         if use_emulator:
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "devtools.google_emulator", "--port", str(EMULATOR_PORT)], cwd=ROOT
+                    [
+                        sys.executable,
+                        "-m",
+                        "devtools.google_emulator",
+                        "--port",
+                        str(EMULATOR_PORT),
+                        "--state-file",
+                        str(EMULATOR_STATE_FILE),
+                    ],
+                    cwd=ROOT,
                 )
             )
             wait_until_up(f"{EMULATOR_URL}/")

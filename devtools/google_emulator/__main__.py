@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from .server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, GoogleEmulator
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         default=15000,
         help="Gmail quota units per mailbox per minute (default: %(default)s)",
     )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="keep accounts, grants, tokens, mail and events in this JSON file across restarts "
+        "(default: in memory only)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -60,10 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             issuer=args.issuer,
             access_token_lifetime=args.access_token_lifetime,
             gmail_quota_units_per_minute=args.gmail_quota,
+            state_file=args.state_file,
             verbose=args.verbose,
         ).start()
     except (OSError, ValueError) as exc:
         parser.exit(1, f"google emulator: cannot start on {args.host}:{args.port}: {exc}\n")
+    saved = f", state in {args.state_file}" if args.state_file else ""
 
     stop = threading.Event()
 
@@ -72,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    print(f"Google emulator running at {emulator.url} (client_id={emulator.client_id})", flush=True)  # noqa: T201
+    print(f"Google emulator running at {emulator.url} (client_id={emulator.client_id}{saved})", flush=True)  # noqa: T201
     try:
         # A timeout keeps the main thread responsive to signals on every platform.
         while not stop.wait(0.5):

@@ -1,4 +1,4 @@
-"""Developer-facing routes: the index, inbox and event pages, and the JSON control API.
+"""Developer-facing routes: the inbox and event pages, and the JSON control API.
 
 The control API mirrors the ``EmulatorState`` methods so tests in other processes
 (e.g. a browser-driven end-to-end suite) can steer the emulator over HTTP.
@@ -19,10 +19,10 @@ class ControlError(ValueError):
 
 
 def _body(req: Request) -> dict[str, Any]:
-    if not req.body.strip():
+    if not req.get_data().strip():
         return {}
     try:
-        data = req.json()
+        data = req.json_body()
     except ValueError as exc:
         raise ControlError("body must be a JSON object") from exc
     if not isinstance(data, dict):
@@ -49,19 +49,8 @@ def _error(message: str, status: int = 400) -> Response:
 # ------------------------------------------------------------------- pages
 
 
-def index(ctx: Context, req: Request) -> Response:
-    markup = pages.index_page(
-        base_url=ctx.base_url,
-        issuer=ctx.issuer,
-        client_id=ctx.client_id,
-        messages=len(ctx.state.messages()),
-        events=len(ctx.state.events()),
-    )
-    return html_response(markup)
-
-
 def inbox(ctx: Context, req: Request) -> Response:
-    to = req.arg("to") or None
+    to = req.args.get("to") or None
     # Belt and braces on top of escaping: the page itself never runs scripts.
     csp = "script-src 'none'; object-src 'none'; base-uri 'none'"
     return html_response(
@@ -70,7 +59,7 @@ def inbox(ctx: Context, req: Request) -> Response:
 
 
 def inbox_json(ctx: Context, req: Request) -> Response:
-    return json_response({"messages": ctx.state.messages(req.arg("to") or None)})
+    return json_response({"messages": ctx.state.messages(req.args.get("to") or None)})
 
 
 def events_json(ctx: Context, req: Request) -> Response:
@@ -78,7 +67,7 @@ def events_json(ctx: Context, req: Request) -> Response:
 
 
 def event_page(ctx: Context, req: Request) -> Response:
-    event = ctx.state.event(req.arg("eid") or "")
+    event = ctx.state.event(req.args.get("eid") or "")
     if event is None:
         return html_response(pages.not_found_page("No such event."), 404)
     return html_response(pages.event_page(event))
@@ -92,8 +81,7 @@ def reset(ctx: Context, req: Request) -> Response:
     return json_response(_OK)
 
 
-def _account_action(ctx: Context, req: Request, action: str) -> Response:
-    email = req.params["email"]
+def _account_action(ctx: Context, email: str, action: str) -> Response:
     if ctx.state.account(email) is None:
         return _error(f"unknown account {email}", 404)
     if action == "expire":
@@ -101,12 +89,12 @@ def _account_action(ctx: Context, req: Request, action: str) -> Response:
     return json_response({**_OK, "revoked": ctx.state.revoke_account(email)})
 
 
-def expire_account(ctx: Context, req: Request) -> Response:
-    return _account_action(ctx, req, "expire")
+def expire_account(ctx: Context, req: Request, email: str) -> Response:
+    return _account_action(ctx, email, "expire")
 
 
-def revoke_account(ctx: Context, req: Request) -> Response:
-    return _account_action(ctx, req, "revoke")
+def revoke_account(ctx: Context, req: Request, email: str) -> Response:
+    return _account_action(ctx, email, "revoke")
 
 
 def add_fault(ctx: Context, req: Request) -> Response:

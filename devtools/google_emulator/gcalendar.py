@@ -121,17 +121,16 @@ def build_event(ctx: Context, body: Any, organizer: str) -> dict[str, Any]:
     return event
 
 
-def insert(ctx: Context, req: Request) -> Response:
+def insert(ctx: Context, req: Request, calendar_id: str) -> Response:
     """POST /calendar/v3/calendars/<calendarId>/events."""
     auth = require_token(ctx, req, INSERT_SCOPES)
     if isinstance(auth, Response):
         return auth
     organizer = auth.account.email
-    calendar_id = req.params["calendar_id"]
     if calendar_id != "primary" and calendar_id.lower() != organizer:
         return api_error(404, "Not Found", "notFound")
     try:
-        event = build_event(ctx, req.json(), organizer)
+        event = build_event(ctx, req.json_body(), organizer)
     except InvalidEvent as exc:
         return api_error(400, str(exc), exc.reason)
     except ValueError:
@@ -144,7 +143,7 @@ def insert(ctx: Context, req: Request) -> Response:
             {
                 **event,
                 "calendarId": calendar_id,
-                "sendUpdates": req.arg("sendUpdates") or "none",
+                "sendUpdates": req.args.get("sendUpdates") or "none",
                 "mailbox": organizer,
             }
         )

@@ -123,17 +123,16 @@ def _rate_limited(retry_after: int) -> Response:
     )
 
 
-def send(ctx: Context, req: Request) -> Response:
+def send(ctx: Context, req: Request, user_id: str) -> Response:
     """POST /gmail/v1/users/<userId>/messages/send."""
     auth = require_token(ctx, req, SEND_SCOPES)
     if isinstance(auth, Response):
         return auth
-    return _send(ctx, req, auth)
+    return _send(ctx, req, auth, user_id)
 
 
-def _send(ctx: Context, req: Request, auth: Authorized) -> Response:
+def _send(ctx: Context, req: Request, auth: Authorized, user_id: str) -> Response:
     mailbox = auth.account.email
-    user_id = req.params["user_id"]
     if user_id != "me" and user_id.lower() != mailbox:
         return api_error(403, f"Delegation denied for {mailbox}", "forbidden")
 
@@ -142,7 +141,7 @@ def _send(ctx: Context, req: Request, auth: Authorized) -> Response:
         return _rate_limited(retry_after)
 
     try:
-        body = req.json()
+        body = req.json_body()
         if not isinstance(body, dict):
             raise InvalidMessage("Invalid JSON payload received.")
         stored = parse_message(body.get("raw"), mailbox)

@@ -20,10 +20,16 @@ def _b64url_uint(value: int) -> str:
 
 
 class SigningKey:
-    """An RS256 key generated at start-up, with a self-signed certificate for it."""
+    """An RS256 key, new or loaded from PEM, with a self-signed certificate for it."""
 
-    def __init__(self) -> None:
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def __init__(self, private_pem: str | None = None) -> None:
+        if private_pem is None:
+            self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        else:
+            loaded = serialization.load_pem_private_key(private_pem.encode("ascii"), password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError("the signing key must be an RSA private key")
+            self.private_key = loaded
         public_der = self.private_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -45,6 +51,12 @@ class SigningKey:
             .sign(self.private_key, hashes.SHA256())
         )
         return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    @property
+    def private_pem(self) -> str:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii")
 
     def x509_certs(self) -> dict[str, str]:
         """The /oauth2/v1/certs format: key id -> PEM certificate."""

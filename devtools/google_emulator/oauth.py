@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -11,7 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from . import pages
 from .state import Account, AuthCode, Grant
@@ -189,8 +188,8 @@ def _scope_items(scopes: list[str]) -> list[pages.ScopeItem]:
 
 def authorize(ctx: Context, req: Request) -> Response:
     """GET /o/oauth2/v2/auth: the consent page (or an armed set_consent answer)."""
-    params = {name: req.arg(name) or "" for name in AUTHORIZE_PARAMS}
-    scopes = parse_scopes(req.arg("scope"))
+    params = {name: req.args.get(name) or "" for name in AUTHORIZE_PARAMS}
+    scopes = parse_scopes(req.args.get("scope"))
     problem = _authorize_problem(ctx, params, scopes)
     if problem:
         return _error_page(problem)
@@ -223,20 +222,20 @@ def authorize(ctx: Context, req: Request) -> Response:
 
 def authorize_decision(ctx: Context, req: Request) -> Response:
     """POST /o/oauth2/v2/auth: the consent form's Allow / Deny."""
-    params = {name: req.form_value(name) or "" for name in AUTHORIZE_PARAMS}
-    ticked = set(req.form.get("scope", []))
-    requested = parse_scopes(req.form_value("requested_scope")) or list(ticked)
+    params = {name: req.field(name) or "" for name in AUTHORIZE_PARAMS}
+    ticked = set(req.fields.getlist("scope"))
+    requested = parse_scopes(req.field("requested_scope")) or list(ticked)
     problem = _authorize_problem(ctx, params, requested)
     if problem:
         return _error_page(problem)
 
-    decision = req.form_value("decision")
+    decision = req.field("decision")
     if decision == "deny":
         return _deny(params)
     if decision != "allow":
         return _error_page(("invalid_request", "The consent form must be answered with Allow or Deny."))
-    email = (req.form_value("email") or "").strip()
-    name = (req.form_value("name") or "").strip()
+    email = (req.field("email") or "").strip()
+    name = (req.field("name") or "").strip()
     if "@" not in email:
         hidden = {key: value for key, value in params.items() if value}
         hidden["requested_scope"] = " ".join(requested)
@@ -257,16 +256,14 @@ def authorize_decision(ctx: Context, req: Request) -> Response:
 
 
 def _client_credentials(req: Request) -> tuple[str | None, str | None]:
-    scheme, _, encoded = req.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None, None
-        client_id, _, secret = decoded.partition(":")
+    auth = req.authorization
+    if auth is not None and auth.type == "basic":
         # RFC 6749 2.3.1: both halves are form-urlencoded before joining.
-        return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
-    return req.form_value("client_id"), req.form_value("client_secret")
+        username, password = auth.username or "", auth.password or ""
+        return unquote_plus(username), unquote_plus(password)
+    if req.headers.get("Authorization", "").lower().startswith("basic"):
+        return None, None  # a Basic header werkzeug could not decode
+    return req.field("client_id"), req.field("client_secret")
 
 
 def _id_token(ctx: Context, account: Account, access_token: str, nonce: str | None) -> str:
@@ -311,12 +308,12 @@ def _token_body(ctx: Context, grant: Grant, *, refresh: bool, nonce: str | None)
 
 def _exchange_code(ctx: Context, req: Request, client_id: str) -> Response:
     state = ctx.state
-    verifier = req.form_value("code_verifier")
+    verifier = req.field("code_verifier")
     with state.lock:
-        code = state.codes.get(req.form_value("code") or "")
+        code = state.codes.get(req.field("code") or "")
         if code is None or code.used or code.expires_at < time.time() or code.client_id != client_id:
             return oauth_error(400, "invalid_grant", "Bad Request")
-        if req.form_value("redirect_uri") != code.redirect_uri:
+        if req.field("redirect_uri") != code.redirect_uri:
             return oauth_error(400, "redirect_uri_mismatch", "Bad Request")
         if code.code_challenge:
             if not verifier:
@@ -339,7 +336,7 @@ def _exchange_code(ctx: Context, req: Request, client_id: str) -> Response:
 def _refresh(ctx: Context, req: Request, client_id: str) -> Response:
     state = ctx.state
     with state.lock:
-        grant_id = state.refresh_tokens.get(req.form_value("refresh_token") or "")
+        grant_id = state.refresh_tokens.get(req.field("refresh_token") or "")
         grant = state.grants.get(grant_id) if grant_id else None
         if grant is None or grant.revoked or grant.client_id != client_id:
             return oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
@@ -356,7 +353,7 @@ def token(ctx: Context, req: Request) -> Response:
         or not hmac.compare_digest(client_secret.encode(), ctx.client_secret.encode())
     ):
         return oauth_error(401, "invalid_client", "Unauthorized")
-    grant_type = req.form_value("grant_type")
+    grant_type = req.field("grant_type")
     if grant_type == "authorization_code":
         return _exchange_code(ctx, req, client_id)
     if grant_type == "refresh_token":
@@ -423,7 +420,7 @@ def userinfo(ctx: Context, req: Request) -> Response:
 
 def revoke(ctx: Context, req: Request) -> Response:
     """POST /revoke: revoking any token of a grant revokes the whole grant."""
-    token_value = req.form_value("token") or req.arg("token") or ""
+    token_value = req.field("token") or req.args.get("token") or ""
     with ctx.state.lock:
         grant = ctx.state.grant_for_token(token_value)
         if grant is None or grant.revoked:
@@ -454,10 +451,9 @@ def openid_configuration(ctx: Context, req: Request) -> Response:
     )
 
 
-def avatar(ctx: Context, req: Request) -> Response:
+def avatar(ctx: Context, req: Request, sub: str) -> Response:
     """GET /_emulator/avatar/<sub>.svg: the ``picture`` URL of every account."""
-    sub = req.params["sub"]
     with ctx.state.lock:
         names = [a.name for a in ctx.state.accounts_by_email.values() if a.sub == sub]
     body = pages.avatar_svg(names[0] if names else "?").encode("utf-8")
-    return Response(200, body, "image/svg+xml", {"Cache-Control": "public, max-age=3600"})
+    return Response(body, 200, {"Cache-Control": "public, max-age=3600"}, content_type="image/svg+xml")

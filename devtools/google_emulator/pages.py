@@ -57,6 +57,8 @@ iframe { width: 100%; min-height: 240px; border: 1px solid #e0e3e7; border-radiu
 form.filter { display: flex; gap: 8px; margin: 16px 0; }
 form.filter input { flex: 1; padding: 8px 10px; border: 1px solid #747775; border-radius: 4px; }
 form.filter button { padding: 6px 16px; }
+table.control { border-collapse: collapse; font-size: 13px; margin-top: 8px; }
+table.control td { border-top: 1px solid #e0e3e7; padding: 6px 8px; vertical-align: top; }
 """
 
 _LOGO = '<div class="logo"><b>G</b><b>o</b><b>o</b><b>g</b><b>l</b><b>e</b><small>emulator</small></div>'
@@ -224,7 +226,15 @@ def not_found_page(message: str) -> str:
     return _document("Not found (emulator)", body)
 
 
-def index_page(*, base_url: str, issuer: str, client_id: str, messages: int, events: int) -> str:
+def index_page(
+    *,
+    base_url: str,
+    issuer: str,
+    client_id: str,
+    messages: int,
+    events: int,
+    control_api: Iterable[tuple[str, str, str]],
+) -> str:
     links = [
         ("/_emulator/inbox", f"Inbox ({messages} message(s))"),
         ("/_emulator/inbox.json", "Inbox as JSON"),
@@ -234,14 +244,21 @@ def index_page(*, base_url: str, issuer: str, client_id: str, messages: int, eve
         ("/oauth2/v1/certs", "Signing certificates"),
     ]
     items = "".join(f'<li><a href="{_e(href)}">{_e(text)}</a></li>' for href, text in links)
+    rows = "".join(
+        f"<tr><td><code>{_e(methods)}</code></td><td><code>{_e(path)}</code></td><td>{_e(summary)}</td></tr>"
+        for methods, path, summary in control_api
+    )
     body = f"""
-<main class="card narrow">
+<main class="card wide">
   {_LOGO}
   <h1>Google emulator</h1>
   <p>Stands in for Google's OAuth, Gmail and Calendar endpoints during development and tests.</p>
   <dl class="meta"><dt>URL</dt><dd>{_e(base_url)}</dd><dt>Issuer</dt><dd>{_e(issuer)}</dd>
   <dt>Client id</dt><dd>{_e(client_id)}</dd></dl>
   <ul>{items}</ul>
+  <h2 id="control-api">Control API</h2>
+  <p class="muted">JSON in and out; <code>devtools/google_emulator/client.py</code> wraps it.</p>
+  <table class="control">{rows}</table>
 </main>"""
     return _document("Google emulator", body)
 

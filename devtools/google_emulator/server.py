@@ -1,86 +1,167 @@
-"""HTTP plumbing: the threaded server, routing, fault injection, and ``GoogleEmulator``."""
+"""The route table, fault injection, the WSGI app on Werkzeug, and ``GoogleEmulator``."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import socket
-import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Self, cast
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import control, gcalendar, gmail, oauth, pages
 from .keys import SigningKey
 from .state import EmulatorState, Fault
 from .web import Context, Request, Response, api_error, html_response, json_response, oauth_error
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 DEFAULT_CLIENT_ID = "galaxyco-dev-client"
 DEFAULT_CLIENT_SECRET = "galaxyco-dev-secret"
-MAX_BODY_BYTES = 64 * 1024 * 1024  # Gmail's own limit is 35 MB of base64
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Context, Request], Response]
+Handler = Callable[..., Response]  # (ctx, request, **path values) -> Response
 
 
 @dataclass(frozen=True)
-class Route:
-    methods: tuple[str, ...]
-    pattern: re.Pattern[str]
+class Endpoint:
     handler: Handler
-    endpoint: str | None = None  # name used by stats() and add_fault()
+    name: str | None = None  # the name stats() counts and add_fault() targets
     fault_style: str = "api"  # shape of an injected error: "api", "oauth" or "html"
+    writes: bool = False  # may change what a state file keeps: saved after each call
+    doc: str = ""  # one line for the control API listing on the index page
 
 
-def _route(
-    methods: str, pattern: str, handler: Handler, endpoint: str | None = None, style: str = "api"
-) -> Route:
-    return Route(tuple(methods.split()), re.compile(pattern), handler, endpoint, style)
+def _rule(
+    methods: str,
+    path: str,
+    handler: Handler,
+    name: str | None = None,
+    *,
+    style: str = "api",
+    writes: bool = False,
+    doc: str = "",
+) -> Rule:
+    return Rule(path, methods=methods.split(), endpoint=Endpoint(handler, name, style, writes, doc))
 
 
-ROUTES = (
-    _route("GET", r"/", control.index),
-    # OAuth / OpenID Connect, on Google's real paths.
-    _route("GET", r"/o/oauth2/v2/auth", oauth.authorize, "authorize", "html"),
-    _route("POST", r"/o/oauth2/v2/auth", oauth.authorize_decision, "authorize.decision", "html"),
-    _route("POST", r"/token", oauth.token, "token", "oauth"),
-    _route("GET", r"/oauth2/v1/certs", oauth.certs_x509, "certs"),
-    _route("GET", r"/oauth2/v3/certs", oauth.certs_jwks, "certs"),
-    _route("GET POST", r"/oauth2/v[23]/userinfo", oauth.userinfo, "userinfo"),
-    _route("POST", r"/revoke", oauth.revoke, "revoke", "oauth"),
-    _route("GET", r"/\.well-known/openid-configuration", oauth.openid_configuration),
-    # Google APIs, as google-api-python-client builds them with api_endpoint=<emulator>/.
-    _route("POST", r"/gmail/v1/users/(?P<user_id>[^/]+)/messages/send", gmail.send, "gmail.send"),
-    # With api_endpoint=<emulator>/ the client drops Calendar's servicePath ("calendar/v3/"),
-    # so serve both spellings.
-    _route(
-        "POST",
-        r"/(?:calendar/v3/)?calendars/(?P<calendar_id>[^/]+)/events",
-        gcalendar.insert,
-        "calendar.insert",
-    ),
-    # Pages and the control API.
-    _route("GET", r"/_emulator/avatar/(?P<sub>[0-9]+)\.svg", oauth.avatar),
-    _route("GET", r"/_emulator/inbox", control.inbox),
-    _route("GET", r"/_emulator/inbox\.json", control.inbox_json),
-    _route("GET", r"/_emulator/calendar/events\.json", control.events_json),
-    _route("GET", r"/_emulator/calendar/event", control.event_page),
-    _route("POST", r"/_emulator/control/reset", control.reset),
-    _route("POST", r"/_emulator/control/accounts/(?P<email>[^/]+)/expire", control.expire_account),
-    _route("POST", r"/_emulator/control/accounts/(?P<email>[^/]+)/revoke", control.revoke_account),
-    _route("GET", r"/_emulator/control/accounts", control.accounts),
-    _route("POST", r"/_emulator/control/faults", control.add_fault),
-    _route("POST", r"/_emulator/control/consent", control.set_consent),
-    _route("GET POST", r"/_emulator/control/settings", control.settings),
-    _route("GET", r"/_emulator/control/stats", control.stats),
+def index(ctx: Context, req: Request) -> Response:
+    markup = pages.index_page(
+        base_url=ctx.base_url,
+        issuer=ctx.issuer,
+        client_id=ctx.client_id,
+        messages=len(ctx.state.messages()),
+        events=len(ctx.state.events()),
+        control_api=control_endpoints(),
+    )
+    return html_response(markup)
+
+
+# Every URL the emulator answers. Google's endpoints sit on Google's own paths (the OAuth
+# ones on one host here, as if accounts.google.com, oauth2.googleapis.com and
+# www.googleapis.com were one), so only the host differs from production.
+URL_MAP = Map(
+    [
+        # OAuth / OpenID Connect.
+        _rule("GET", "/o/oauth2/v2/auth", oauth.authorize, "authorize", style="html", writes=True),
+        _rule(
+            "POST",
+            "/o/oauth2/v2/auth",
+            oauth.authorize_decision,
+            "authorize.decision",
+            style="html",
+            writes=True,
+        ),
+        _rule("POST", "/token", oauth.token, "token", style="oauth", writes=True),
+        _rule("GET", "/oauth2/v1/certs", oauth.certs_x509, "certs"),
+        _rule("GET", "/oauth2/v3/certs", oauth.certs_jwks, "certs"),
+        _rule("GET POST", "/oauth2/v2/userinfo", oauth.userinfo, "userinfo"),
+        _rule("GET POST", "/oauth2/v3/userinfo", oauth.userinfo, "userinfo"),
+        _rule("POST", "/revoke", oauth.revoke, "revoke", style="oauth", writes=True),
+        _rule("GET", "/.well-known/openid-configuration", oauth.openid_configuration),
+        # Gmail and Calendar, with each API's service path (gmail/v1/, calendar/v3/).
+        _rule("POST", "/gmail/v1/users/<user_id>/messages/send", gmail.send, "gmail.send", writes=True),
+        _rule(
+            "POST",
+            "/calendar/v3/calendars/<calendar_id>/events",
+            gcalendar.insert,
+            "calendar.insert",
+            writes=True,
+        ),
+        # Pages for people.
+        _rule("GET", "/", index),
+        _rule("GET", "/_emulator/inbox", control.inbox),
+        _rule("GET", "/_emulator/calendar/event", control.event_page),
+        _rule("GET", "/_emulator/avatar/<sub>.svg", oauth.avatar),
+        # The control API (README: "Google emulator").
+        _rule(
+            "GET",
+            "/_emulator/inbox.json",
+            control.inbox_json,
+            doc="delivered messages, oldest first; ?to= filters",
+        ),
+        _rule("GET", "/_emulator/calendar/events.json", control.events_json, doc="inserted calendar events"),
+        _rule("GET", "/_emulator/control/accounts", control.accounts, doc="accounts that have consented"),
+        _rule("GET", "/_emulator/control/stats", control.stats, doc="request counts per endpoint name"),
+        _rule("GET", "/_emulator/control/settings", control.settings, doc="token lifetime and Gmail quota"),
+        _rule(
+            "POST",
+            "/_emulator/control/settings",
+            control.settings,
+            writes=True,
+            doc="change access_token_lifetime and/or gmail_quota_units_per_minute",
+        ),
+        _rule(
+            "POST",
+            "/_emulator/control/faults",
+            control.add_fault,
+            doc="make the next count calls of an endpoint fail (status) and/or hang (hang_seconds)",
+        ),
+        _rule(
+            "POST",
+            "/_emulator/control/consent",
+            control.set_consent,
+            doc="answer the next consent screen at once (email, decision, scopes)",
+        ),
+        _rule(
+            "POST",
+            "/_emulator/control/accounts/<email>/expire",
+            control.expire_account,
+            writes=True,
+            doc="expire the account's access tokens (refresh still works)",
+        ),
+        _rule(
+            "POST",
+            "/_emulator/control/accounts/<email>/revoke",
+            control.revoke_account,
+            writes=True,
+            doc="revoke the account's grants (refresh answers invalid_grant)",
+        ),
+        _rule("POST", "/_emulator/control/reset", control.reset, writes=True, doc="forget everything"),
+    ]
 )
+
+
+def control_endpoints() -> list[tuple[str, str, str]]:
+    """(methods, path, summary) of every control API endpoint, in table order."""
+    listed = []
+    for rule in URL_MAP.iter_rules():
+        endpoint = cast(Endpoint, rule.endpoint)
+        if endpoint.doc:
+            methods = ", ".join(sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+            listed.append((methods, rule.rule, endpoint.doc))
+    return listed
+
 
 _OAUTH_FAULT_ERRORS = {
     400: "invalid_request",
@@ -117,40 +198,49 @@ def fault_response(style: str, fault: Fault) -> Response:
     return api_error(status, phrase, _API_FAULT_REASONS.get(status, "badRequest"), headers=headers)
 
 
-class Router:
-    def __init__(self, ctx: Context) -> None:
+class EmulatorApp:
+    """The WSGI application: match a route, count it, apply an armed fault, call its handler."""
+
+    def __init__(self, ctx: Context, *, verbose: bool) -> None:
         self.ctx = ctx
+        self.verbose = verbose
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
-    def handle(self, req: Request) -> Response:
-        path = req.path.rstrip("/") or "/"
-        allowed: set[str] = set()
-        for route in ROUTES:
-            match = route.pattern.fullmatch(path)
-            if match is None:
-                continue
-            method = "GET" if req.method == "HEAD" else req.method
-            if method not in route.methods:
-                allowed.update(route.methods)
-                continue
-            req.params = {name: unquote(value) for name, value in match.groupdict().items()}
-            return self._call(route, req)
-        if allowed:
-            return api_error(
-                405, "Method Not Allowed", "methodNotAllowed", headers={"Allow": ", ".join(sorted(allowed))}
-            )
-        return api_error(404, f"Not Found: {req.path}", "notFound")
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        return self.dispatch(request)(environ, start_response)
 
-    def _endpoint_names(self, route: Route, req: Request) -> tuple[str, ...]:
-        if route.endpoint is None:
+    def dispatch(self, request: Request) -> Response:
+        try:
+            endpoint, values = URL_MAP.bind_to_environ(request.environ).match()
+        except NotFound:
+            return api_error(404, f"Not Found: {request.path}", "notFound")
+        except MethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.valid_methods or ()))
+            return api_error(405, "Method Not Allowed", "methodNotAllowed", headers={"Allow": allowed})
+        except HTTPException as exc:  # a redirect to the canonical URL
+            return exc.get_response(request.environ)
+        try:
+            return self._call(cast(Endpoint, endpoint), request, values)
+        except HTTPException as exc:  # e.g. 413 from reading a body over the limit
+            status = exc.code or 400
+            return api_error(status, exc.description or HTTPStatus(status).phrase, "badRequest")
+        except Exception:
+            logger.exception("Google emulator failed on %s %s", request.method, request.path)
+            return json_response({"error": "internal emulator error"}, 500)
+
+    def _fault_names(self, endpoint: Endpoint, request: Request) -> tuple[str, ...]:
+        if endpoint.name is None:
             return ()
-        if route.endpoint == "token":
-            grant_type = req.form_value("grant_type")
+        if endpoint.name == "token":
+            grant_type = request.field("grant_type")
             if grant_type in ("authorization_code", "refresh_token"):
                 return (f"token.{grant_type}", "token")
-        return (route.endpoint,)
+        return (endpoint.name,)
 
-    def _call(self, route: Route, req: Request) -> Response:
-        names = self._endpoint_names(route, req)
+    def _call(self, endpoint: Endpoint, request: Request, values: Mapping[str, Any]) -> Response:
+        names = self._fault_names(endpoint, request)
         if names:
             self.ctx.state.record(names)
             fault = self.ctx.state.take_fault(names)
@@ -159,27 +249,11 @@ class Router:
                 if fault.hang_seconds and self.ctx.stopping.wait(fault.hang_seconds):
                     return api_error(503, "The emulator is shutting down.", "backendError")
                 if fault.status is not None:
-                    return fault_response(route.fault_style, fault)
-        return route.handler(self.ctx, req)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for handlers that are hanging
-
-    def __init__(self, address: tuple[str, int], router: Router, *, verbose: bool) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.router = router
-        self.verbose = verbose
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _RequestHandler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
+                    return fault_response(endpoint.fault_style, fault)
+        response = endpoint.handler(self.ctx, request, **values)
+        if endpoint.writes:
+            self.ctx.state.save()
+        return response
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -189,100 +263,34 @@ class _Server(ThreadingHTTPServer):
                 self._connections.discard(connection)
 
     def close_connections(self) -> None:
-        """Break idle keep-alive connections so their threads end."""
+        """Break open keep-alive connections, so a stopped emulator answers nothing more."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Mostly clients hanging up, or sockets closed by stop(); not worth a traceback.
-        if self.verbose:
-            super().handle_error(request, client_address)
 
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, quiet unless verbose, and known to the app while connected."""
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
-    server: _Server
-
-    def version_string(self) -> str:
-        return "GoogleEmulator/1.0"
+    @property
+    def _app(self) -> EmulatorApp:
+        return cast(EmulatorApp, self.server.app)
 
     def setup(self) -> None:
         super().setup()
-        self.server.track(self.connection, True)
+        self._app.track(self.connection, True)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.track(self.connection, False)
+            self._app.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 <= length <= MAX_BODY_BYTES:
-            raise ValueError("bad Content-Length")
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise ValueError("body too large")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except ValueError:
-            self.close_connection = True
-            self._write(api_error(400, "Malformed request body.", "badRequest"))
-            return
-        target = urlsplit(self.path)
-        request = Request(
-            method=self.command,
-            path=target.path,  # still percent-encoded; the router unquotes each path parameter
-            query=parse_qs(target.query, keep_blank_values=True),
-            headers=self.headers,
-            body=body,
-        )
-        try:
-            response = self.server.router.handle(request)
-        except Exception:
-            logger.exception("Google emulator failed on %s %s", self.command, self.path)
-            response = json_response({"error": "internal emulator error"}, 500)
-        self._write(response)
-
-    def _write(self, response: Response) -> None:
-        self.send_response(response.status)
-        if response.content_type:
-            self.send_header("Content-Type", response.content_type)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+    def log(self, type: str, message: str, *args: Any) -> None:
+        if self._app.verbose:
+            super().log(type, message, *args)
 
 
 def _url_host(host: str) -> str:
@@ -298,6 +306,8 @@ class GoogleEmulator:
 
     >>> with GoogleEmulator() as emu:          # doctest: +SKIP
     ...     requests.get(emu.url + "/oauth2/v1/certs")
+
+    With ``state_file`` the accounts, grants, tokens, mail and events survive a restart.
     """
 
     def __init__(
@@ -310,17 +320,19 @@ class GoogleEmulator:
         access_token_lifetime: int = 3600,
         gmail_quota_units_per_minute: int = 15000,
         *,
+        state_file: Path | str | None = None,
         verbose: bool = False,
     ) -> None:
         self.host = host
         self.client_id = client_id
         self.client_secret = client_secret
-        self.verbose = verbose
-        self.keys = SigningKey()
         self.state = EmulatorState(
             access_token_lifetime=access_token_lifetime,
             gmail_quota_units_per_minute=gmail_quota_units_per_minute,
+            path=Path(state_file) if state_file is not None else None,
         )
+        self.keys = SigningKey(self.state.signing_key_pem)
+        self.state.signing_key_pem = self.keys.private_pem
         self._port = port
         self._stopping = threading.Event()
         self._ctx = Context(
@@ -331,7 +343,8 @@ class GoogleEmulator:
             issuer_override=issuer.rstrip("/") if issuer else None,
             stopping=self._stopping,
         )
-        self._server: _Server | None = None
+        self._app = EmulatorApp(self._ctx, verbose=verbose)
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -359,9 +372,20 @@ class GoogleEmulator:
         if self._server is not None:
             raise RuntimeError("GoogleEmulator is already running")
         self._stopping.clear()
-        server = _Server((self.host, self._port), Router(self._ctx), verbose=self.verbose)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # Bound here rather than by make_server, which answers a busy port with sys.exit.
+        with socket.create_server((self.host, self._port), family=family, backlog=128) as listener:
+            server = make_server(
+                self.host,
+                self._port,
+                self._app,
+                threaded=True,
+                request_handler=_RequestHandler,
+                fd=listener.fileno(),  # werkzeug serves a duplicate of it
+            )
         self._port = int(server.server_address[1])
         self._ctx.base_url = f"http://{_url_host(self.host)}:{self._port}"
+        self.state.save()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="google-emulator", daemon=True
@@ -370,17 +394,18 @@ class GoogleEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket. Safe to call twice."""
+        """Stop serving, close the socket and save the state. Safe to call twice."""
         server, thread = self._server, self._thread
         if server is None:
             return
-        self._stopping.set()  # wakes handlers sleeping in an injected hang
+        self._stopping.set()  # wakes handlers waiting in an injected hang
         server.shutdown()
         server.server_close()
-        server.close_connections()
+        self._app.close_connections()
         if thread is not None:
             thread.join(timeout=5)
         self._server = self._thread = None
+        self.state.save()
 
     def __enter__(self) -> Self:
         return self.start()

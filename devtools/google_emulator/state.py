@@ -1,20 +1,31 @@
-"""Thread-safe in-memory state: accounts, grants, tokens, mail, events, faults.
+"""Thread-safe state: accounts, grants, tokens, mail, events, faults.
 
 Everything is guarded by one re-entrant lock (``state.lock``). Endpoint modules
 take it around multi-step operations; the public methods take it themselves.
+
+With a ``path`` the durable part (accounts, codes, grants, tokens, mail, events,
+settings and the signing key) is loaded from that JSON file at start and written
+back by :meth:`EmulatorState.save`, which the server calls after every request
+that can change it. Faults, an armed consent answer, request counts and Gmail's
+rolling quota window are not kept: they describe the moment, not the accounts.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
+import json
 import math
+import os
 import secrets
+import tempfile
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: Endpoint names accepted by :meth:`EmulatorState.add_fault`.
@@ -32,6 +43,7 @@ FAULT_ENDPOINTS = frozenset(
     }
 )
 QUOTA_WINDOW_SECONDS = 60.0
+STATE_FILE_VERSION = 1
 CONSENT_DECISIONS = ("allow", "deny")
 
 
@@ -128,34 +140,58 @@ class EmulatorState:
     grants: dict[str, Grant]
     refresh_tokens: dict[str, str]  # refresh token -> grant id
     access_tokens: dict[str, AccessToken]
+    _messages: list[dict[str, Any]]
+    _events: list[dict[str, Any]]
+    _faults: list[Fault]
+    _consent: ConsentPreset | None
+    _stats: Counter[str]
+    _quota_usage: dict[str, deque[tuple[float, int]]]
 
     def __init__(
-        self, *, access_token_lifetime: int = 3600, gmail_quota_units_per_minute: int = 15000
+        self,
+        *,
+        access_token_lifetime: int = 3600,
+        gmail_quota_units_per_minute: int = 15000,
+        path: Path | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.path = path
+        #: PEM of the id_token signing key, kept with the state so tokens outlive a restart.
+        self.signing_key_pem: str | None = None
         self._initial_settings = (
             _check_lifetime(access_token_lifetime),
             _check_quota(gmail_quota_units_per_minute),
         )
-        self.reset()
+        self._clear()
+        if path is not None and path.exists():
+            self._load(path)
 
     # ----------------------------------------------------------------- public API
 
     def reset(self) -> None:
         """Forget everything and restore the settings given at construction."""
+        self._clear()
+
+    def save(self) -> None:
+        """Write the durable state to ``path`` atomically (nothing to do without a path)."""
+        if self.path is None:
+            return
         with self.lock:
-            self.access_token_lifetime, self.gmail_quota_units_per_minute = self._initial_settings
-            self.accounts_by_email = {}
-            self.codes = {}
-            self.grants = {}
-            self.refresh_tokens = {}
-            self.access_tokens = {}
-            self._messages: list[dict[str, Any]] = []
-            self._events: list[dict[str, Any]] = []
-            self._faults: list[Fault] = []
-            self._consent: ConsentPreset | None = None
-            self._stats: Counter[str] = Counter()
-            self._quota_usage: dict[str, deque[tuple[float, int]]] = {}
+            document = json.dumps(self._snapshot(), indent=1)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A temporary file beside the target, then os.replace: a reader (or a crash)
+            # sees the old file or the new one, never half of one.
+            with tempfile.NamedTemporaryFile(
+                "w", dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp", delete=False
+            ) as temporary:
+                try:
+                    temporary.write(document)
+                    temporary.flush()
+                    os.fsync(temporary.fileno())
+                except BaseException:
+                    os.unlink(temporary.name)
+                    raise
+            os.replace(temporary.name, self.path)
 
     def set_access_token_lifetime(self, seconds: int) -> None:
         """Lifetime of access tokens issued from now on."""
@@ -399,6 +435,70 @@ class EmulatorState:
                 if event["id"] == event_id:
                     return copy.deepcopy(event)
             return None
+
+    def _clear(self) -> None:
+        with self.lock:
+            self.access_token_lifetime, self.gmail_quota_units_per_minute = self._initial_settings
+            self.accounts_by_email = {}
+            self.codes = {}
+            self.grants = {}
+            self.refresh_tokens = {}
+            self.access_tokens = {}
+            self._messages = []
+            self._events = []
+            self._faults = []
+            self._consent = None
+            self._stats = Counter()
+            self._quota_usage = {}
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "version": STATE_FILE_VERSION,
+            "signing_key_pem": self.signing_key_pem,
+            "settings": {
+                "access_token_lifetime": self.access_token_lifetime,
+                "gmail_quota_units_per_minute": self.gmail_quota_units_per_minute,
+            },
+            "accounts": [dataclasses.asdict(account) for account in self.accounts_by_email.values()],
+            "codes": [dataclasses.asdict(code) for code in self.codes.values()],
+            "grants": [
+                {**dataclasses.asdict(grant), "access_tokens": sorted(grant.access_tokens)}
+                for grant in self.grants.values()
+            ],
+            "access_tokens": [dataclasses.asdict(access) for access in self.access_tokens.values()],
+            "messages": self._messages,
+            "events": self._events,
+        }
+
+    def _load(self, path: Path) -> None:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("version") != STATE_FILE_VERSION:
+                raise ValueError(f"version {document.get('version')!r}, expected {STATE_FILE_VERSION}")
+            settings = document["settings"]
+            accounts = [Account(**item) for item in document["accounts"]]
+            codes = [AuthCode(**item) for item in document["codes"]]
+            grants = [
+                Grant(**{**item, "access_tokens": set(item["access_tokens"])}) for item in document["grants"]
+            ]
+            access_tokens = [AccessToken(**item) for item in document["access_tokens"]]
+            messages, events = list(document["messages"]), list(document["events"])
+            lifetime = _check_lifetime(settings["access_token_lifetime"])
+            quota = _check_quota(settings["gmail_quota_units_per_minute"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{path} is not a Google emulator state file this version can read ({exc}); "
+                "move it away to start with an empty emulator."
+            ) from exc
+        with self.lock:
+            self.signing_key_pem = document.get("signing_key_pem")
+            self.access_token_lifetime, self.gmail_quota_units_per_minute = lifetime, quota
+            self.accounts_by_email = {account.email: account for account in accounts}
+            self.codes = {code.code: code for code in codes}
+            self.grants = {grant.id: grant for grant in grants}
+            self.refresh_tokens = {grant.refresh_token: grant.id for grant in grants if grant.refresh_token}
+            self.access_tokens = {access.token: access for access in access_tokens}
+            self._messages, self._events = messages, events
 
     def _grants_of(self, email: str) -> list[Grant]:
         key = email.strip().lower()

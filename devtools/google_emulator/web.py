@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
-from email.message import Message
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.utils import cached_property
+from werkzeug.wrappers import Request as BaseRequest
+from werkzeug.wrappers import Response
 
 from .keys import SigningKey
 from .state import EmulatorState
+
+__all__ = ["Context", "Request", "Response"]
 
 JSON_TYPE = "application/json; charset=UTF-8"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -24,6 +29,7 @@ API_STATUS = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
@@ -47,68 +53,46 @@ class Context:
         return self.issuer_override or self.base_url
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Message
-    body: bytes
-    params: dict[str, str] = field(default_factory=dict)  # from the route pattern
+class Request(BaseRequest):
+    """Werkzeug's request, plus the two body conventions Google's endpoints accept."""
 
-    def arg(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else None
+    max_content_length = 64 * 1024 * 1024  # Gmail's own limit is 35 MB of base64
 
     @cached_property
-    def form(self) -> dict[str, list[str]]:
-        """The body as form fields; a JSON object body is accepted too (Google does)."""
-        content_type = self.headers.get("Content-Type", "")
-        text = self.body.decode("utf-8", "replace")
-        if content_type.startswith("application/json"):
-            try:
-                data = json.loads(text or "{}")
-            except ValueError:
-                return {}
-            if not isinstance(data, dict):
-                return {}
-            return {str(key): [str(value)] for key, value in data.items() if value is not None}
-        return parse_qs(text, keep_blank_values=True)
+    def fields(self) -> MultiDict[str, str]:
+        """The body as form fields; a JSON object body is accepted too (Google's token endpoint does)."""
+        if not self.is_json:
+            return self.form
+        data = self.get_json(silent=True)
+        if not isinstance(data, dict):
+            return MultiDict()
+        return MultiDict({str(key): str(value) for key, value in data.items() if value is not None})
 
-    def form_value(self, name: str) -> str | None:
-        values = self.form.get(name)
-        return values[0] if values else None
+    def field(self, name: str) -> str | None:
+        return self.fields.get(name)
 
-    def json(self) -> Any:
-        """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.body.decode("utf-8") or "null")
+    def json_body(self) -> Any:
+        """The body parsed as JSON whatever its Content-Type; raises ValueError when it is not JSON."""
+        return json.loads(self.get_data() or b"null")
 
     def bearer_token(self) -> str | None:
-        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-        return self.arg("access_token")
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+        auth = self.authorization
+        if auth is not None and auth.type == "bearer" and auth.token:
+            return auth.token
+        return self.args.get("access_token")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, indent=2).encode("utf-8")
-    return Response(status, body, JSON_TYPE, dict(headers or {}))
+    return Response(json.dumps(data, indent=2), status, headers, content_type=JSON_TYPE)
 
 
 def html_response(markup: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, markup.encode("utf-8"), HTML_TYPE, dict(headers or {}))
+    return Response(markup, status, headers, content_type=HTML_TYPE)
 
 
 def redirect(location: str) -> Response:
-    return Response(302, headers={"Location": location})
+    # Not werkzeug.utils.redirect: its HTML body would differ from Google's empty one.
+    return Response(status=302, headers={"Location": location})
 
 
 def add_query(url: str, params: dict[str, str | None]) -> str:

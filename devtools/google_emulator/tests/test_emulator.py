@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import os
 import secrets
 import signal
@@ -24,7 +25,8 @@ import pytest
 import requests
 from cryptography.x509 import load_pem_x509_certificate
 
-from devtools.google_emulator import GoogleEmulator
+from devtools.google_emulator import EmulatorClient, EmulatorError, GoogleEmulator
+from devtools.google_emulator.server import control_endpoints
 
 CLIENT_ID = "galaxyco-dev-client"
 CLIENT_SECRET = "galaxyco-dev-secret"
@@ -490,17 +492,38 @@ def test_google_api_client_paths_line_up(emu: GoogleEmulator) -> None:
     from googleapiclient.discovery import build
 
     credentials = Credentials(tokens(emu)["access_token"])
-    options = {"api_endpoint": emu.url + "/"}
-    gmail = build("gmail", "v1", credentials=credentials, static_discovery=True, client_options=options)
+    # api_endpoint replaces rootUrl + servicePath: Gmail's paths carry "gmail/v1/", Calendar's
+    # servicePath is "calendar/v3/".
+    gmail = build(
+        "gmail",
+        "v1",
+        credentials=credentials,
+        static_discovery=True,
+        client_options={"api_endpoint": emu.url + "/"},
+    )
     raw = raw_message(To="dan@example.com")
     sent = gmail.users().messages().send(userId="me", body={"raw": raw}).execute()
     assert emu.state.messages(to="dan@example.com")[0]["id"] == sent["id"]
 
+    options = {"api_endpoint": emu.url + "/calendar/v3/"}
     calendar = build("calendar", "v3", credentials=credentials, static_discovery=True, client_options=options)
     body = {"summary": "Call", "start": {"date": "2030-01-01"}, "end": {"date": "2030-01-02"}}
     created = calendar.events().insert(calendarId="primary", body=body, sendUpdates="all").execute()
     assert emu.state.events()[0]["id"] == created["id"]
     assert emu.state.stats()["calendar.insert"] == 1
+
+
+def test_only_googles_own_api_paths_are_served(emu: GoogleEmulator) -> None:
+    headers = {"Authorization": f"Bearer {tokens(emu)['access_token']}"}
+    body = {"start": {"date": "2030-01-01"}, "end": {"date": "2030-01-02"}}
+    for wrong in ("/calendars/primary/events", "/v3/calendars/primary/events", "/users/me/messages/send"):
+        answer = requests.post(emu.url + wrong, json=body, headers=headers)
+        assert answer.status_code == 404, wrong
+        assert answer.json()["error"]["errors"][0]["reason"] == "notFound"
+    assert emu.state.events() == []
+    assert "calendar.insert" not in emu.state.stats() and "gmail.send" not in emu.state.stats()
+    wrong_method = requests.get(f"{emu.url}/gmail/v1/users/me/messages/send", headers=headers)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
 
 
 # ---------------------------------------------------------- control and CLI
@@ -521,6 +544,130 @@ def test_control_api_settings_reset_and_pages(emu: GoogleEmulator) -> None:
     assert emu.state.access_token_lifetime == 3600
     index = requests.get(emu.url + "/")
     assert index.status_code == 200 and "/_emulator/inbox" in index.text
+
+
+def test_index_page_and_readme_list_every_control_endpoint(emu: GoogleEmulator) -> None:
+    index = requests.get(emu.url + "/").text
+    readme = (REPO_ROOT / "README.md").read_text()
+    listed = control_endpoints()
+    assert {path for _, path, _ in listed} >= {
+        "/_emulator/inbox.json",
+        "/_emulator/control/faults",
+        "/_emulator/control/reset",
+        "/_emulator/control/accounts/<email>/revoke",
+    }
+    for methods, path, summary in listed:
+        assert f"<code>{html.escape(path)}</code></td><td>{html.escape(summary)}</td>" in index
+        for method in methods.split(", "):
+            assert f"| `{method}` | `{path}` |" in readme, f"README does not document {method} {path}"
+
+
+def test_client_steers_and_reads_the_emulator(emu: GoogleEmulator) -> None:
+    client = EmulatorClient(emu.url)
+    grant = client.issue_grant(email="Ann@Example.com", scopes=["openid", "email", GMAIL_SEND])
+    assert grant["refresh_token"] and grant["account_id"] == client.accounts()[0]["sub"]
+    access = grant["access_token"]
+
+    client.fail_next("gmail.send", status=503, retry_after=3)
+    failed = send(emu, access)
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "3"
+    assert send(emu, access).status_code == 200
+    [message] = client.inbox(to="bob@example.com")
+    assert message["mailbox"] == "ann@example.com" and client.inbox(to="nobody@example.com") == []
+    assert client.stats()["gmail.send"] == 2
+
+    client.hang("userinfo", 0.3)
+    started = time.monotonic()
+    assert userinfo(emu, access).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+    assert client.expire("ann@example.com") == 1
+    assert send(emu, access).status_code == 401
+    assert client.revoke("ann@example.com") == 1
+    assert refresh(emu, grant["refresh_token"]).json()["error"] == "invalid_grant"
+    assert client.update_settings(gmail_quota_units_per_minute=100)["gmail_quota_units_per_minute"] == 100
+
+    with pytest.raises(EmulatorError, match="404"):
+        client.expire("nobody@example.com")
+    with pytest.raises(EmulatorError, match="unknown endpoint"):
+        client.fail_next("nope")
+    client.reset()
+    assert client.inbox() == [] and client.accounts() == [] and client.stats() == {}
+    assert client.settings()["gmail_quota_units_per_minute"] == 15000
+
+
+def test_state_file_keeps_grants_and_mail_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "google_emulator.json"
+    with GoogleEmulator(state_file=path) as first:
+        body = tokens(first)
+        assert send(first, body["access_token"]).status_code == 200
+        requests.post(f"{first.url}/_emulator/control/settings", json={"gmail_quota_units_per_minute": 900})
+        kid = jwt.get_unverified_header(body["id_token"])["kid"]
+    assert [entry.name for entry in tmp_path.iterdir()] == [path.name]  # no temporary files left
+
+    with GoogleEmulator(state_file=path) as second:
+        renewed = refresh(second, body["refresh_token"])
+        assert renewed.status_code == 200, renewed.text
+        assert userinfo(second, body["access_token"]).json()["email"] == "ann@example.com"
+        assert send(second, renewed.json()["access_token"]).status_code == 200
+        assert [m["subject"] for m in EmulatorClient(second.url).inbox(to="bob@example.com")] == ["Hello"] * 2
+        assert requests.get(f"{second.url}/oauth2/v1/certs").json().keys() == {kid}
+        assert second.state.gmail_quota_units_per_minute == 900
+
+    with GoogleEmulator() as in_memory:
+        assert refresh(in_memory, body["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_unreadable_state_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "google_emulator.json"
+    path.write_text('{"version": 99}')
+    with pytest.raises(ValueError, match="move it away to start with an empty emulator"):
+        GoogleEmulator(state_file=path)
+
+
+def test_cli_with_a_state_file_survives_a_restart(tmp_path: Path) -> None:
+    """What `make run` does: the emulator process stops and starts again with the same file."""
+    path = tmp_path / "google_emulator.json"
+    with _cli("--state-file", str(path)) as url:
+        client = EmulatorClient(url)
+        grant = client.issue_grant(email="ann@example.com", scopes=["openid", "email", GMAIL_SEND])
+        assert send_to(url, grant["access_token"]).status_code == 200
+    with _cli("--state-file", str(path)) as url:
+        renewed = requests.post(
+            f"{url}/token",
+            data={"grant_type": "refresh_token", "refresh_token": grant["refresh_token"]},
+            auth=(CLIENT_ID, CLIENT_SECRET),
+        )
+        assert renewed.status_code == 200, renewed.text
+        assert [m["mailbox"] for m in EmulatorClient(url).inbox()] == ["ann@example.com"]
+
+
+def send_to(url: str, access_token: str) -> requests.Response:
+    return requests.post(
+        f"{url}/gmail/v1/users/me/messages/send",
+        json={"raw": raw_message(To="bob@example.com", Subject="Hello")},
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+
+
+@contextlib.contextmanager
+def _cli(*args: str) -> Iterator[str]:
+    """The emulator as a process on a free port; yields its URL and stops it with SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.google_emulator", "--port", "0", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().split()[4]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_cli_prints_its_url_and_stops_on_sigterm() -> None:
