@@ -43,8 +43,8 @@ class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
 class IntegrationDisconnectApi(WorkspaceAPIView):
     @extend_schema(request=None, responses=DisconnectResponseSerializer)
     def post(self, request: Request, workspace_id: int, integration_id: int) -> Response:
-        disconnection = services.disconnect_integration(
-            workspace=self.workspace, integration_id=integration_id
+        disconnection = services.disconnect_integration_as(
+            workspace=self.workspace, integration_id=integration_id, membership=self.membership
         )
         return Response(
             {

@@ -8,11 +8,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, ConnectionFailed, NotFound, ScopeNotGranted
+from galaxyco.errors import AppError, ConnectionFailed, Forbidden, NotFound, ScopeNotGranted
 from integrations.google import oauth_client
 from integrations.google.scopes import PERMISSION_LABEL, REQUIRED_SCOPE
 from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken
-from workspaces.models import Workspace
+from integrations.selectors import get_integration, may_manage_integration
+from workspaces.models import Membership, Workspace
 from workspaces.selectors import membership_for
 
 logger = logging.getLogger(__name__)
@@ -118,22 +119,21 @@ class Disconnection:
         return f"{label} was disconnected."
 
 
-def disconnect_integration(*, workspace: Workspace, integration_id: int) -> Disconnection:
-    """Delete the token, mark the integration disconnected, then revoke the grant at Google.
+def _detach(*, integration: Integration) -> str:
+    """Delete the token and mark the integration disconnected (the caller holds the integration's
+    row lock, in a transaction). Returns the token to revoke at Google, or "" when there was none."""
+    token = OAuthToken.objects.select_for_update().filter(integration=integration).first()
+    secret = (token.refresh_token or token.access_token) if token else ""
+    if token is not None:
+        token.delete()
+    integration.status = IntegrationStatus.DISCONNECTED
+    integration.save(update_fields=["status", "updated_at"])
+    return secret
 
-    The local token is deleted whatever Google says: a person who disconnects wants GalaxyCo to
-    stop using the account. Google's grant is per account and app, shared by every connection
-    of that account (include_granted_scopes), so it is kept while another connection uses it.
-    """
-    with transaction.atomic():
-        integration = _get_for_update(workspace=workspace, integration_id=integration_id)
-        token = OAuthToken.objects.select_for_update().filter(integration=integration).first()
-        secret = (token.refresh_token or token.access_token) if token else ""
-        if token is not None:
-            token.delete()
-        integration.status = IntegrationStatus.DISCONNECTED
-        integration.save(update_fields=["status", "updated_at"])
-    context.bind(integration_id=integration.pk)
+
+def _revoke_unless_used(*, integration: Integration, secret: str) -> str:
+    """Revoke the grant at Google unless another connection of the same Google account still
+    uses it. Never inside a transaction: it is an HTTP call."""
     # Across workspaces on purpose: only whether the same Google account is still connected anywhere.
     still_used = (
         Integration.objects.filter(
@@ -149,9 +149,72 @@ def disconnect_integration(*, workspace: Workspace, integration_id: int) -> Disc
     else:
         revocation = "revoked" if oauth_client.revoke_token(token=secret) else "unreachable"
     logger.info(
-        "Integration disconnected", extra={"event": "integration_disconnected", "revocation": revocation}
+        "Integration disconnected",
+        extra={
+            "event": "integration_disconnected",
+            "revocation": revocation,
+            "integration_id": integration.pk,
+        },
     )
-    return Disconnection(integration=integration, revocation=revocation)
+    return revocation
+
+
+def disconnect_integration(*, workspace: Workspace, integration_id: int) -> Disconnection:
+    """Delete the token, mark the integration disconnected, then revoke the grant at Google.
+
+    The local token is deleted whatever Google says: a person who disconnects wants GalaxyCo to
+    stop using the account. Google's grant is per account and app, shared by every connection
+    of that account (include_granted_scopes), so it is kept while another connection uses it.
+    """
+    with transaction.atomic():
+        integration = _get_for_update(workspace=workspace, integration_id=integration_id)
+        secret = _detach(integration=integration)
+    context.bind(integration_id=integration.pk)
+    return Disconnection(
+        integration=integration, revocation=_revoke_unless_used(integration=integration, secret=secret)
+    )
+
+
+def disconnect_integration_as(
+    *, workspace: Workspace, integration_id: int, membership: Membership | None
+) -> Disconnection:
+    """`disconnect_integration` for a request: only the account's owner or an admin may."""
+    integration = get_integration(workspace=workspace, integration_id=integration_id)
+    if integration is None:
+        raise NotFound()
+    if not may_manage_integration(integration=integration, membership=membership):
+        raise Forbidden(
+            f"Only the person who connected {integration.get_type_display()} ({integration.email}), "
+            "or a workspace owner or admin, can disconnect it."
+        )
+    return disconnect_integration(workspace=workspace, integration_id=integration_id)
+
+
+def disconnect_integrations_of(*, user_id: int, workspace: Workspace | None = None) -> list[Integration]:
+    """Make every account this person connected (in `workspace`, or everywhere) unusable at once:
+    their member left, or their user is being deleted. Joins the caller's transaction; the grants
+    are revoked at Google (where no other connection uses them) once it commits."""
+    with transaction.atomic():
+        # Every workspace unless one is given: a deleted user's accounts go wherever they are.
+        found = Integration.objects.select_for_update().filter(connected_by_id=user_id)
+        if workspace is not None:
+            found = found.for_workspace(workspace)
+        detached = [
+            (integration, _detach(integration=integration))
+            for integration in found.exclude(status=IntegrationStatus.DISCONNECTED).order_by("pk")
+        ]
+
+        def revoke() -> None:
+            revoked_accounts: set[tuple[str, str]] = set()
+            for integration, secret in detached:
+                account = (integration.provider, integration.provider_account_id)
+                if account in revoked_accounts:
+                    continue  # one grant per Google account: revoking one token revokes them all
+                if _revoke_unless_used(integration=integration, secret=secret) == "revoked":
+                    revoked_accounts.add(account)
+
+        transaction.on_commit(revoke)
+    return [integration for integration, _ in detached]
 
 
 def mark_reauth_required(*, integration: Integration, error: AppError, token_updated_at: datetime) -> None:

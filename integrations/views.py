@@ -60,8 +60,8 @@ class DisconnectView(WorkspacePageMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, slug: str, integration_id: int) -> HttpResponse:
-        disconnection = services.disconnect_integration(
-            workspace=self.workspace, integration_id=integration_id
+        disconnection = services.disconnect_integration_as(
+            workspace=self.workspace, integration_id=integration_id, membership=self.membership
         )
         level = messages.WARNING if disconnection.revocation == "unreachable" else messages.SUCCESS
         messages.add_message(request, level, disconnection.message)

@@ -62,6 +62,7 @@ class WorkflowDetailApi(WorkspaceGenericAPIView, generics.RetrieveUpdateDestroyA
         services.update_workflow(
             workspace=self.workspace,
             workflow_id=workflow.pk,
+            saved_by=self.requesting_user,
             name=data.get("name"),
             description=data.get("description"),
             is_active=data.get("is_active"),

@@ -20,9 +20,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, IntegrationNotConnected, ReauthRequired, RetryableError
+from galaxyco.errors import AppError, ReauthRequired, RetryableError
 from integrations.models import Integration, IntegrationStatus
-from integrations.selectors import default_integration_for
+from integrations.selectors import integration_for_step
 from integrations.services import record_integration_error, reserve_send_slot
 from workflows.actions.base import Action, StepContext
 from workflows.actions.registry import get_action
@@ -97,24 +97,15 @@ def advance(*, run_id: int) -> Progress:
 def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action) -> Integration | None:
     if action.integration_type is None:
         return None
-    if step_run.integration_id is not None:
-        # Loaded with the step; a step's integration is always of the run's own workspace.
-        integration = step_run.integration
-        if integration is not None and integration.workspace_id != run.workspace_id:
-            integration = None
-    else:
-        integration = default_integration_for(
-            workspace=run.workspace,
-            integration_type=action.integration_type,
-            requester_id=run.requested_by_id,
-            workflow_creator_id=run.workflow.created_by_id,
-        )
-    if integration is None:
-        raise IntegrationNotConnected(
-            f"No connected {action.integration_type.title()} account was found for “{action.label}”. "
-            "Connect yours on the Integrations page, or choose the account in the workflow's step, "
-            "then run it again."
-        )
+    integration = integration_for_step(
+        workspace=run.workspace,
+        integration_type=action.integration_type,
+        # Loaded with the step (the run's snapshot of the account it names).
+        named=step_run.integration if step_run.integration_id is not None else None,
+        requester_id=run.requested_by_id,
+        workflow_creator_id=run.workflow.created_by_id,
+        step_label=action.label,
+    )
     context.bind(integration_id=integration.pk)
     return integration
 

@@ -4,38 +4,65 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from galaxyco.query import MAX_ID, PageParameters, QueryParameters
-from integrations.selectors import get_integration
+from integrations.selectors import integrations_by_id
 from workflows.actions.registry import action_choices, get_action
 from workflows.models import RunStatus, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workflows.services import StepSpec
 
+MAX_STEPS = 20
+
+
+class StepListSerializer(serializers.ListSerializer):
+    """A workflow's steps. The cheap limits come first, before any step is looked at; the accounts
+    the steps name are then read in one query, whatever the number of steps."""
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if isinstance(data, list) and not data:
+            raise serializers.ValidationError("Add at least one step.")
+        if isinstance(data, list) and len(data) > MAX_STEPS:
+            raise serializers.ValidationError(f"A workflow has at most {MAX_STEPS} steps.")
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Ids in a body are checked against the URL's workspace: another's is "not found".
+        named = integrations_by_id(
+            workspace=self.context["workspace"],
+            integration_ids={step["integration"] for step in attrs if step["integration"] is not None},
+        )
+        errors: dict[int, dict[str, list[str]]] = {}
+        for index, step in enumerate(attrs):
+            if step["integration"] is None:
+                continue
+            integration = named.get(step["integration"])
+            needed_type = get_action(step["action"]).integration_type  # type: ignore[union-attr]
+            if integration is None:
+                errors[index] = {"integration": ["No integration with this id exists in this workspace."]}
+            elif integration.type != needed_type:
+                errors[index] = {"integration": [f"This step needs a {needed_type} integration."]}
+            else:
+                step["integration"] = integration
+        if errors:
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]
+        return attrs
+
 
 class StepSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=action_choices())
-    integration = serializers.IntegerField(allow_null=True, required=False, default=None)
+    integration = serializers.IntegerField(
+        allow_null=True, required=False, default=None, min_value=1, max_value=MAX_ID
+    )
     params = serializers.DictField(default=dict)
+
+    class Meta:
+        list_serializer_class = StepListSerializer
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         action = get_action(attrs["action"])
         assert action is not None  # the ChoiceField checked it
-        errors: dict[str, Any] = {}
         try:
             attrs["params"] = action.validate_params(attrs["params"])
         except serializers.ValidationError as error:
-            errors["params"] = error.detail
-        integration = None
-        if attrs.get("integration") is not None:
-            # Ids in a body are checked against the URL's workspace: another's is "not found".
-            integration = get_integration(
-                workspace=self.context["workspace"], integration_id=attrs["integration"]
-            )
-            if integration is None:
-                errors["integration"] = ["No integration with this id exists in this workspace."]
-            elif integration.type != action.integration_type:
-                errors["integration"] = [f"This step needs a {action.integration_type} integration."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        attrs["integration"] = integration
+            raise serializers.ValidationError({"params": error.detail}) from None
         return attrs
 
     def to_representation(self, instance: WorkflowStep) -> dict[str, Any]:
@@ -56,13 +83,6 @@ class WorkflowSerializer(serializers.ModelSerializer):
         model = Workflow
         fields = ["id", "name", "description", "is_active", "steps", "created_by", "created_at", "updated_at"]
         read_only_fields = ["id", "created_by", "created_at", "updated_at"]
-
-    def validate_steps(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not steps:
-            raise serializers.ValidationError("Add at least one step.")
-        if len(steps) > 20:
-            raise serializers.ValidationError("A workflow has at most 20 steps.")
-        return steps
 
     def get_created_by(self, obj: Workflow) -> str | None:
         return obj.created_by.email if obj.created_by else None

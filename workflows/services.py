@@ -9,7 +9,8 @@ from django.db import IntegrityError, transaction
 
 from galaxyco import context
 from galaxyco.errors import Conflict, InvalidInput, NotFound
-from integrations.models import Integration
+from integrations.models import Integration, IntegrationStatus
+from integrations.selectors import usable_integrations
 from workflows.actions.registry import get_action
 from workflows.models import RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workflows.selectors import run_by_idempotency_key
@@ -27,7 +28,9 @@ class StepSpec:
     integration: Integration | None = None
 
 
-def _check_steps(*, workspace: Workspace, steps: list[StepSpec]) -> None:
+def _check_steps(
+    *, workspace: Workspace, steps: list[StepSpec], creator_id: int | None, saved_by_id: int | None
+) -> None:
     for step in steps:
         action = get_action(step.action)
         if action is None:
@@ -39,6 +42,65 @@ def _check_steps(*, workspace: Workspace, steps: list[StepSpec]) -> None:
                 raise InvalidInput(
                     f"The step “{action.label}” needs a {action.integration_type} integration."
                 )
+    _check_accounts_named(workspace=workspace, steps=steps, creator_id=creator_id, saved_by_id=saved_by_id)
+
+
+def _check_accounts_named(
+    *, workspace: Workspace, steps: list[StepSpec], creator_id: int | None, saved_by_id: int | None
+) -> None:
+    """A step may name only an account the workflow's creator may use, and the person saving it
+    too (an API key saves for the workflow's creator). The engine checks the creator again at
+    run time, for a member who left or an account that changed hands since."""
+    named = {step.integration.pk for step in steps if step.integration is not None}
+    if not named:
+        return
+    allowed = set(named)
+    for user_id in {creator_id, saved_by_id if saved_by_id is not None else creator_id}:
+        allowed &= set(
+            usable_integrations(workspace=workspace, user_id=user_id)
+            .filter(pk__in=named)
+            .values_list("pk", flat=True)
+        )
+    for position, step in enumerate(steps, start=1):
+        if step.integration is not None and step.integration.pk not in allowed:
+            raise InvalidInput(
+                _not_namable_message(
+                    position=position,
+                    integration=step.integration,
+                    creator_id=creator_id,
+                    saved_by_id=saved_by_id,
+                )
+            )
+
+
+def _not_namable_message(
+    *, position: int, integration: Integration, creator_id: int | None, saved_by_id: int | None
+) -> str:
+    account = f"{integration.get_type_display()} account {integration.email}"
+    if integration.status == IntegrationStatus.DISCONNECTED:
+        return (
+            f"Step {position}: the {account} is disconnected. "
+            "Connect an account on the Integrations page and choose it, or leave the account empty."
+        )
+    if creator_id is None:
+        return (
+            f"Step {position}: a workflow created with an API key cannot name a person's account "
+            f"({account}). Leave the account empty to use the workspace's."
+        )
+    if saved_by_id is None:
+        return (
+            f"Step {position}: the {account} was not connected by this workflow's creator. "
+            "Choose one of their accounts, or leave the account empty."
+        )
+    if saved_by_id != creator_id:
+        return (
+            f"Step {position}: you cannot choose the {account} in a workflow someone else created. "
+            "Leave the account empty, or ask the workflow's creator to choose it."
+        )
+    return (
+        f"Step {position}: you can choose only an account you connected yourself, "
+        f"and the {account} is someone else's. Connect yours on the Integrations page."
+    )
 
 
 def _replace_steps(*, workflow: Workflow, steps: list[StepSpec]) -> None:
@@ -66,7 +128,8 @@ def create_workflow(
     is_active: bool = True,
     steps: list[StepSpec],
 ) -> Workflow:
-    _check_steps(workspace=workspace, steps=steps)
+    creator_id = created_by.pk if created_by is not None else None
+    _check_steps(workspace=workspace, steps=steps, creator_id=creator_id, saved_by_id=creator_id)
     workflow = Workflow.objects.create(
         workspace=workspace, created_by=created_by, name=name, description=description, is_active=is_active
     )
@@ -79,6 +142,7 @@ def update_workflow(
     *,
     workspace: Workspace,
     workflow_id: int,
+    saved_by: User | None,
     name: str | None = None,
     description: str | None = None,
     is_active: bool | None = None,
@@ -92,7 +156,12 @@ def update_workflow(
             setattr(workflow, field, value)
     workflow.save()
     if steps is not None:
-        _check_steps(workspace=workspace, steps=steps)
+        _check_steps(
+            workspace=workspace,
+            steps=steps,
+            creator_id=workflow.created_by_id,
+            saved_by_id=saved_by.pk if saved_by is not None else None,
+        )
         _replace_steps(workflow=workflow, steps=steps)
     return workflow
 

@@ -110,6 +110,7 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
                 saved = services.update_workflow(
                     workspace=self.workspace,
                     workflow_id=workflow.pk,
+                    saved_by=self.request.user,  # type: ignore[arg-type]
                     name=data["name"],
                     description=data.get("description", ""),
                     is_active=data.get("is_active", True),

@@ -43,7 +43,13 @@ def create_personal_workspace(*, user: User) -> Workspace:
     return create_workspace(name=f"{email.split('@')[0]}'s workspace", owner=user)
 
 
-def add_member(*, workspace: Workspace, email: str, role: str = Role.MEMBER) -> Membership:
+def _ensure_may_touch_owners(*, actor: Membership, roles: set[str]) -> None:
+    """Only an owner grants the owner role, takes it away, or removes an owner."""
+    if Role.OWNER in roles and actor.role != Role.OWNER:
+        raise Forbidden("Only an owner can make someone an owner, change an owner's role or remove an owner.")
+
+
+def add_member(*, workspace: Workspace, email: str, role: str = Role.MEMBER, actor: Membership) -> Membership:
     user = get_user_model().objects.filter(email__iexact=email.strip()).first()
     if user is None:
         raise InvalidInput(
@@ -51,6 +57,7 @@ def add_member(*, workspace: Workspace, email: str, role: str = Role.MEMBER) -> 
         )
     if role not in Role.values:
         raise InvalidInput("Choose a role: owner, admin or member.")
+    _ensure_may_touch_owners(actor=actor, roles={role})
     try:
         with transaction.atomic():
             return Membership.objects.create(workspace=workspace, user=user, role=role)
@@ -74,10 +81,13 @@ def _ensure_an_owner_remains(*, workspace: Workspace, leaving: Membership) -> No
 
 
 @transaction.atomic
-def change_role(*, workspace: Workspace, membership_id: int, role: str) -> Membership:
+def change_role(*, workspace: Workspace, membership_id: int, role: str, actor: Membership) -> Membership:
     if role not in Role.values:
         raise InvalidInput("Choose a role: owner, admin or member.")
     membership = _get_membership(workspace=workspace, membership_id=membership_id)
+    if membership.role == role:
+        return membership
+    _ensure_may_touch_owners(actor=actor, roles={membership.role, role})
     if role != Role.OWNER:
         _ensure_an_owner_remains(workspace=workspace, leaving=membership)
     membership.role = role
@@ -86,8 +96,11 @@ def change_role(*, workspace: Workspace, membership_id: int, role: str) -> Membe
 
 
 @transaction.atomic
-def remove_member(*, workspace: Workspace, membership_id: int) -> None:
+def remove_member(*, workspace: Workspace, membership_id: int, actor: Membership) -> None:
+    """Remove a member. The accounts they connected here are disconnected with them
+    (integrations.signals), so no workflow can send from them any more."""
     membership = _get_membership(workspace=workspace, membership_id=membership_id)
+    _ensure_may_touch_owners(actor=actor, roles={membership.role})
     _ensure_an_owner_remains(workspace=workspace, leaving=membership)
     membership.delete()
 

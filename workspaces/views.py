@@ -46,7 +46,10 @@ class MembersView(WorkspacePageMixin, TemplateView):
         if form.is_valid():
             try:
                 membership = services.add_member(
-                    workspace=self.workspace, email=form.cleaned_data["email"], role=form.cleaned_data["role"]
+                    workspace=self.workspace,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    actor=self.membership,
                 )
             except AppError as error:
                 form.add_error("email", error.message)
@@ -66,7 +69,9 @@ class MemberChangeView(WorkspacePageMixin, View):
             raise PermissionDenied
         try:
             if "remove" in request.POST:
-                services.remove_member(workspace=self.workspace, membership_id=membership_id)
+                services.remove_member(
+                    workspace=self.workspace, membership_id=membership_id, actor=self.membership
+                )
                 messages.success(request, "The member was removed.")
             else:
                 form = ChangeRoleForm(request.POST)
@@ -74,7 +79,10 @@ class MemberChangeView(WorkspacePageMixin, View):
                     messages.error(request, "Choose a role: owner, admin or member.")
                 else:
                     services.change_role(
-                        workspace=self.workspace, membership_id=membership_id, role=form.cleaned_data["role"]
+                        workspace=self.workspace,
+                        membership_id=membership_id,
+                        role=form.cleaned_data["role"],
+                        actor=self.membership,
                     )
                     messages.success(request, "The role was changed.")
         except AppError as error:

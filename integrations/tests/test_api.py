@@ -110,9 +110,11 @@ def test_another_workspaces_integration_answers_404(workspace, other_workspace, 
 
 
 @pytest.mark.django_db
-def test_disconnect_revokes_at_google_deletes_the_token_and_marks_it(workspace, key_client, google):
+def test_disconnect_revokes_at_google_deletes_the_token_and_marks_it(
+    workspace, session_client, key_client, google
+):
     token = OAuthTokenFactory(integration__workspace=workspace)
-    response = key_client.post(
+    response = session_client.post(
         f"/api/workspaces/{workspace.pk}/integrations/{token.integration_id}/disconnect/"
     )
     assert response.status_code == 200
@@ -126,10 +128,10 @@ def test_disconnect_revokes_at_google_deletes_the_token_and_marks_it(workspace, 
 
 
 @pytest.mark.django_db
-def test_disconnect_still_disconnects_when_google_is_unreachable(workspace, key_client, google):
+def test_disconnect_still_disconnects_when_google_is_unreachable(workspace, session_client, google):
     token = OAuthTokenFactory(integration__workspace=workspace)
     google.state.add_fault("revoke", status=503)
-    response = key_client.post(
+    response = session_client.post(
         f"/api/workspaces/{workspace.pk}/integrations/{token.integration_id}/disconnect/"
     )
     assert response.status_code == 200

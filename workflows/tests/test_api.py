@@ -132,11 +132,11 @@ def test_an_integration_of_the_wrong_type_is_refused(workspace, key_client):
 
 
 @pytest.mark.django_db
-def test_a_named_integration_of_this_workspace_is_kept(workspace, key_client):
-    own = IntegrationFactory(workspace=workspace)
+def test_a_named_integration_of_this_workspace_is_kept(workspace, member, session_client):
+    own = IntegrationFactory(workspace=workspace, connected_by=member)
     definition = copy.deepcopy(WELCOME)
     definition["steps"][0]["integration"] = own.pk
-    workflow_id = create_workflow(key_client, workspace, definition)
+    workflow_id = create_workflow(session_client, workspace, definition)
     assert WorkflowStep.objects.get(workflow_id=workflow_id).integration == own
 
 

@@ -115,8 +115,8 @@ def test_the_builder_page_has_the_hooks_and_assets(page_client, workspace):
 
 
 def test_creating_through_the_builder_saves_the_workflow_and_its_steps(page_client, workspace, member):
-    gmail = IntegrationFactory(workspace=workspace)
-    calendar = IntegrationFactory(workspace=workspace, type=IntegrationType.CALENDAR)
+    gmail = IntegrationFactory(workspace=workspace, connected_by=member)
+    calendar = IntegrationFactory(workspace=workspace, connected_by=member, type=IntegrationType.CALENDAR)
     value = definition(
         steps=[
             {
