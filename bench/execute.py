@@ -83,8 +83,6 @@ def start_emulator(port: int) -> subprocess.Popen[bytes]:
 def setup_workspace(*, workflows: int, mailboxes: int, emulator_url: str):
     from django.core.management import call_command
 
-    from devtools.google_emulator import GoogleEmulator  # noqa: F401  (the package must import)
-    from integrations.tests.google_grants import connect
     from workflows.services import StepSpec, create_workflow
     from workspaces.services import create_api_key, provision_workspace_user
 
@@ -92,9 +90,8 @@ def setup_workspace(*, workflows: int, mailboxes: int, emulator_url: str):
     user, workspace = provision_workspace_user(
         email="bench@galaxyco.local", password=secrets.token_urlsafe(12), workspace_name="Bench"
     )
-    emulator = RemoteEmulator(emulator_url)
     integrations = [
-        connect(emulator, workspace=workspace, user=user, email=f"mailbox{i}@gmail.test")
+        connect_mailbox(emulator_url, workspace=workspace, user=user, email=f"mailbox{i}@gmail.test")
         for i in range(mailboxes)
     ]
     ids = []
@@ -115,22 +112,31 @@ def setup_workspace(*, workflows: int, mailboxes: int, emulator_url: str):
     return workspace, ids, key
 
 
-class RemoteEmulator:
-    """The part of GoogleEmulator's Python API that `connect` uses, over the control API."""
+def connect_mailbox(emulator_url: str, *, workspace, user, email: str):
+    """A Gmail integration with a live grant at the emulator, saved through the app's service."""
+    from datetime import timedelta
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.state = self
+    from django.utils import timezone
 
-    def set_consent(self, **fields: object) -> None:
-        import requests
+    from devtools.google_emulator import EmulatorClient
+    from integrations.google.scopes import scopes_for
+    from integrations.services import GoogleGrant, connect_google_integration
 
-        requests.post(f"{self.url}/_emulator/control/consent", json=fields, timeout=10).raise_for_status()
-
-    def accounts(self) -> list[dict[str, object]]:
-        import requests
-
-        return list(requests.get(f"{self.url}/_emulator/control/accounts", timeout=10).json()["accounts"])
+    grant = EmulatorClient(emulator_url).issue_grant(email=email, scopes=scopes_for("gmail"))
+    return connect_google_integration(
+        workspace=workspace,
+        user=user,
+        integration_type="gmail",
+        grant=GoogleGrant(
+            account_id=grant["account_id"],
+            email=email,
+            display_name=email.split("@")[0].title(),
+            access_token=grant["access_token"],
+            refresh_token=grant["refresh_token"],
+            expires_at=timezone.now() + timedelta(seconds=grant["expires_in"]),
+            granted_scopes=grant["scope"].split(),
+        ),
+    )
 
 
 def add_earlier_runs(*, workspace, count: int) -> None:
