@@ -12,7 +12,7 @@ from integrations import services
 from integrations.google.adapter import PENDING_CONNECT_SESSION_KEY
 from integrations.google.scopes import scopes_for
 from integrations.models import IntegrationType
-from integrations.selectors import connected_integrations
+from integrations.selectors import connected_integrations, may_manage_integration
 from workspaces.scoping import WorkspacePageMixin
 
 
@@ -22,6 +22,9 @@ class IntegrationsPageView(WorkspacePageMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
         integrations = list(connected_integrations(workspace=self.workspace))
+        ctx["may_disconnect"] = {
+            i.pk for i in integrations if may_manage_integration(integration=i, membership=self.membership)
+        }
         ctx["cards"] = [
             {
                 "type": kind.value,

@@ -232,6 +232,16 @@ def test_a_member_cannot_disconnect_another_members_account(workspace, member, c
 
 
 @pytest.mark.django_db
+def test_the_page_offers_disconnect_only_to_who_may(workspace, member, colleague, google):
+    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test")
+    action = f"/w/{workspace.slug}/integrations/{owners_gmail.pk}/disconnect/"
+    for user, offered in ((member, True), (colleague, False)):
+        page = page_client_for(user).get(f"/w/{workspace.slug}/integrations/").content.decode()
+        assert "owner@gmail.test" in page
+        assert (action in page) is offered
+
+
+@pytest.mark.django_db
 def test_an_api_key_cannot_disconnect_a_persons_account(workspace, member, google, key_client):
     owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test")
     response = key_client.post(disconnect_url(workspace, owners_gmail))
