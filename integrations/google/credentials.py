@@ -1,18 +1,23 @@
 """Valid Google credentials for an integration, refreshed when they expire within 5 minutes.
 
-The refresh happens under a row lock on the token and re-checks after taking it, so any
-number of concurrent workers cause one refresh: the others find the new token and use it.
+No transaction or row lock is held while Google is called: on SQLite that would stop every
+writer in the app until Google answered. The refresher leases the token row with one
+conditional UPDATE, calls Google, and saves the new token only if it still holds the lease.
+Workers that find a live lease wait for the holder's token, so any number of concurrent
+workers cause one refresh.
 """
 
 import logging
-from datetime import UTC, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from google.oauth2.credentials import Credentials
 
 from galaxyco import context
-from galaxyco.errors import IntegrationNotConnected, ReauthRequired
+from galaxyco.errors import IntegrationNotConnected, ReauthRequired, RetryableError
 from integrations.google import oauth_client
 from integrations.models import Integration, IntegrationStatus, OAuthToken
 from integrations.services import mark_reauth_required, record_refresh
@@ -23,9 +28,13 @@ REFRESH_MARGIN = timedelta(minutes=5)
 
 
 def _as_credentials(token: OAuthToken) -> Credentials:
+    return _credentials(access_token=token.access_token, expires_at=token.expires_at, scope=token.scope)
+
+
+def _credentials(*, access_token: str, expires_at: datetime, scope: str) -> Credentials:
     # google-auth compares `expiry` with a naive UTC datetime.
-    expiry = token.expires_at.astimezone(UTC).replace(tzinfo=None)
-    return Credentials(token=token.access_token, expiry=expiry, scopes=token.scope.split() or None)
+    expiry = expires_at.astimezone(UTC).replace(tzinfo=None)
+    return Credentials(token=access_token, expiry=expiry, scopes=scope.split() or None)
 
 
 def _fresh_enough(token: OAuthToken) -> bool:
@@ -67,48 +76,126 @@ def credentials_for(*, integration: Integration) -> Credentials:
     return refresh_credentials(integration=integration)
 
 
-def _already_refreshed(token: OAuthToken, rejected_token: str | None) -> bool:
-    if rejected_token is not None:  # Google answered 401 to it: has the stored token changed since?
-        return token.access_token != rejected_token
+def _already_refreshed(token: OAuthToken, stale_token: str | None) -> bool:
+    if stale_token is not None:  # has the stored token changed since it was found wanting?
+        return token.access_token != stale_token
     return _fresh_enough(token)
+
+
+def _lease_length() -> timedelta:
+    # requests applies its timeout to connecting and to reading, each: twice it, and a margin.
+    return timedelta(seconds=2 * settings.GOOGLE_HTTP_TIMEOUT + 5)
+
+
+def _load_token(integration: Integration) -> OAuthToken:
+    token = OAuthToken.objects.select_related("integration").filter(integration_id=integration.pk).first()
+    if token is None:
+        raise IntegrationNotConnected()
+    return token
+
+
+def _take_lease(token: OAuthToken) -> datetime | None:
+    """Lease the row for one refresh unless a live lease is held or the row changed since read.
+
+    A queryset update leaves `updated_at` alone: it still tells a reconnect from a lease.
+    """
+    now = timezone.now()
+    lease = now + _lease_length()
+    taken = (
+        OAuthToken.objects.filter(pk=token.pk, updated_at=token.updated_at)
+        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
+        .update(refresh_lease_until=lease)
+    )
+    return lease if taken else None
+
+
+def _release_lease(token: OAuthToken, lease: datetime) -> None:
+    OAuthToken.objects.filter(pk=token.pk, refresh_lease_until=lease).update(refresh_lease_until=None)
+
+
+def _lease_or_refreshed_token(
+    integration: Integration, rejected_token: str | None, force: bool
+) -> tuple[OAuthToken, datetime | None]:
+    """The token row and this worker's lease on it; no lease when another worker refreshed it.
+
+    A worker that finds a live lease polls the row until the holder saves its token. If the
+    holder gives up instead (Google failed), so does the worker, without calling Google again;
+    if the lease runs out (its holder died), the worker takes over.
+    """
+    token = _load_token(integration)
+    stale_token = token.access_token if force else rejected_token
+    lease_seen: datetime | None = None
+    pause = 0.02
+    while True:
+        _ensure_usable(token.integration)
+        if _already_refreshed(token, stale_token):
+            return token, None
+        if lease_seen is not None and token.refresh_lease_until != lease_seen:
+            raise RetryableError(
+                "Google's token service did not renew access just now. We will try again shortly."
+            )
+        lease = _take_lease(token)
+        if lease is not None:
+            return token, lease
+        lease_seen = lease_seen or token.refresh_lease_until
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+        token = _load_token(integration)
+
+
+def _saved_since(integration: Integration, token: OAuthToken) -> Credentials | None:
+    """The token stored since `token` was leased (a reconnect), if any; raises if disconnected."""
+    current = _load_token(integration)
+    _ensure_usable(current.integration)
+    return None if current.access_token == token.access_token else _as_credentials(current)
 
 
 def refresh_credentials(
     *, integration: Integration, rejected_token: str | None = None, force: bool = False
 ) -> Credentials:
-    """Refresh unless another worker already did (checked after taking the lock).
-
-    Only the token row is locked here. The integration row is written after that lock is
-    released: connect and disconnect lock the integration first and the token second, and
-    taking them the other way round here could deadlock with them.
-    """
+    """Refresh unless another worker already did, or is doing it: then use the token it saves."""
     context.bind(integration_id=integration.pk)
-    grant_lost = False
-    with transaction.atomic():
-        token = OAuthToken.objects.select_for_update().filter(integration_id=integration.pk).first()
-        if token is None:
-            raise IntegrationNotConnected()
-        if not force and _already_refreshed(token, rejected_token):
-            return _as_credentials(token)
-        try:
-            refreshed = oauth_client.refresh_access_token(refresh_token=token.refresh_token)
-        except ReauthRequired:
-            grant_lost = True
-        else:
-            token.access_token = refreshed.access_token
-            token.expires_at = refreshed.expires_at
-            if refreshed.refresh_token:  # Google usually sends none: keep the one we have.
-                token.refresh_token = refreshed.refresh_token
-            if refreshed.scope:
-                token.scope = refreshed.scope
-            token.save(update_fields=["access_token", "refresh_token", "expires_at", "scope", "updated_at"])
-    if grant_lost:
+    token, lease = _lease_or_refreshed_token(integration, rejected_token, force)
+    if lease is None:
+        return _as_credentials(token)
+    try:
+        refreshed = oauth_client.refresh_access_token(refresh_token=token.refresh_token)
+    except ReauthRequired as refused:
         error = ReauthRequired(_reauth_message(integration))
+        # Marked before the lease is released, so the workers waiting on it see the status.
         mark_reauth_required(integration=integration, error=error, token_updated_at=token.updated_at)
+        _release_lease(token, lease)
         logger.warning(
-            "Google refused the refresh token: the grant is gone", extra={"event": "reauth_required"}
+            "Google refused to renew access: the grant is gone", extra={"event": "reauth_required"}
         )
-        raise error
+        replacement = _saved_since(integration, token)
+        if replacement is None:
+            raise error from refused
+        return replacement
+    except BaseException:
+        _release_lease(token, lease)
+        raise
+    fields = {
+        "access_token": refreshed.access_token,
+        "expires_at": refreshed.expires_at,
+        "refresh_lease_until": None,
+        "updated_at": timezone.now(),
+    }
+    if refreshed.refresh_token:  # Google usually sends none: keep the one we have.
+        fields["refresh_token"] = refreshed.refresh_token
+    if refreshed.scope:
+        fields["scope"] = refreshed.scope
+    # Not if the lease ran out, or the row was replaced (a reconnect) or deleted (a disconnect).
+    saved = OAuthToken.objects.filter(
+        pk=token.pk, refresh_lease_until=lease, updated_at=token.updated_at
+    ).update(**fields)
+    fresh = _credentials(
+        access_token=refreshed.access_token,
+        expires_at=refreshed.expires_at,
+        scope=refreshed.scope or token.scope,
+    )
+    if not saved:
+        return _saved_since(integration, token) or fresh
     record_refresh(integration=integration)
     logger.info("Access token refreshed", extra={"event": "token_refreshed"})
-    return _as_credentials(token)
+    return fresh

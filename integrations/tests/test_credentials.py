@@ -73,6 +73,7 @@ def test_transient_refresh_failures_are_retryable_and_keep_the_integration_activ
         assert caught.value.retry_after == 7
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.ACTIVE
+    assert OAuthToken.objects.get(integration=integration).refresh_lease_until is None  # released
     assert credentials_for(integration=integration).token  # the next attempt succeeds
 
 

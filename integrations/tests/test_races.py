@@ -7,8 +7,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from galaxyco.errors import ReauthRequired
-from integrations.google.credentials import refresh_credentials
+from galaxyco.errors import IntegrationNotConnected, ReauthRequired, RetryableError
+from integrations.google.credentials import credentials_for, refresh_credentials
 from integrations.models import Integration, IntegrationStatus, OAuthToken
 from integrations.services import disconnect_integration, mark_reauth_required
 from integrations.tests.google_grants import connect
@@ -34,9 +34,7 @@ def test_a_disconnect_during_a_refresh_neither_deadlocks_nor_revives_the_integra
     google, workspace, member
 ):
     integration = connect(google, workspace=workspace, user=member)
-    google.state.add_fault(
-        "token.refresh_token", hang_seconds=1.0
-    )  # the refresh holds the token's lock a while
+    google.state.add_fault("token.refresh_token", hang_seconds=1.0)  # the refresh waits on Google a while
     errors: list[BaseException] = []
     refresher = in_thread(lambda: refresh_credentials(integration=integration, force=True), errors)
     threading.Event().wait(0.3)
@@ -46,7 +44,8 @@ def test_a_disconnect_during_a_refresh_neither_deadlocks_nor_revives_the_integra
     refresher.join(10)
     disconnector.join(10)
 
-    assert errors == []
+    # The disconnect did not wait for Google; the refresh then learns the account is gone.
+    assert [type(error) for error in errors] == [IntegrationNotConnected]
     final = Integration.objects.get(pk=integration.pk)
     assert final.status == IntegrationStatus.DISCONNECTED
     assert not OAuthToken.objects.filter(integration=integration).exists()
@@ -78,3 +77,96 @@ def test_disconnecting_one_connection_keeps_the_grant_the_accounts_other_connect
     second = disconnect_integration(workspace=workspace, integration_id=calendar.pk)
     assert second.revocation == "revoked"
     assert google.state.stats()["revoke"] == 1
+
+
+def expiring(integration: Integration) -> None:
+    OAuthToken.objects.filter(integration=integration).update(
+        expires_at=timezone.now() + timedelta(minutes=1)
+    )
+
+
+def all_at_once(callers: int, call) -> tuple[list[object], list[BaseException]]:
+    """`call` in `callers` threads started together; what they returned and raised."""
+    start = threading.Barrier(callers)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        start.wait(10)
+        results.append(call())
+
+    threads = [in_thread(run, errors) for _ in range(callers)]
+    for thread in threads:
+        thread.join(20)
+    return results, errors
+
+
+def fresh_load(integration: Integration) -> Integration:
+    return Integration.objects.select_related("token").get(pk=integration.pk)
+
+
+def test_when_the_refresh_fails_the_workers_waiting_on_it_give_up_without_calling_google(
+    google, workspace, member, settings
+):
+    settings.GOOGLE_HTTP_TIMEOUT = 1
+    integration = connect(google, workspace=workspace, user=member)
+    expiring(integration)
+    google.state.add_fault("token.refresh_token", hang_seconds=3)  # past the timeout
+
+    results, errors = all_at_once(4, lambda: credentials_for(integration=fresh_load(integration)))
+
+    assert results == []
+    assert [type(error) for error in errors] == [RetryableError] * 4
+    assert google.state.stats()["token.refresh_token"] == 1
+    assert OAuthToken.objects.get(integration=integration).refresh_lease_until is None
+    assert credentials_for(integration=fresh_load(integration)).token  # the next attempt refreshes
+
+
+def test_when_the_grant_is_lost_the_workers_waiting_on_the_refresh_are_told_to_reconnect(
+    google, workspace, member
+):
+    integration = connect(google, workspace=workspace, user=member, email="gone@gmail.test")
+    expiring(integration)
+    google.state.revoke_account("gone@gmail.test")
+    google.state.add_fault("token.refresh_token", hang_seconds=1.0)
+
+    results, errors = all_at_once(4, lambda: credentials_for(integration=fresh_load(integration)))
+
+    assert results == []
+    assert [type(error) for error in errors] == [ReauthRequired] * 4
+    assert google.state.stats()["token.refresh_token"] == 1
+    final = Integration.objects.get(pk=integration.pk)
+    assert final.status == IntegrationStatus.REAUTH_REQUIRED
+    assert OAuthToken.objects.get(integration=integration).refresh_lease_until is None
+
+
+def test_a_reconnect_while_a_refresh_loses_the_old_grant_survives_and_is_used(google, workspace, member):
+    integration = connect(google, workspace=workspace, user=member, email="again@gmail.test")
+    google.state.revoke_account("again@gmail.test")
+    google.state.add_fault("token.refresh_token", hang_seconds=1.0)
+    errors: list[BaseException] = []
+    results: list[object] = []
+    refresher = in_thread(
+        lambda: results.append(refresh_credentials(integration=integration, force=True)), errors
+    )
+    threading.Event().wait(0.3)
+    connect(google, workspace=workspace, user=member, email="again@gmail.test")  # the person reconnects
+    refresher.join(10)
+
+    assert errors == []
+    final = Integration.objects.get(pk=integration.pk)
+    assert final.status == IntegrationStatus.ACTIVE
+    assert results[0].token == OAuthToken.objects.get(integration=integration).access_token
+
+
+def test_a_lease_left_by_a_worker_that_died_is_taken_over_once_it_runs_out(google, workspace, member):
+    integration = connect(google, workspace=workspace, user=member)
+    expiring(integration)
+    OAuthToken.objects.filter(integration=integration).update(
+        refresh_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    credentials = credentials_for(integration=fresh_load(integration))
+    token = OAuthToken.objects.get(integration=integration)
+    assert credentials.token == token.access_token
+    assert token.refresh_lease_until is None
+    assert google.state.stats()["token.refresh_token"] == 1
