@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urljoin
 
 import google_auth_httplib2
 import httplib2
 from django.conf import settings
 from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import Resource, build
+from googleapiclient.discovery import Resource, build_from_document
+from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
 from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
@@ -33,15 +35,15 @@ _PERMISSION_REASONS = {"insufficientpermissions", "access_token_scope_insufficie
 
 @lru_cache(maxsize=8)
 def _service(api: str, version: str, api_base_url: str) -> Resource:
-    options = {"api_endpoint": api_base_url} if api_base_url else None
-    return build(
-        api,
-        version,
-        http=httplib2.Http(),
-        static_discovery=True,
-        cache_discovery=False,
-        client_options=options,
-    )
+    document = json.loads(get_static_doc(api, version))
+    options = None
+    if api_base_url:
+        # An endpoint replaces Google's root URL *and* the API's service path (Calendar's
+        # "calendar/v3/"; Gmail's is empty, its paths carry "gmail/v1/"): put the service path
+        # back, so every API keeps Google's own paths under the base URL.
+        endpoint = urljoin(api_base_url.rstrip("/") + "/", document["servicePath"])
+        options = {"api_endpoint": endpoint}
+    return build_from_document(document, http=httplib2.Http(), client_options=options)
 
 
 @lru_cache(maxsize=8)
@@ -56,7 +58,7 @@ def _calendar_events(api_base_url: str) -> Resource:
 
 
 def _authorized_http(credentials: Credentials) -> google_auth_httplib2.AuthorizedHttp:
-    # A 401 comes back to `execute`, which refreshes under the token's row lock.
+    # A 401 comes back to `execute`, which refreshes once (one worker refreshes, the others wait).
     return google_auth_httplib2.AuthorizedHttp(
         credentials, http=httplib2.Http(timeout=settings.GOOGLE_HTTP_TIMEOUT), refresh_status_codes=()
     )
