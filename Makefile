@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 E2E ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck emulator bench
+.PHONY: install run test lint typecheck emulator bench fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,10 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python bench/execute.py
+
+# Schemathesis against /api/schema/ in process, every check on (tests/fuzz); `make test` runs 300 cases.
+# FUZZ_MAX_EXAMPLES sets the budget. It runs on the database DATABASE_URL names: SQLite when unset,
+# PostgreSQL with e.g. `DATABASE_URL=postgres://postgres@127.0.0.1:5432/galaxyco make fuzz`.
+FUZZ_MAX_EXAMPLES ?= 20000
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(BIN)/pytest -p no:cacheprovider -m fuzz tests/fuzz $(PYTEST_ARGS)

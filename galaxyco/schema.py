@@ -30,7 +30,8 @@ class ErrorSerializer(serializers.Serializer):
     )
     message = serializers.CharField(help_text="A sentence a person can act on.")
     request_id = serializers.CharField(allow_null=True, help_text="Quote it when you contact support.")
-    fields = serializers.DictField(
+    # DRF takes declared fields off the class, so this does not hide Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
         required=False, help_text="For `invalid`: the messages for each field that was not accepted."
     )
 
