@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 E2E ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck emulator bench fuzz
+.PHONY: install run test lint typecheck emulator bench soak fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python bench/execute.py
+
+# The large versions of the fault proofs (minutes, not seconds); `make test` runs small ones.
+soak: install
+	PACING_BURST=400 $(BIN)/pytest -p no:cacheprovider workflows/tests/test_pacing.py $(PYTEST_ARGS)
 
 # Schemathesis against /api/schema/ in process, every check on (tests/fuzz); `make test` runs 300 cases.
 # FUZZ_MAX_EXAMPLES sets the budget. It runs on the database DATABASE_URL names: SQLite when unset,

@@ -5,17 +5,20 @@
   at least the provider's Retry-After) and `advance` returns how long; at most 5 attempts;
 - PermanentError (and any AppError): the step and the run fail with its user-facing message;
   a lost Google grant also marks the integration `reauth_required`;
-- anything unexpected: logged with its traceback, the run fails with a generic message.
+- anything unexpected: logged with its traceback, the run fails with a generic message;
+- a paced send whose mailbox slot is more than PACING_INLINE_SECONDS away is not claimed: the
+  step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits.
 """
 
 import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,10 +36,15 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
 # How long an attempt may take before another executor may assume it died: the call's
-# timeout plus pacing, with room to spare.
+# timeout plus the short pacing wait, with room to spare.
 ATTEMPT_LEASE_SECONDS = 120.0
+# A send slot at most this far away is waited for inside the attempt; a later one is waited
+# for outside it (the step is rescheduled for its slot, unclaimed).
+PACING_INLINE_SECONDS = 2.0
 # A provider asking for a longer pause than this gets the run failed rather than parked for hours.
 MAX_RETRY_AFTER_SECONDS = 300.0
+# The database dropped or refused the connection: retried by the task, never a step's failure.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while running this step. It has been logged."
 
 
@@ -78,11 +86,8 @@ def advance(*, run_id: int) -> Progress:
     for step_run in step_runs:
         if step_run.status == StepStatus.SUCCEEDED:
             continue
-        if (
-            step_run.status in (StepStatus.RETRYING, StepStatus.RUNNING)
-            and step_run.next_attempt_at
-            and step_run.next_attempt_at > now
-        ):  # waiting to retry, or another executor holds the attempt's lease
+        if step_run.next_attempt_at and step_run.next_attempt_at > now:
+            # waiting to retry or for its send slot, or another executor holds the attempt's lease
             return Progress(finished=False, retry_in=(step_run.next_attempt_at - now).total_seconds())
         outcome = _attempt(run=run, step_run=step_run)
         if outcome.retry_in is not None:
@@ -127,29 +132,73 @@ def _claim(step_run: StepRun) -> bool:
         status=StepStatus.RUNNING,
         started_at=step_run.started_at or now,
         next_attempt_at=lease_until,
+        send_slot_at=None,  # this attempt uses the slot; a retry books its own
     )
     if claimed:
         step_run.attempts += 1
         step_run.status = StepStatus.RUNNING
         step_run.started_at = step_run.started_at or now
         step_run.next_attempt_at = lease_until
+        step_run.send_slot_at = None
     return bool(claimed)
 
 
+def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: float) -> float:
+    """Seconds until this step's send slot: the one it booked before, or a new one.
+
+    Booking once per attempt keeps the mailbox's pace exact across processes: a step that waited
+    for its slot comes back to the same slot instead of taking one behind every later booking.
+    If two executors book for the same step at once, one slot stays empty: slower, never faster.
+    """
+    if step_run.send_slot_at is None:
+        wait = reserve_send_slot(integration_id=integration.pk, interval=interval)
+        slot = timezone.now() + timedelta(seconds=wait)
+        booked = StepRun.objects.filter(
+            pk=step_run.pk, attempts=step_run.attempts, send_slot_at__isnull=True
+        ).update(send_slot_at=slot)
+        if not booked:
+            slot = StepRun.objects.filter(pk=step_run.pk).values_list("send_slot_at", flat=True).get() or slot
+        step_run.send_slot_at = slot
+    return max(0.0, (step_run.send_slot_at - timezone.now()).total_seconds())
+
+
+def _wait_for_slot_unclaimed(*, step_run: StepRun, slot_wait: float) -> StepOutcome:
+    """Come back when the slot is near, without holding a lease while waiting for it."""
+    StepRun.objects.filter(pk=step_run.pk, attempts=step_run.attempts, status=step_run.status).update(
+        next_attempt_at=step_run.send_slot_at
+    )
+    logger.info(
+        "Step waits %.1f s for its send slot", slot_wait, extra={"event": "step_paced", "wait": slot_wait}
+    )
+    return StepOutcome(retry_in=slot_wait)
+
+
+def _setup(*, run: WorkflowRun, step_run: StepRun) -> tuple[Action, Integration | None]:
+    action = get_action(step_run.action)
+    if action is None:
+        raise AppError(f"This step's action “{step_run.action}” no longer exists.", code="unknown_action")
+    return action, _resolve_integration(run=run, step_run=step_run, action=action)
+
+
 def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
+    try:
+        action, integration = _setup(run=run, step_run=step_run)
+    except AppError as error:
+        if not _claim(step_run):
+            return StepOutcome(retry_in=1.0)
+        return _fail_step(step_run=step_run, integration=None, error=error)
+    send_slot: datetime | None = None
+    if integration is not None and action.pace_interval:
+        slot_wait = _book_send_slot(step_run=step_run, integration=integration, interval=action.pace_interval)
+        if slot_wait > PACING_INLINE_SECONDS:
+            return _wait_for_slot_unclaimed(step_run=step_run, slot_wait=slot_wait)
+        send_slot = step_run.send_slot_at
     if not _claim(step_run):
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
-    integration: Integration | None = None
     try:
-        action = get_action(step_run.action)
-        if action is None:
-            raise AppError(f"This step's action “{step_run.action}” no longer exists.", code="unknown_action")
-        integration = _resolve_integration(run=run, step_run=step_run, action=action)
         params = action.prepare(params=step_run.params, run_input=run.input)
-        if integration is not None and action.pace_interval:
-            wait = reserve_send_slot(integration_id=integration.pk, interval=action.pace_interval)
-            if wait > 0:
-                _sleep(wait)
+        if send_slot is not None:
+            _sleep_until(send_slot)
         output = action.run(
             params=params,
             integration=integration,
@@ -158,15 +207,9 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
     except RetryableError as error:
         return _retry_or_give_up(step_run=step_run, error=error)
     except AppError as error:
-        if isinstance(error, ReauthRequired) and integration is not None:
-            record_integration_error(
-                integration=integration, error=error, status=IntegrationStatus.REAUTH_REQUIRED
-            )
-        _finish_step(step_run=step_run, status=StepStatus.FAILED, error=error)
-        logger.warning(
-            "Step failed: %s", error.code, extra={"event": "step_failed", "error_code": error.code}
-        )
-        return StepOutcome(error=error)
+        return _fail_step(step_run=step_run, integration=integration, error=error)
+    except DATABASE_ERRORS:
+        raise  # not the step's fault: the task retries the run once the database answers again
     except Exception:
         logger.exception("Step crashed", extra={"event": "step_crashed", "action": step_run.action})
         crash = AppError(INTERNAL_ERROR_MESSAGE, code="internal_error", status=500)
@@ -174,6 +217,16 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
         return StepOutcome(error=crash)
     _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
     return StepOutcome(succeeded=True)
+
+
+def _fail_step(*, step_run: StepRun, integration: Integration | None, error: AppError) -> StepOutcome:
+    if isinstance(error, ReauthRequired) and integration is not None:
+        record_integration_error(
+            integration=integration, error=error, status=IntegrationStatus.REAUTH_REQUIRED
+        )
+    _finish_step(step_run=step_run, status=StepStatus.FAILED, error=error)
+    logger.warning("Step failed: %s", error.code, extra={"event": "step_failed", "error_code": error.code})
+    return StepOutcome(error=error)
 
 
 def _retry_or_give_up(*, step_run: StepRun, error: RetryableError) -> StepOutcome:
@@ -249,6 +302,12 @@ def fail_unstarted_run(*, run_id: int, code: str, message: str) -> None:
     if run is not None:
         steps = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run))
         _finish_run(run=run, status=RunStatus.FAILED, error=AppError(message, code=code), remaining=steps)
+
+
+def _sleep_until(moment: datetime) -> None:
+    wait = (moment - timezone.now()).total_seconds()
+    if wait > 0:
+        _sleep(wait)
 
 
 def _sleep(seconds: float) -> None:

@@ -143,6 +143,9 @@ class StepRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The mailbox send slot booked for the next attempt; kept while the step waits for it, so
+    # coming back does not book (and push every later send back by) another one.
+    send_slot_at = models.DateTimeField(null=True, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
 
