@@ -1,4 +1,5 @@
-"""Point this process's Celery app at another broker after it has been used (tests, bench)."""
+"""Point this process's Celery app at another broker (and result backend) after it has been used
+(tests, bench)."""
 
 import sys
 
@@ -12,6 +13,8 @@ def use_broker(**conf: object) -> None:
     kombu.pools.reset()  # closes and forgets the process-wide connection and producer pools
     app._pool = None  # type: ignore[attr-defined]  # Celery builds these lazily; no public reset
     app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    app._backend_cache = None  # type: ignore[attr-defined]  # the result backend, rebuilt from conf
+    app._local.__dict__.pop("backend", None)  # type: ignore[attr-defined]
     app.conf.update(**conf)
 
 

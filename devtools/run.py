@@ -1,5 +1,7 @@
 """`make run`: a development .env when there is none, migrations, a demo login, the Google
-emulator beside the app (unless a real GOOGLE_CLIENT_ID is configured), and the app itself.
+emulator beside the app (unless a real GOOGLE_CLIENT_ID is configured), and the app itself: every
+process the Procfile names (web, worker, beat), with the Procfile's own commands. Without a
+CELERY_BROKER_URL they share the embedded broker (files under var/celery/).
 """
 
 import contextlib
@@ -17,6 +19,7 @@ from cryptography.fernet import Fernet
 from devtools.google_endpoints import emulator_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
 ENV_FILE = ROOT / ".env"
 APP_PORT = int(os.environ.get("PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8081"))
@@ -80,6 +83,27 @@ def wait_until_up(url: str, timeout: float = 15.0) -> None:
     raise SystemExit(f"{url} did not come up within {timeout:.0f} s.")
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's processes: name -> command line (a shell expands its ${VARIABLES})."""
+    processes = {}
+    for line in PROCFILE.read_text().splitlines():
+        name, separator, command = line.partition(":")
+        if separator and name.strip() and not name.startswith("#"):
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+def start_process(command: str) -> subprocess.Popen[bytes]:
+    """`exec`, so that the signal to stop reaches the process itself, not a shell."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOST": "127.0.0.1",
+        "PORT": str(APP_PORT),
+    }
+    return subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=env)
+
+
 def main() -> None:
     if not ENV_FILE.exists():
         write_dev_env()
@@ -110,32 +134,38 @@ def main() -> None:
                 )
             )
             wait_until_up(f"{EMULATOR_URL}/")
-        app = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}", "--noreload"], cwd=ROOT
-        )
-        children.append(app)
+        processes = {name: start_process(command) for name, command in procfile().items()}
+        children[:0] = processes.values()  # stopped before the emulator their work may still call
         wait_until_up(f"http://127.0.0.1:{APP_PORT}/healthz")
         print()
         print(f"  GalaxyCo is running at   http://127.0.0.1:{APP_PORT}/")
         print(f"  Log in as                {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if use_emulator:
             print(f"  Emulator inbox           {EMULATOR_URL}/_emulator/inbox")
+        print(f"  Processes                {', '.join(processes)} (Procfile)")
         print("  Stop with Ctrl-C.")
         print()
         with contextlib.suppress(KeyboardInterrupt):
-            app.wait()
+            while all(process.poll() is None for process in processes.values()):
+                time.sleep(0.5)
+            stopped = [name for name, process in processes.items() if process.poll() is not None]
+            print(f"{', '.join(stopped)} stopped; stopping the others.")
     finally:
         stop(children)
 
 
 def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM: gunicorn finishes its requests, the worker its tasks (a run waiting for a retry
+    goes back to the broker), beat exits; one after the other, the emulator last. Whatever is
+    still running 20 s after its signal is killed."""
     for child in children:
-        child.terminate()
-    for child in children:
+        if child.poll() is None:
+            child.terminate()
         try:
-            child.wait(timeout=10)
+            child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from galaxyco import context
-from galaxyco.errors import AppError
+from galaxyco.errors import AppError, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ def exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.warning(
+            "The database is unavailable: %s", type(exc).__name__, extra={"event": "database_unavailable"}
+        )
+        exc = DatabaseUnavailable()
 
     if isinstance(exc, AppError):
         set_rollback()

@@ -1,4 +1,5 @@
-"""Celery: with CELERY_BROKER_URL unset, tasks run in the web process (task_always_eager)."""
+"""Celery: every task runs on a worker (`celery -A galaxyco worker`), periodic ones are sent by
+`celery -A galaxyco beat` (see the Procfile). Only the test settings run tasks in place."""
 
 import os
 

@@ -31,6 +31,14 @@ class InvalidInput(AppError):
     message = "Some of the information you sent is not valid."
 
 
+class DatabaseUnavailable(AppError):
+    """The database refused or dropped the connection (a restart, a failover)."""
+
+    code = "database_unavailable"
+    status = 503
+    message = "Our database is not answering right now. Please try again in a minute."
+
+
 class NotFound(AppError):
     code = "not_found"
     status = 404

@@ -4,11 +4,12 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from galaxyco import context
-from galaxyco.errors import AppError
+from galaxyco.errors import AppError, DatabaseUnavailable
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
@@ -45,6 +46,8 @@ class AppErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, OperationalError | InterfaceError):
+            exception = DatabaseUnavailable()
         if not isinstance(exception, AppError):
             return None
         template = "404.html" if exception.status == 404 else "error.html"

@@ -16,7 +16,8 @@ if env.bool("READ_DOT_ENV", default=True):
 
 DEBUG = env.bool("DEBUG", default=False)
 
-_REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ALLOWED_HOSTS", "TOKEN_ENCRYPTION_KEYS")
+# CELERY_BROKER_URL: the embedded broker (files under var/) is for one development machine only.
+_REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ALLOWED_HOSTS", "TOKEN_ENCRYPTION_KEYS", "CELERY_BROKER_URL")
 if not DEBUG:
     _missing = [name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
     if _missing:
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "rest_framework",
     "drf_spectacular",
+    "django_celery_beat",
     "workspaces",
     "integrations",
     "workflows",
@@ -235,22 +237,43 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-# --- Background work: without a broker, tasks run in the web process.
-CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
-# In-process mode sends nothing to a broker; the in-memory transport keeps kombu quiet.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://localhost/"
-CELERY_TASK_EAGER_PROPAGATES = True
+# --- Background work: a Celery worker runs every task and Celery beat schedules the periodic
+# ones (the Procfile's `worker` and `beat`). CELERY_BROKER_URL names the broker (Redis in
+# production); unset (development only), the embedded broker keeps its messages as files under
+# var/celery/, so `make run` needs no server. The execute API waits on a task's result.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="")
+if CELERY_BROKER_URL == "filesystem://":
+    _CELERY_DIR = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(BASE_DIR / "var" / "celery")))
+    for _folder in ("queue", "control", "results"):
+        (_CELERY_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_CELERY_DIR / "queue"),
+        "data_folder_out": str(_CELERY_DIR / "queue"),
+        "control_folder": str(_CELERY_DIR / "control"),
+        "polling_interval": 0.05,
+    }
+    CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND or f"file://{_CELERY_DIR / 'results'}"
+elif not CELERY_RESULT_BACKEND and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_RESULT_EXPIRES = 3600  # results only serve the execute API's wait
+CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our JSON log lines, not Celery's format
 
 # --- Workflows
 WORKFLOW_RETRY_BASE_SECONDS = env.float("WORKFLOW_RETRY_BASE_SECONDS", default=2.0)
 WORKFLOW_EXECUTE_WAIT_SECONDS = env.float("WORKFLOW_EXECUTE_WAIT_SECONDS", default=30.0)
+# The scheduled sweep enqueues again the runs left queued or running longer than this.
+WORKFLOW_RESUME_AFTER_SECONDS = env.float("WORKFLOW_RESUME_AFTER_SECONDS", default=300.0)
 
 # --- Email: system mail goes through Django's email API only.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -117,7 +117,7 @@ class WorkflowExecuteApi(WorkspaceAPIView):
             idempotency_key=request.headers.get("Idempotency-Key", "").strip()[:255],
         )
         timeout = settings.WORKFLOW_EXECUTE_WAIT_SECONDS if wait else 0.0
-        finished = selectors.wait_for_finished_run(workspace=self.workspace, run_id=run.pk, timeout=timeout)
+        finished = services.wait_for_run(workspace=self.workspace, run_id=run.pk, timeout=timeout)
         if finished is None:
             raise NotFound()
         return run_response(finished)

@@ -1,9 +1,9 @@
-import time
 from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from galaxyco.query import MAX_ID
 from workflows.models import RunStatus, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workspaces.models import Workspace
 
@@ -45,7 +45,8 @@ def run_list(
         .order_by("-created_at", "-id")
     )
     if workflow_id is not None:
-        runs = runs.filter(workflow_id=workflow_id)
+        # An id past the 64-bit range names no workflow (and SQLite cannot compare with it).
+        runs = runs.filter(workflow_id=workflow_id) if 1 <= workflow_id <= MAX_ID else runs.none()
     if status:
         runs = runs.filter(status=status)
     return runs
@@ -57,18 +58,6 @@ def get_run(*, workspace: Workspace, run_id: int) -> WorkflowRun | None:
 
 def run_by_idempotency_key(*, workspace: Workspace, key: str) -> WorkflowRun | None:
     return run_list(workspace=workspace).filter(idempotency_key=key).first()
-
-
-def wait_for_finished_run(*, workspace: Workspace, run_id: int, timeout: float) -> WorkflowRun | None:
-    """The run once it has finished, or as it stands when `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    interval = 0.05
-    while True:
-        run = get_run(workspace=workspace, run_id=run_id)
-        if run is None or run.is_finished or time.monotonic() >= deadline:
-            return run
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        interval = min(interval * 2, 0.5)
 
 
 def stalled_runs(*, older_than: timedelta) -> QuerySet[WorkflowRun]:

@@ -2,8 +2,11 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import TimeoutError as ResultTimeout
+from celery.result import AsyncResult
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
@@ -13,7 +16,7 @@ from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
 from workflows.actions.registry import get_action
 from workflows.models import RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
-from workflows.selectors import run_by_idempotency_key
+from workflows.selectors import get_run, run_by_idempotency_key, stalled_runs
 from workspaces.models import ApiKey, Workspace
 
 logger = logging.getLogger(__name__)
@@ -280,3 +283,40 @@ def _create_run(
     )
     transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return run
+
+
+def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> WorkflowRun | None:
+    """The run once it has finished, or as it stands when `timeout` seconds have passed.
+
+    Waits on the run's task result (Celery's result backend: Redis publishes it; the embedded
+    file backend is read every 100 ms), then reads the run from the database, which stays the
+    truth: a result backend that cannot answer only means the run is answered as it stands.
+    """
+    from workflows.tasks import run_task_id
+
+    run = get_run(workspace=workspace, run_id=run_id)
+    if run is None or run.is_finished or timeout <= 0:
+        return run
+    try:
+        AsyncResult(run_task_id(run_id)).get(timeout=timeout, interval=0.1, propagate=False)
+    except ResultTimeout:
+        pass
+    except Exception:
+        logger.warning(
+            "Could not wait on the run's result", exc_info=True, extra={"event": "run_wait_failed"}
+        )
+    return get_run(workspace=workspace, run_id=run_id)
+
+
+def resume_stalled_runs(*, older_than: timedelta) -> int:
+    """Enqueue again every run (of every workspace: an operator's sweep) left queued or running
+    with no attempt waiting or under way. Safe at any time: a step that succeeded never runs
+    again and an attempt under way keeps its lease. Returns how many runs were enqueued."""
+    from workflows.tasks import enqueue_run
+
+    run_ids = list(stalled_runs(older_than=older_than).values_list("pk", flat=True))
+    for run_id in run_ids:
+        enqueue_run(run_id=run_id)
+    if run_ids:
+        logger.info("Resumed %d stalled run(s)", len(run_ids), extra={"event": "runs_resumed"})
+    return len(run_ids)

@@ -1,10 +1,17 @@
-"""Thin Celery tasks: ids in, the engine does the work."""
+"""Thin Celery tasks: ids in, the engine and the services do the work.
+
+A run's waits are Celery countdown retries, kept by the broker: a worker stopped while a run waits
+finds it again when it starts. The scheduled `resume_stalled_runs` is the safety net for a task
+the broker lost (a worker killed outright, a broker without persistence).
+"""
 
 import logging
-import threading
+import random
 import time
+from datetime import timedelta
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import connection
 
 from galaxyco import context
@@ -14,43 +21,64 @@ logger = logging.getLogger(__name__)
 
 # Short waits are slept in place; longer ones hand the worker back and come back later.
 INLINE_WAIT_SECONDS = 2.0
+DATABASE_RETRY_MAX_SECONDS = 60.0
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def run_task_id(run_id: int) -> str:
+    """One task id per run, so the web process can wait for the run's result by its id."""
+    return f"workflow-run-{run_id}"
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=False)
 def execute_run(self: Task, run_id: int) -> None:
     context.clear()
     context.bind(run_id=run_id, task_id=self.request.id)
+    try:
+        wait = _advance(run_id=run_id, eager=bool(self.request.is_eager))
+    except engine.DATABASE_ERRORS as error:
+        _close_broken_connection()
+        countdown = database_retry_seconds(retries=self.request.retries)
+        logger.warning(
+            "The database is unavailable; the run will be retried in %.1f s",
+            countdown,
+            extra={"event": "run_database_unavailable", "error_type": type(error).__name__},
+        )
+        raise self.retry(countdown=countdown) from error
+    if wait is not None:
+        raise self.retry(countdown=wait)
+
+
+def _advance(*, run_id: int, eager: bool) -> float | None:
+    """Move the run on until it finishes, or until it must wait longer than a worker should hold
+    on for (returns that wait). Run eagerly (the test settings) there is no broker to keep a
+    countdown, so every wait is slept in place."""
     while True:
         progress = engine.advance(run_id=run_id)
         if progress.finished or progress.retry_in is None:
-            return
-        if self.request.is_eager:
-            _retry_in_background(run_id=run_id, first_wait=progress.retry_in)
-            return
-        if progress.retry_in <= INLINE_WAIT_SECONDS:
-            time.sleep(progress.retry_in)
-            continue
-        raise self.retry(countdown=progress.retry_in)
+            return None
+        if progress.retry_in > INLINE_WAIT_SECONDS and not eager:
+            return progress.retry_in
+        time.sleep(progress.retry_in)
 
 
-def _retry_in_background(*, run_id: int, first_wait: float) -> None:
-    """In process there is no worker to come back later: a thread of this process waits and
-    carries on, so the request that started the run does not sleep through its retries."""
+def database_retry_seconds(*, retries: int) -> float:
+    ceiling = min(DATABASE_RETRY_MAX_SECONDS, 2.0 ** min(retries, 10))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def carry_on() -> None:
-        context.bind(run_id=run_id)
-        try:
-            wait: float | None = first_wait
-            while wait is not None:
-                time.sleep(wait)
-                progress = engine.advance(run_id=run_id)
-                wait = None if progress.finished else progress.retry_in
-        except Exception:
-            logger.exception("Retrying a run in process failed", extra={"event": "run_retry_crashed"})
-        finally:
-            connection.close()
 
-    threading.Thread(target=carry_on, name=f"run-{run_id}-retries", daemon=True).start()
+def _close_broken_connection() -> None:
+    """The next query opens a fresh connection. Inside a transaction (a test's) the connection
+    is not ours to close."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+@shared_task
+def resume_stalled_runs() -> int:
+    """Scheduled by Celery beat (a row of django-celery-beat's, made by a migration)."""
+    from workflows.services import resume_stalled_runs as resume
+
+    return resume(older_than=timedelta(seconds=settings.WORKFLOW_RESUME_AFTER_SECONDS))
 
 
 def enqueue_run(*, run_id: int) -> None:
@@ -60,7 +88,7 @@ def enqueue_run(*, run_id: int) -> None:
     answering 500: the person sees what happened and can run it again.
     """
     try:
-        execute_run.delay(run_id)
+        execute_run.apply_async((run_id,), task_id=run_task_id(run_id))
     except Exception:
         logger.exception("Could not enqueue run", extra={"event": "enqueue_failed", "run_id": run_id})
         engine.fail_unstarted_run(
