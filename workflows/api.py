@@ -114,7 +114,7 @@ class WorkflowExecuteApi(WorkspaceAPIView):
             trigger=RunTrigger.API,
             requested_by=self.requesting_user,
             api_key=self.api_key,
-            idempotency_key=request.headers.get("Idempotency-Key", "").strip()[:255],
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
         )
         timeout = settings.WORKFLOW_EXECUTE_WAIT_SECONDS if wait else 0.0
         finished = services.wait_for_run(workspace=self.workspace, run_id=run.pk, timeout=timeout)

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from galaxyco.errors import Conflict, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
 from workflows.actions.registry import get_action
-from workflows.models import RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.models import RunStatus, RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workflows.selectors import get_run, run_by_idempotency_key, stalled_runs
 from workspaces.models import ApiKey, Workspace
 
@@ -182,8 +183,36 @@ def request_fingerprint(*, workflow_id: int, run_input: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _existing_run_for_key(*, workspace: Workspace, key: str, fingerprint: str) -> WorkflowRun | None:
+# Stored whole or refused: a key cut to fit would collide with every key sharing its start.
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]+")
+
+
+def _check_idempotency_key(key: str) -> None:
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidInput(
+            f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII "
+            "characters. A UUID works well.",
+            code="invalid_idempotency_key",
+        )
+
+
+def _existing_run_for_key(
+    *, workspace: Workspace, key: str, fingerprint: str, release_unstarted: bool = False
+) -> WorkflowRun | None:
     existing = run_by_idempotency_key(workspace=workspace, key=key)
+    if (
+        release_unstarted
+        and existing is not None
+        and existing.status == RunStatus.FAILED
+        and existing.started_at is None
+    ):
+        # Nothing was attempted (the task queue could not take it): the key is free for the retry.
+        # Conditional, so that of two concurrent retries one frees it and both then race to create.
+        WorkflowRun.objects.for_workspace(workspace).filter(pk=existing.pk, idempotency_key=key).update(
+            idempotency_key=""
+        )
+        return None
     if existing is not None and existing.request_fingerprint != fingerprint:
         raise Conflict(
             "This Idempotency-Key was already used for a different request. Use a new key for a new run.",
@@ -203,10 +232,14 @@ def start_run(
     idempotency_key: str = "",
 ) -> tuple[WorkflowRun, bool]:
     """Create a run (one StepRun per step) and enqueue it after commit. With an idempotency key
-    already used for the same request, return that run instead: (run, created)."""
+    already used for the same request, return that run instead: (run, created). A run that failed
+    before it started does not hold its key."""
     fingerprint = request_fingerprint(workflow_id=workflow_id, run_input=run_input)
     if idempotency_key:
-        existing = _existing_run_for_key(workspace=workspace, key=idempotency_key, fingerprint=fingerprint)
+        _check_idempotency_key(idempotency_key)
+        existing = _existing_run_for_key(
+            workspace=workspace, key=idempotency_key, fingerprint=fingerprint, release_unstarted=True
+        )
         if existing is not None:
             return existing, False
     try:
