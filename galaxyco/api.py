@@ -3,7 +3,9 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -11,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from galaxyco import context
-from galaxyco.errors import AppError, DatabaseUnavailable
+from galaxyco.errors import AppError, DatabaseUnavailable, RequestTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +58,18 @@ def error_body(*, code: str, message: str, details: dict[str, Any] | None = None
     return {"success": False, "error": error}
 
 
+def request_too_large() -> RequestTooLarge:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    return RequestTooLarge(f"The request body is too large. Send at most {limit_mb:g} MB.")
+
+
 def exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response:
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = request_too_large()
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.warning(
             "The database is unavailable: %s", type(exc).__name__, extra={"event": "database_unavailable"}

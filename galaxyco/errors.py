@@ -31,6 +31,20 @@ class InvalidInput(AppError):
     message = "Some of the information you sent is not valid."
 
 
+class MalformedRequest(AppError):
+    """The request itself could not be read: not JSON, or JSON we will not store."""
+
+    code = "malformed_request"
+    status = 400
+    message = "The request could not be read. Send valid JSON."
+
+
+class RequestTooLarge(AppError):
+    code = "request_too_large"
+    status = 413
+    message = "The request body is too large. Send a smaller one."
+
+
 class DatabaseUnavailable(AppError):
     """The database refused or dropped the connection (a restart, a failover)."""
 

@@ -4,12 +4,14 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.core.exceptions import BadRequest
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from galaxyco import context
 from galaxyco.errors import AppError, DatabaseUnavailable
+from galaxyco.query import MAX_ID
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
@@ -52,3 +54,34 @@ class AppErrorPageMiddleware:
             return None
         template = "404.html" if exception.status == 404 else "error.html"
         return render(request, template, {"error_message": exception.message}, status=exception.status)
+
+
+class RefusedInput(BadRequest):
+    """A request refused before any view runs; its message is shown (galaxyco.views.bad_request)."""
+
+
+class InputGuardMiddleware:
+    """Refuses, for every page and API view at once, input no view could use: NUL in the path or
+    query string (PostgreSQL cannot store or compare it: 400), and ids in the path beyond the
+    databases' 64-bit range (SQLite overflows: 404, as for any id that names nothing)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any(
+            "\x00" in name or "\x00" in value for name, values in request.GET.lists() for value in values
+        ):
+            raise RefusedInput("The address may not contain the NUL character (%00).")
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponse],
+        view_args: tuple[object, ...],
+        view_kwargs: dict[str, object],
+    ) -> None:
+        for value in (*view_args, *view_kwargs.values()):
+            if isinstance(value, int) and not 1 <= value <= MAX_ID:
+                raise Http404

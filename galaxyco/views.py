@@ -1,11 +1,30 @@
 import logging
+from urllib.parse import urlsplit
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from drf_spectacular.settings import spectacular_settings
+from drf_spectacular.views import SpectacularSwaggerSplitView
+
+from galaxyco.middleware import RefusedInput
 
 logger = logging.getLogger(__name__)
+
+
+def _swagger_ui_policy() -> dict[str, list[str]]:
+    """Swagger UI's files come from its CDN (unless served as our own static files) and its page
+    has one inline <style>, which cannot run code. Its init script is a file: the split view."""
+    dist = urlsplit(spectacular_settings.SWAGGER_UI_DIST)
+    cdn = [f"{dist.scheme}://{dist.netloc}"] if dist.netloc else []
+    return {"script-src": cdn, "style-src": [*cdn, UNSAFE_INLINE], "img-src": cdn}
+
+
+api_docs = csp_update(_swagger_ui_policy())(SpectacularSwaggerSplitView.as_view(url_name="api_schema"))
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -39,7 +58,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _error_page(request: HttpRequest, template: str, status: int) -> HttpResponse:
+def _error_page(
+    request: HttpRequest, template: str, status: int, *, code: str = "", message: str = ""
+) -> HttpResponse:
     if request.path.startswith("/api/"):
         from galaxyco.api import error_body
 
@@ -50,11 +71,20 @@ def _error_page(request: HttpRequest, template: str, status: int) -> HttpRespons
             404: "We could not find that. It may have been removed, or you may not have access.",
             500: "Something went wrong on our side. It has been logged; please try again.",
         }
-        return JsonResponse(error_body(code=codes[status], message=messages[status]), status=status)
-    return render(request, template, status=status)
+        return JsonResponse(
+            error_body(code=code or codes[status], message=message or messages[status]), status=status
+        )
+    return render(request, template, {"error_message": message} if message else None, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        from galaxyco.api import request_too_large
+
+        error = request_too_large()
+        return _error_page(request, "error.html", error.status, code=error.code, message=error.message)
+    if isinstance(exception, RefusedInput):
+        return _error_page(request, "400.html", 400, code="malformed_request", message=str(exception))
     return _error_page(request, "400.html", 400)
 
 

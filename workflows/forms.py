@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from galaxyco.api import error_messages
+from galaxyco.parsers import UnsafeJSON, loads_strict
 from integrations.models import Integration, IntegrationStatus
 from workflows.actions.base import Action, PlaceholderCharField
 from workflows.actions.registry import ACTIONS, get_action
@@ -125,7 +126,9 @@ class DefinitionForm(forms.Form):
                 "The workflow could not be read from the page. Make sure JavaScript is on, then save again."
             )
         try:
-            value = json.loads(raw)
+            value = loads_strict(raw)
+        except UnsafeJSON as error:
+            raise forms.ValidationError(f"The workflow could not be read. {error}") from None
         except ValueError:
             raise forms.ValidationError(
                 "The workflow could not be read: it was not valid JSON. Reload the page and try again."
@@ -145,7 +148,9 @@ class RunInputForm(forms.Form):
     def clean_input(self) -> dict[str, Any]:
         raw = self.cleaned_data.get("input", "").strip() or "{}"
         try:
-            value = json.loads(raw)
+            value = loads_strict(raw)
+        except UnsafeJSON as error:
+            raise forms.ValidationError(f"The input could not be used. {error}") from None
         except ValueError:
             raise forms.ValidationError(
                 'The input is not valid JSON. Write an object such as {"name": "Ada"}, or {} for none.'

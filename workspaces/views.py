@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -115,8 +116,10 @@ class SettingsView(WorkspacePageMixin, TemplateView):
             name=form.cleaned_data["name"],
             created_by=request.user,  # type: ignore[arg-type]
         )
-        # Shown once, on this response only; never stored in the session or the database.
-        return self.render_to_response(self.get_context_data(new_key=raw_key))
+        # Shown once, on this response only; never stored in the session, the database or a cache.
+        response = self.render_to_response(self.get_context_data(new_key=raw_key))
+        add_never_cache_headers(response)
+        return response
 
 
 class ApiKeyRevokeView(WorkspacePageMixin, View):

@@ -5,14 +5,6 @@
 (function () {
   "use strict";
 
-  // Forms that ask before they submit (deleting a workflow).
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
-      event.preventDefault();
-    }
-  });
-
   var form = document.getElementById("workflow-form");
   var stepsEl = document.getElementById("steps");
   var template = document.getElementById("step-template");

@@ -1,0 +1,53 @@
+"""Forms that ask before they act, now that the Content-Security-Policy forbids inline script:
+the question comes from static/js/app.js, and answering "Cancel" sends nothing."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+
+from workspaces.models import ApiKey
+from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+EMAIL = "owner@acme.test"
+PASSWORD = "correct-horse-battery"  # the factory's
+
+
+def log_in(page: Page) -> None:
+    page.goto("/accounts/login/")
+    page.locator("input[name=login]").fill(EMAIL)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url("**/w/acme/")
+
+
+def test_revoking_a_key_asks_first_and_cancel_keeps_it(page: Page):
+    MembershipFactory(workspace=WorkspaceFactory(name="Acme", slug="acme"), user=UserFactory(email=EMAIL))
+    log_in(page)
+    page.goto("/w/acme/settings/")
+    page.locator("input[name=name]").fill("CI")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_test_id("new-api-key")).to_be_visible()
+
+    questions: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog: Dialog) -> None:
+            questions.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("button", name="Revoke")).to_be_visible()
+    assert questions == ["Revoke this key? Services using it will stop working."]
+    assert ApiKey.objects.get().is_active
+
+    page.once("dialog", answer(True))
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.locator(".badge.disconnected")).to_have_text("revoked")
+    assert len(questions) == 2
+    assert not ApiKey.objects.get().is_active
