@@ -50,6 +50,16 @@ class AutoSchema(SpectacularAutoSchema):
         own_doc = type(self.view).__dict__.get("__doc__") or ""
         return inspect.cleandoc(own_doc)
 
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> Any:
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # drf-spectacular leaves out the item limits of nested lists (a workflow's steps).
+        if isinstance(field, serializers.ListSerializer) and schema:
+            # getattr: the DRF stubs predate ListSerializer's min_length and max_length.
+            for keyword, limit in (("minItems", "min_length"), ("maxItems", "max_length")):
+                if (value := getattr(field, limit, None)) is not None:
+                    schema[keyword] = value
+        return schema
+
     def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
         parameters = super()._resolve_path_parameters(variables)
         for parameter in parameters:

@@ -23,6 +23,13 @@ class StepListSerializer(serializers.ListSerializer):
             raise serializers.ValidationError(f"A workflow has at most {MAX_STEPS} steps.")
         return super().to_internal_value(data)
 
+    def run_child_validation(self, data: Any) -> dict[str, Any]:
+        # A PATCH replaces the steps whole: each step is complete, though the workflow's other
+        # fields are optional (a nested serializer would otherwise inherit the PATCH's `partial`).
+        step = StepSerializer(data=data, context=self.context)
+        step.is_valid(raise_exception=True)
+        return step.validated_data
+
     def validate(self, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Ids in a body are checked against the URL's workspace: another's is "not found".
         named = integrations_by_id(
@@ -76,7 +83,8 @@ class StepSerializer(serializers.Serializer):
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
-    steps = StepSerializer(many=True)
+    # StepListSerializer checks these limits first, with its own messages; declared here for the schema.
+    steps = StepSerializer(many=True, min_length=1, max_length=MAX_STEPS)  # type: ignore[call-arg]  # stubs lag DRF
     created_by = serializers.SerializerMethodField()
 
     class Meta:

@@ -77,6 +77,7 @@ def test_filters_ids_and_pages_are_bounded_in_the_schema(schema):
 def test_workflow_limits_are_in_the_schema(schema):
     workflow = schema["components"]["schemas"]["Workflow"]["properties"]
     assert workflow["name"]["maxLength"] == 120
+    assert (workflow["steps"]["minItems"], workflow["steps"]["maxItems"]) == (1, 20)
 
 
 @pytest.mark.parametrize(
