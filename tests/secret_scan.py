@@ -235,9 +235,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     if not findings:
         if reporter is not None:
-            reporter.write_line(f"{summary}: none is a secret.")
+            reporter.write_line(f"\n{summary}: none is a secret.")
         return
-    lines = [f"{summary}: {len(findings)} secret(s) found where none may be:"]
+    lines = [f"\n{summary}: {len(findings)} secret(s) found where none may be:"]
     lines += [f"  {finding}" for finding in findings[:50]]
     if reporter is not None:
         reporter.write_line("\n".join(lines), red=True, bold=True)

@@ -190,7 +190,8 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(google, sett
             run_operation(operation, mode, budget, seed, auth, report)
     summary = report.summary(time.monotonic() - started)
     with capsys.disabled():
-        request.config.pluginmanager.get_plugin("terminalreporter").write_line(summary)
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line("\n" + summary)
 
     assert report.cases >= len(operations) * len(MODES)
     assert report.server_errors == 0 and not report.failures, summary
