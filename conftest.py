@@ -90,3 +90,26 @@ def google(emulator_server, settings):
     for name, value in emulator_settings(emulator_server.url).items():
         setattr(settings, name, value)
     return emulator_server
+
+
+@pytest.fixture(scope="session")
+def sidemail_server():
+    """One Sidemail stand-in for the session, on a free port, over real HTTP."""
+    from devtools.sidemail_standin import SidemailStandin
+
+    with SidemailStandin(port=0) as standin:
+        yield standin
+
+
+@pytest.fixture
+def sidemail(sidemail_server, settings):
+    """The stand-in, reset, with the app sending its email through Sidemail at it."""
+    from devtools.sidemail_standin import DEFAULT_API_KEY
+
+    sidemail_server.state.reset()
+    settings.EMAIL_BACKEND = "integrations.sidemail.backend.EmailBackend"
+    settings.SIDEMAIL_API_KEY = DEFAULT_API_KEY
+    settings.SIDEMAIL_API_URL = sidemail_server.api_url
+    settings.SIDEMAIL_WEBHOOK_SECRET = "sidemail-test-webhook-secret"
+    settings.SIDEMAIL_RETRY_DELAYS = [0.01, 0.02, 0.04]
+    return sidemail_server

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "workspaces",
     "integrations",
     "workflows",
+    "integrations.sidemail",
 ]
 
 MIDDLEWARE = [
@@ -303,11 +304,26 @@ WORKFLOW_EXECUTE_WAIT_SECONDS = env.float("WORKFLOW_EXECUTE_WAIT_SECONDS", defau
 # The scheduled sweep enqueues again the runs left queued or running longer than this.
 WORKFLOW_RESUME_AFTER_SECONDS = env.float("WORKFLOW_RESUME_AFTER_SECONDS", default=300.0)
 
-# --- Email: system mail goes through Django's email API only.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GalaxyCo <no-reply@galaxyco.local>")
+# --- Email: system mail goes through Django's email API only; with a Sidemail key, to Sidemail
+# (integrations/sidemail: each email an OutboundEmail row, sent and retried by a task).
 SIDEMAIL_API_KEY = env.str("SIDEMAIL_API_KEY", default="")
+# The API base with its version; paths such as /email/send are appended. `make run`: the stand-in.
 SIDEMAIL_API_URL = env.str("SIDEMAIL_API_URL", default="https://api.sidemail.io/v1")
+SIDEMAIL_WEBHOOK_SECRET = env.str("SIDEMAIL_WEBHOOK_SECRET", default="")
+SIDEMAIL_HTTP_TIMEOUT = env.float("SIDEMAIL_HTTP_TIMEOUT", default=10.0)
+# Seconds before each retry of a 429, 5xx or timeout (the last repeats), and the attempts in all:
+# two failed answers in a row still deliver within a minute.
+SIDEMAIL_RETRY_DELAYS = env.list("SIDEMAIL_RETRY_DELAYS", cast=float, default=[5, 15, 60, 300, 900, 3600])
+SIDEMAIL_MAX_ATTEMPTS = env.int("SIDEMAIL_MAX_ATTEMPTS", default=10)
+# The sweep leaves a due email this long to its own retry task before enqueuing it again.
+SIDEMAIL_SWEEP_GRACE_SECONDS = env.float("SIDEMAIL_SWEEP_GRACE_SECONDS", default=60.0)
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="integrations.sidemail.backend.EmailBackend"
+    if SIDEMAIL_API_KEY
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GalaxyCo <noreply@galaxyco.example>")
 
 # --- Logging: JSON lines with request context; secrets filtered.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
