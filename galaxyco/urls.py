@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from galaxyco import views
+from integrations.sidemail.views import SidemailTrackingWebhookView
 from workspaces.views import home
 
 api_workspace_patterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", views.api_docs, name="api_docs"),
+    path("webhooks/sidemail/", SidemailTrackingWebhookView.as_view(), name="sidemail_webhook"),
     path("api/", include(api_workspace_patterns)),
     path("w/<slug:slug>/", include(page_workspace_patterns)),
 ]

@@ -1,0 +1,152 @@
+"""POST /webhooks/sidemail/: the shared secret, status updates, replays and malformed events."""
+
+import json
+
+import pytest
+from anymail.signals import tracking
+from django.test import Client
+
+from devtools.sidemail_standin import StandinClient
+from integrations.sidemail.models import OutboundEmail, WebhookEvent
+
+pytestmark = pytest.mark.django_db
+URL = "/webhooks/sidemail/"
+SECRET = "sidemail-test-webhook-secret"
+
+
+@pytest.fixture
+def sent_email(settings):
+    settings.SIDEMAIL_WEBHOOK_SECRET = SECRET
+    return OutboundEmail.objects.create(
+        to_address="ada@example.com",
+        from_address="noreply@galaxyco.example",
+        subject="Hi",
+        status="sent",
+        sidemail_id="sm_1",
+    )
+
+
+def event(event_type="email.delivered", email_id="sm_1"):
+    return {
+        "type": event_type,
+        "createdAt": "2026-11-26T03:00:00Z",
+        "email": {"id": email_id, "toAddress": "ada@example.com", "status": event_type.split(".")[1]},
+    }
+
+
+def post(body, secret=SECRET):
+    headers = {"HTTP_SIDEMAIL_SECRET": secret} if secret is not None else {}
+    data = body if isinstance(body, str) else json.dumps(body)
+    return Client().post(URL, data=data, content_type="application/json", **headers)
+
+
+def status_of(email):
+    email.refresh_from_db()
+    return email.status
+
+
+def test_right_secret_updates_the_status(sent_email):
+    received = []
+
+    def receiver(sender, event, esp_name, **kwargs):
+        received.append((esp_name, event.event_type, event.message_id, event.recipient))
+
+    tracking.connect(receiver)
+    try:
+        answer = post(event("email.delivered"))
+    finally:
+        tracking.disconnect(receiver)
+
+    assert answer.status_code == 200 and answer.json() == {"success": True, "duplicate": False}
+    assert status_of(sent_email) == "delivered"
+    assert received == [("Sidemail", "delivered", "sm_1", "ada@example.com")]
+
+
+@pytest.mark.parametrize("secret", ["wrong", "", None, SECRET + "x"])
+def test_wrong_or_missing_secret_is_401_and_changes_nothing(sent_email, secret):
+    answer = post(event("email.bounce"), secret=secret)
+    assert answer.status_code == 401
+    assert status_of(sent_email) == "sent"
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_no_secret_configured_refuses_everything(sent_email, settings):
+    settings.SIDEMAIL_WEBHOOK_SECRET = ""
+    assert post(event(), secret="").status_code == 401
+    assert status_of(sent_email) == "sent"
+
+
+def test_a_replayed_event_changes_nothing_twice(sent_email):
+    received = []
+    tracking.connect(handler := lambda **kwargs: received.append(kwargs["event"].event_type))
+    try:
+        assert post(event("email.delivered")).json()["duplicate"] is False
+        assert post(event("email.open")).status_code == 200
+        replay = post(event("email.delivered"))
+    finally:
+        tracking.disconnect(handler)
+
+    assert replay.status_code == 200 and replay.json()["duplicate"] is True
+    assert status_of(sent_email) == "opened"  # not set back to delivered
+    assert WebhookEvent.objects.count() == 2
+    assert received == ["delivered", "opened"]
+
+
+def test_a_late_delivered_never_hides_a_bounce(sent_email):
+    post(event("email.bounce"))
+    post(event("email.delivered"))
+    assert status_of(sent_email) == "bounced"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[1, 2]",
+        json.dumps({"type": "email.sent", "email": {"id": "sm_1"}}),
+        json.dumps({"type": "email.delivered"}),
+        json.dumps({"type": "email.delivered", "email": {"id": 7}}),
+        json.dumps({"type": "email.delivered", "email": "sm_1"}),
+        json.dumps({"type": "email.delivered", "email": {"id": "x" * 101}}),
+        "\udcff",
+    ],
+)
+def test_malformed_or_unknown_events_are_400_and_change_nothing(sent_email, body):
+    answer = Client().post(
+        URL,
+        data=body.encode("utf-8", "surrogatepass"),
+        content_type="application/json",
+        HTTP_SIDEMAIL_SECRET=SECRET,
+    )
+    assert answer.status_code == 400
+    assert status_of(sent_email) == "sent"
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_an_event_for_an_email_we_did_not_send_is_recorded_and_changes_nothing(sent_email):
+    assert post(event(email_id="sm_unknown")).status_code == 200
+    assert status_of(sent_email) == "sent"
+    assert WebhookEvent.objects.get().outbound_email is None
+
+
+def test_get_is_not_allowed(sent_email):
+    assert Client().get(URL).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_standin_emits_a_real_webhook_to_the_app(
+    sidemail, live_server, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    mail.send_mail("Hello", "Body", None, ["ada@example.com"])
+    row = OutboundEmail.objects.get()
+    assert row.status == "sent"
+    standin = StandinClient(sidemail.url)
+    standin.set_webhook(url=f"{live_server.url}{URL}", secret=SECRET)
+
+    answer = standin.emit_webhook(row.sidemail_id, "email.delivered")
+
+    assert answer["status_code"] == 200
+    assert status_of(row) == "delivered"
+    assert standin.emit_webhook(row.sidemail_id, "email.delivered", secret="wrong")["status_code"] == 401
