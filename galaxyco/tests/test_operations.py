@@ -59,6 +59,7 @@ def test_check_deploy_is_clean_under_production_settings():
             "SECRET_KEY": Fernet.generate_key().decode() * 2,
             "ALLOWED_HOSTS": "app.galaxyco.example",
             "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         },
     )
     assert result.returncode == 0, result.stderr + result.stdout
