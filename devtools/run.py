@@ -1,5 +1,6 @@
 """`make run`: a development .env when there is none, migrations, a demo login, the Google
-emulator beside the app (unless a real GOOGLE_CLIENT_ID is configured), and the app itself: every
+emulator beside the app (unless a real GOOGLE_CLIENT_ID is configured), the Sidemail stand-in
+(unless a real SIDEMAIL_API_KEY is), so every system email shows in its inbox, and the app itself: every
 process the Procfile names (web, worker, beat), with the Procfile's own commands. Without a
 CELERY_BROKER_URL they share the embedded broker (files under var/celery/).
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from devtools.google_endpoints import emulator_settings
+from devtools.sidemail_standin import DEFAULT_API_KEY as STANDIN_API_KEY
+from devtools.sidemail_standin import StandinClient
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
@@ -26,6 +29,9 @@ EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8081"))
 EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
 # Connections and the inbox outlive a restart of `make run` (var/ is git-ignored).
 EMULATOR_STATE_FILE = ROOT / "var" / "google_emulator.json"
+STANDIN_PORT = int(os.environ.get("SIDEMAIL_STANDIN_PORT", "8082"))
+STANDIN_URL = f"http://127.0.0.1:{STANDIN_PORT}"
+STANDIN_STATE_FILE = ROOT / "var" / "sidemail_standin.json"
 DEMO_EMAIL = "demo@galaxyco.local"
 DEMO_PASSWORD = "galaxy-demo-2026"  # a local demo login, printed for the developer
 DEV_CLIENT_ID = "galaxyco-dev-client"
@@ -39,6 +45,23 @@ def emulator_env() -> dict[str, str]:
     }
 
 
+def standin_env() -> dict[str, str]:
+    return {
+        "SIDEMAIL_API_KEY": STANDIN_API_KEY,
+        "SIDEMAIL_API_URL": f"{STANDIN_URL}/v1",
+        "SIDEMAIL_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+    }
+
+
+def add_standin_env() -> None:
+    """A .env from before the stand-in existed, with no Sidemail key of its own, gets its settings."""
+    if os.environ.get("SIDEMAIL_API_KEY") or dotenv_value("SIDEMAIL_API_KEY"):
+        return
+    lines = [f"{key}={value}" for key, value in standin_env().items()]
+    with ENV_FILE.open("a") as env_file:
+        env_file.write("# The local Sidemail stand-in (added by `make run`).\n" + "\n".join(lines) + "\n")
+
+
 def write_dev_env() -> None:
     """Fresh secrets for this machine only; .env is git-ignored."""
     values = {
@@ -50,6 +73,8 @@ def write_dev_env() -> None:
     }
     if os.environ.get("GOOGLE_CLIENT_ID", DEV_CLIENT_ID) == DEV_CLIENT_ID:
         values |= emulator_env()
+    if not os.environ.get("SIDEMAIL_API_KEY"):
+        values |= standin_env()
     lines = [f"{key}={value}" for key, value in values.items()]
     ENV_FILE.write_text(
         "# Development settings written by `make run`. Never commit this file.\n" + "\n".join(lines) + "\n"
@@ -107,11 +132,13 @@ def start_process(command: str) -> subprocess.Popen[bytes]:
 def main() -> None:
     if not ENV_FILE.exists():
         write_dev_env()
+    add_standin_env()
     manage("migrate", "--noinput")
     manage("create_workspace_user", "--email", DEMO_EMAIL, "--password", DEMO_PASSWORD, "--workspace", "Demo")
 
     children: list[subprocess.Popen[bytes]] = []
     use_emulator = dotenv_value("GOOGLE_CLIENT_ID") in ("", DEV_CLIENT_ID)
+    use_standin = dotenv_value("SIDEMAIL_API_URL") == f"{STANDIN_URL}/v1"
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt  # unwinds whatever the main thread waits on; cleanup follows
@@ -134,6 +161,8 @@ def main() -> None:
                 )
             )
             wait_until_up(f"{EMULATOR_URL}/")
+        if use_standin:
+            children.append(start_standin())
         processes = {name: start_process(command) for name, command in procfile().items()}
         children[:0] = processes.values()  # stopped before the emulator their work may still call
         wait_until_up(f"http://127.0.0.1:{APP_PORT}/healthz")
@@ -142,6 +171,8 @@ def main() -> None:
         print(f"  Log in as                {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if use_emulator:
             print(f"  Emulator inbox           {EMULATOR_URL}/_emulator/inbox")
+        if use_standin:
+            print(f"  System email (Sidemail)  {STANDIN_URL}/_standin/inbox")
         print(f"  Processes                {', '.join(processes)} (Procfile)")
         print("  Stop with Ctrl-C.")
         print()
@@ -152,6 +183,29 @@ def main() -> None:
             print(f"{', '.join(stopped)} stopped; stopping the others.")
     finally:
         stop(children)
+
+
+def start_standin() -> subprocess.Popen[bytes]:
+    """The Sidemail stand-in, taking the app's key and sending its webhooks to the app."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devtools.sidemail_standin",
+            "--port",
+            str(STANDIN_PORT),
+            "--api-key",
+            dotenv_value("SIDEMAIL_API_KEY"),
+            "--state-file",
+            str(STANDIN_STATE_FILE),
+        ],
+        cwd=ROOT,
+    )
+    wait_until_up(f"{STANDIN_URL}/")
+    StandinClient(STANDIN_URL).set_webhook(
+        url=f"http://127.0.0.1:{APP_PORT}/webhooks/sidemail/", secret=dotenv_value("SIDEMAIL_WEBHOOK_SECRET")
+    )
+    return process
 
 
 def stop(children: list[subprocess.Popen[bytes]]) -> None:

@@ -22,7 +22,7 @@ code, pre { font-family: ui-monospace, Consolas, monospace; font-size: 13px; }
 .muted { color: #6b6b80; font-size: 13px; }
 .email { border: 1px solid #e3e3ee; border-radius: 12px; padding: 16px 20px; margin: 16px 0; }
 .email header { display: flex; justify-content: space-between; gap: 16px; }
-.status { font-size: 12px; padding: 2px 8px; border-radius: 10px; background: #eef; }
+.status { font-size: 12px; padding: 2px 8px; border-radius: 10px; background: #eef; align-self: flex-start; white-space: nowrap; }
 dl.meta { display: grid; grid-template-columns: 110px 1fr; gap: 2px 12px; margin: 8px 0; font-size: 13px; }
 dl.meta dt { color: #6b6b80; } dl.meta dd { margin: 0; word-break: break-all; }
 pre { background: #f8f8fc; padding: 12px; border-radius: 8px; white-space: pre-wrap; word-break: break-word; }
