@@ -72,8 +72,20 @@ class InputGuardMiddleware:
         if "\x00" in request.path or any(
             "\x00" in name or "\x00" in value for name, values in request.GET.lists() for value in values
         ):
-            raise RefusedInput("The address may not contain the NUL character (%00).")
+            return self._refused(
+                request, RefusedInput("The address may not contain the NUL character (%00).")
+            )
         return self.get_response(request)
+
+    @staticmethod
+    def _refused(request: HttpRequest, error: Exception) -> HttpResponse:
+        """The error handlers' answer, returned rather than raised: with DEBUG on, Django would
+        answer a raised one with its HTML debug page, and the API must keep its JSON shape."""
+        from galaxyco import views
+
+        if isinstance(error, Http404):
+            return views.page_not_found(request, error)
+        return views.bad_request(request, error)
 
     def process_view(
         self,
@@ -81,7 +93,8 @@ class InputGuardMiddleware:
         view_func: Callable[..., HttpResponse],
         view_args: tuple[object, ...],
         view_kwargs: dict[str, object],
-    ) -> None:
+    ) -> HttpResponse | None:
         for value in (*view_args, *view_kwargs.values()):
             if isinstance(value, int) and not 1 <= value <= MAX_ID:
-                raise Http404
+                return self._refused(request, Http404())
+        return None

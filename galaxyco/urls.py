@@ -1,6 +1,6 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from galaxyco import views
@@ -33,6 +33,8 @@ urlpatterns = [
     path("api/docs/", views.api_docs, name="api_docs"),
     path("webhooks/sidemail/", SidemailTrackingWebhookView.as_view(), name="sidemail_webhook"),
     path("api/", include(api_workspace_patterns)),
+    # Last under /api/: every other path there answers the API's 404, DEBUG on as well as off.
+    re_path(r"^api/", views.api_not_found, name="api_not_found"),
     path("w/<slug:slug>/", include(page_workspace_patterns)),
 ]
 

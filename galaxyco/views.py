@@ -8,6 +8,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
@@ -17,8 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 def _swagger_ui_policy() -> dict[str, list[str]]:
-    """Swagger UI's files come from its CDN (unless served as our own static files) and its page
-    has one inline <style>, which cannot run code. Its init script is a file: the split view."""
+    """Swagger UI's files are our own static files (drf-spectacular-sidecar), or its CDN's when
+    SWAGGER_UI_DIST names one; its page has one inline <style>, which cannot run code. Its init
+    script is a file: the split view."""
     dist = urlsplit(spectacular_settings.SWAGGER_UI_DIST)
     cdn = [f"{dist.scheme}://{dist.netloc}"] if dist.netloc else []
     return {"script-src": cdn, "style-src": [*cdn, UNSAFE_INLINE], "img-src": cdn}
@@ -93,6 +96,25 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, "404.html", 404)
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Any /api/ path no endpoint matches, with any method: the API's 404, DEBUG on or off
+    (with DEBUG on, Django would answer its HTML debug page instead of calling handler404)."""
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            return _error_page(
+                request,
+                "404.html",
+                404,
+                message=f"API paths end with a slash: try {request.path}/",
+            )
     return _error_page(request, "404.html", 404)
 
 
