@@ -190,6 +190,8 @@ ACCOUNT_EMAIL_VERIFICATION = env.str(
 )
 ACCOUNT_ADAPTER = "workspaces.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Without it, allauth prefixes subjects with the request's host ("[127.0.0.1:8000] ").
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[GalaxyCo] "
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
