@@ -1,3 +1,4 @@
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -56,7 +57,10 @@ class IntegrationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["type", "status", "provider"]
     search_fields = ["email", "display_name", "workspace__name", "workspace__slug", "status"]
+    # Status is written by the connect flow, refreshes and disconnects only: an admin marking a
+    # token-less account "active" would make runs fail later instead of asking to reconnect.
     readonly_fields = [
+        "status",
         "workspace",
         "connected_by",
         "provider",
@@ -78,23 +82,27 @@ class IntegrationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # integrations come from the connect flow only
 
-    @admin.action(description="Refresh the access token now")
+    @admin.action(description="Refresh the selected integrations' access tokens now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         for integration in queryset:
             try:
                 refresh_credentials(integration=integration, force=True)
             except AppError as error:
-                self.message_user(request, f"{integration}: {error.message}", messages.ERROR)
+                self.message_user(
+                    request, f"Integration “{integration}” was not refreshed: {error.message}", messages.ERROR
+                )
             else:
-                self.message_user(request, f"{integration}: access token refreshed.", messages.SUCCESS)
+                self.message_user(
+                    request, f"Integration “{integration}”: its access token was refreshed.", messages.SUCCESS
+                )
 
-    @admin.action(description="Disconnect (revoke at Google)")
+    @admin.action(description="Disconnect the selected integrations (revoke at Google)")
     def disconnect(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         for integration in queryset:
             disconnection = services.disconnect_integration(
                 workspace=integration.workspace, integration_id=integration.pk
             )
-            self.message_user(request, disconnection.message, messages.SUCCESS)
+            self.message_user(request, f"Integration {disconnection.message}", messages.SUCCESS)
 
 
 @admin.register(OAuthToken)
@@ -116,3 +124,10 @@ class OAuthTokenAdmin(MaskedTokenMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# Google is not a way to log in here and tokens are kept in OAuthToken (SOCIALACCOUNT_STORE_TOKENS
+# is off): allauth's social-login tables stay empty, so their admin pages would only mislead.
+for model in (SocialApp, SocialAccount, SocialToken):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
