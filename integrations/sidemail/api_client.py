@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -85,6 +86,32 @@ class SidemailClient:
                 retryable=False,
             )
         return SentEmail(id=body["id"], status=str(body.get("status") or "queued"))
+
+    def upsert_contact(self, contact: dict[str, Any]) -> str:
+        """Create or update the contact with ``contact["emailAddress"]``; "created" or "updated"."""
+        body = self._request("POST", "/contacts", json=contact)
+        return str(body.get("status", "")) if isinstance(body, dict) else ""
+
+    def delete_contact(self, email: str) -> bool:
+        """False when Sidemail has no such contact."""
+        try:
+            self._request("DELETE", f"/contacts/{quote(email, safe='@')}")
+        except SidemailError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def list_contacts(self, *, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of contacts and the cursor of the next page (None after the last)."""
+        params = {"paginationCursorNext": cursor} if cursor else None
+        body = self._request("GET", "/contacts", params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise SidemailError(
+                "Sidemail's contact list had no data.", code="invalid-response", status=200, retryable=False
+            )
+        next_cursor = body.get("paginationCursorNext") if body.get("hasMore") else None
+        return [item for item in body["data"] if isinstance(item, dict)], next_cursor or None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         if not self.api_key:

@@ -9,4 +9,4 @@ class SidemailConfig(AppConfig):
     verbose_name = "Sidemail"
 
     def ready(self) -> None:
-        from integrations.sidemail import checks  # noqa: F401  (registers the system check)
+        from integrations.sidemail import checks, signals  # noqa: F401  (registers the check and receivers)

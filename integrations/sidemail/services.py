@@ -11,6 +11,7 @@ from typing import Any
 
 from anymail.message import AnymailMessage
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -237,6 +238,100 @@ def apply_webhook_event(*, event: WebhookEventData) -> bool:
             if email is not None and _RANK.get(Status(email.status), -1) < _RANK[new_status]:
                 email.status = new_status
                 email.save(update_fields=["status", "updated_at"])
+            if email is not None and new_status in (Status.BOUNCED, Status.COMPLAINED):
+                transaction.on_commit(partial(enqueue_contact_unsubscribe, email=email.to_address))
     except IntegrityError:
         return False
     return True
+
+
+# ------------------------------------------------------------------ contacts
+
+
+def sidemail_configured() -> bool:
+    return bool(settings.SIDEMAIL_API_KEY)
+
+
+def contact_for(user: Any) -> dict[str, Any]:
+    """The user's Sidemail contact. ``identifier`` is the user's id as a JSON string; ``isSubscribed``
+    is left out so that an upsert never resubscribes someone who unsubscribed."""
+    contact: dict[str, Any] = {"emailAddress": user.email, "identifier": str(user.pk)}
+    name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    if name:
+        contact["customProps"] = {"name": name}
+    return contact
+
+
+def sync_contact(*, user_id: int, previous_email: str = "", client: SidemailClient | None = None) -> str:
+    """Upsert the user's contact (after an email change, the old address's contact goes first).
+
+    Returns "created", "updated", or "skipped" for a user who is gone or has no address."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.email:
+        return "skipped"
+    client = client or SidemailClient()
+    if previous_email and previous_email.lower() != user.email.lower():
+        client.delete_contact(previous_email)
+    return client.upsert_contact(contact_for(user))
+
+
+def delete_contact(*, email: str, client: SidemailClient | None = None) -> bool:
+    return (client or SidemailClient()).delete_contact(email)
+
+
+def enqueue_contact_sync(*, user_id: int, previous_email: str = "") -> None:
+    from integrations.sidemail.tasks import sync_contact_task
+
+    _enqueue_quietly(sync_contact_task, user_id, previous_email)
+
+
+def unsubscribe_contact(*, email: str, client: SidemailClient | None = None) -> str:
+    """A bounce or a complaint: the address's contact is upserted with ``isSubscribed: false``."""
+    user = get_user_model().objects.filter(email__iexact=email).first()
+    contact = contact_for(user) if user is not None else {"emailAddress": email}
+    return (client or SidemailClient()).upsert_contact({**contact, "isSubscribed": False})
+
+
+def enqueue_contact_unsubscribe(*, email: str) -> None:
+    from integrations.sidemail.tasks import unsubscribe_contact_task
+
+    _enqueue_quietly(unsubscribe_contact_task, email)
+
+
+def enqueue_contact_delete(*, email: str) -> None:
+    from integrations.sidemail.tasks import delete_contact_task
+
+    _enqueue_quietly(delete_contact_task, email)
+
+
+def _enqueue_quietly(task: Any, *args: Any) -> None:
+    """A contact that missed its update is repaired by `sidemail_sync_contacts`; a sign-up never
+    fails because the queue is down."""
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.warning(
+            "Could not enqueue a Sidemail contact update",
+            exc_info=True,
+            extra={"event": "sidemail_contact_enqueue_failed"},
+        )
+
+
+def prune_contacts(*, client: SidemailClient | None = None) -> int:
+    """Delete the contacts whose identifier names a user who no longer exists; page by page."""
+    client = client or SidemailClient()
+    user_ids = set(get_user_model().objects.values_list("pk", flat=True))
+    stale: list[str] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = client.list_contacts(cursor=cursor)
+        for contact in page:
+            identifier = contact.get("identifier")
+            if isinstance(identifier, str) and identifier.isdigit() and int(identifier) not in user_ids:
+                stale.append(str(contact.get("emailAddress", "")))
+        if cursor is None:
+            break
+    for email in stale:
+        if email:
+            client.delete_contact(email)
+    return len(stale)

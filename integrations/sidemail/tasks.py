@@ -1,10 +1,15 @@
 """Thin Celery tasks: ids in, the services do the work."""
 
+import logging
 import time
 
 from celery import Task, shared_task
 
 from integrations.sidemail import services
+from integrations.sidemail.api_client import SidemailError
+
+logger = logging.getLogger(__name__)
+CONTACT_MAX_RETRIES = 5
 
 # Short waits are slept in place; longer ones hand the worker back and come back later.
 INLINE_WAIT_SECONDS = 2.0
@@ -27,3 +32,40 @@ def send_outbound_email(self: Task, email_id: int) -> None:
 def requeue_outbound_emails() -> int:
     """Scheduled by Celery beat (a row of django-celery-beat's, made by a migration)."""
     return services.requeue_due()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CONTACT_MAX_RETRIES)
+def sync_contact_task(self: Task, user_id: int, previous_email: str = "") -> None:
+    try:
+        services.sync_contact(user_id=user_id, previous_email=previous_email)
+    except SidemailError as error:
+        _retry_or_log(self, error, user_id=user_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CONTACT_MAX_RETRIES)
+def delete_contact_task(self: Task, email: str) -> None:
+    try:
+        services.delete_contact(email=email)
+    except SidemailError as error:
+        _retry_or_log(self, error, user_id=None)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CONTACT_MAX_RETRIES)
+def unsubscribe_contact_task(self: Task, email: str) -> None:
+    try:
+        services.unsubscribe_contact(email=email)
+    except SidemailError as error:
+        _retry_or_log(self, error, user_id=None)
+
+
+def _retry_or_log(task: Task, error: SidemailError, *, user_id: int | None) -> None:
+    """Transient errors come back later (not when run in place: nothing would keep the countdown);
+    the rest, and the last failure, are logged: `sidemail_sync_contacts` repairs what is left."""
+    if error.retryable and not task.request.is_eager and task.request.retries < CONTACT_MAX_RETRIES:
+        delay = services.retry_delay(attempt=task.request.retries + 1, retry_after=error.retry_after)
+        raise task.retry(countdown=delay, exc=error)
+    logger.warning(
+        "A Sidemail contact update failed: %s",
+        error.message,
+        extra={"event": "sidemail_contact_failed", "error_code": error.code, "user_id": user_id},
+    )

@@ -22,6 +22,12 @@ PASSWORD = "a-long-Passphrase-42"
 LINK = re.compile(r"http://testserver(/accounts/[^\s]+/)")
 
 
+def link_in(text: str) -> str:
+    found = LINK.search(text)
+    assert found is not None, text
+    return found.group(1)
+
+
 @pytest.fixture
 def standin(sidemail):
     return StandinClient(sidemail.url)
@@ -41,15 +47,18 @@ def test_signup_sends_the_verification_email_through_sidemail(
     assert email["toAddress"] == "new@example.com"
     assert email["fromAddress"] == "noreply@galaxyco.example"
     assert email["fromName"] == "GalaxyCo"
-    path = LINK.search(email["text"]).group(1)
+    path = link_in(email["text"])
     assert path.startswith("/accounts/confirm-email/")
     row = OutboundEmail.objects.get(to_address="new@example.com")
     assert (row.status, row.sidemail_id, row.attempts) == ("sent", email["id"], 1)
     assert row.payload == {}  # the one-time link does not outlive its delivery
     assert mail.outbox == []  # nothing went to Django's test outbox: Sidemail had it
 
-    client.post(path)
     user = get_user_model().objects.get(email="new@example.com")
+    [contact] = standin.contacts()
+    assert (contact["emailAddress"], contact["identifier"]) == ("new@example.com", str(user.pk))
+
+    client.post(path)
     assert user.emailaddress_set.get().verified
 
 
@@ -61,7 +70,7 @@ def test_password_reset_through_sidemail_end_to_end(
         assert client.post("/accounts/password/reset/", {"email": member.email}).status_code == 302
 
     [email] = standin.emails(to=member.email)
-    path = LINK.search(email["text"]).group(1)
+    path = link_in(email["text"])
     assert "/accounts/password/reset/key/" in path
     form = client.get(path, follow=True)
     set_password_url = form.redirect_chain[-1][0] if form.redirect_chain else path

@@ -8,6 +8,7 @@ from django.test import Client
 
 from devtools.sidemail_standin import StandinClient
 from integrations.sidemail.models import OutboundEmail, WebhookEvent
+from workspaces.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/sidemail/"
@@ -150,3 +151,24 @@ def test_the_standin_emits_a_real_webhook_to_the_app(
     assert answer["status_code"] == 200
     assert status_of(row) == "delivered"
     assert standin.emit_webhook(row.sidemail_id, "email.delivered", secret="wrong")["status_code"] == 401
+
+
+@pytest.mark.parametrize("event_type", ["email.bounce", "email.complaint"])
+def test_a_bounce_or_complaint_unsubscribes_the_contact(
+    sidemail, sent_email, event_type, django_capture_on_commit_callbacks
+):
+    user = UserFactory(email="ada@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(event(event_type)).status_code == 200
+    [contact] = StandinClient(sidemail.url).contacts()
+    assert (contact["emailAddress"], contact["identifier"], contact["isSubscribed"]) == (
+        "ada@example.com",
+        str(user.pk),
+        False,
+    )
+
+
+def test_a_delivery_leaves_the_contact_alone(sidemail, sent_email, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        post(event("email.delivered"))
+    assert StandinClient(sidemail.url).contacts() == []
