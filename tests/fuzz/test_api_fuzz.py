@@ -96,6 +96,7 @@ class Seed:
 class Report:
     cases: int = 0
     server_errors: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
 
@@ -114,6 +115,8 @@ class Report:
             f"fuzz: {self.cases} cases, {self.server_errors} responses with status 5xx, "
             f"{self.schema_violations} schema violations, {sum(self.failures.values())} check failures "
             f"in {seconds:.0f} s",
+            "  statuses: "
+            + ", ".join(f"{status}: {count}" for status, count in sorted(self.statuses.items())),
             *(f"  {kind}: {count}" for kind, count in sorted(self.failures.items())),
             *(f"  e.g. {where}\n    {what}" for where, what in sorted(self.examples.items())),
         ]
@@ -154,6 +157,7 @@ def run_operation(
         swap_in_real_ids(case, seed, choice)
         response = case.call(headers=auth)
         report.cases += 1
+        report.statuses[response.status_code] += 1
         if response.status_code >= 500:
             report.server_errors += 1
         try:
@@ -182,7 +186,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(google, sett
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), f"The schema has an operation schemathesis cannot read: {result.err()}"
         operations.append(result.ok())
-    budget = max(1, MAX_EXAMPLES // (len(operations) * len(MODES)))
+    budget = -(-MAX_EXAMPLES // (len(operations) * len(MODES)))  # rounded up: at least MAX_EXAMPLES
     report = Report()
     started = time.monotonic()
     for operation in operations:
