@@ -4,6 +4,7 @@ checks them at run time. List it in `extend_schema(parameters=[...])` and read i
 
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework import pagination, serializers
 from rest_framework.request import Request
 
@@ -15,15 +16,15 @@ class QueryParameters(serializers.Serializer):
     """The query parameters an operation accepts; `read` refuses any other shape."""
 
     @classmethod
-    def read(cls, request: Request) -> dict[str, Any]:
+    def read(cls, request: Request | HttpRequest) -> dict[str, Any]:
+        """The API's request, or a page's: pages filter with the same parameters and checks."""
+        query = request.query_params if isinstance(request, Request) else request.GET
         # No parameter of this API is a list: a repeated one is a mistake, not a choice between values.
-        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        repeated = sorted(name for name, values in query.lists() if len(values) > 1)
         if repeated:
             raise serializers.ValidationError({name: ["Give this parameter once."] for name in repeated})
         declared = cls().fields
-        serializer = cls(
-            data={name: value for name, value in request.query_params.items() if name in declared}
-        )
+        serializer = cls(data={name: value for name, value in query.items() if name in declared})
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 

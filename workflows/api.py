@@ -129,7 +129,11 @@ class RunListApi(WorkspaceGenericAPIView, generics.ListAPIView):
     def scoped_queryset(self) -> QuerySet[WorkflowRun]:
         filters = RunFilters.read(self.request)
         return selectors.run_list(
-            workspace=self.workspace, workflow_id=filters.get("workflow"), status=filters.get("status")
+            workspace=self.workspace,
+            workflow_id=filters.get("workflow"),
+            status=filters.get("status"),
+            since=filters.get("since"),
+            until=filters.get("until"),
         )
 
     @extend_schema(parameters=[RunFilters])

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
@@ -35,8 +35,14 @@ def get_workflow(*, workspace: Workspace, workflow_id: int) -> Workflow | None:
 
 
 def run_list(
-    *, workspace: Workspace, workflow_id: int | None = None, status: str | None = None
+    *,
+    workspace: Workspace,
+    workflow_id: int | None = None,
+    status: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
 ) -> QuerySet[WorkflowRun]:
+    """Newest first; `since` and `until` are days in UTC, both included."""
     step_runs = StepRun.objects.for_workspace(workspace).order_by("position")
     runs = (
         WorkflowRun.objects.for_workspace(workspace)
@@ -49,6 +55,10 @@ def run_list(
         runs = runs.filter(workflow_id=workflow_id) if 1 <= workflow_id <= MAX_ID else runs.none()
     if status:
         runs = runs.filter(status=status)
+    if since is not None:
+        runs = runs.filter(created_at__date__gte=since)
+    if until is not None:
+        runs = runs.filter(created_at__date__lte=until)
     return runs
 
 

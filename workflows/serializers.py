@@ -182,3 +182,14 @@ class ExecuteParameters(QueryParameters):
 class RunFilters(PageParameters):
     workflow = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     status = serializers.ChoiceField(required=False, choices=RunStatus.choices)
+    since = serializers.DateField(
+        required=False, help_text="Runs created on this day (YYYY-MM-DD, UTC) or later."
+    )
+    until = serializers.DateField(
+        required=False, help_text="Runs created on this day (YYYY-MM-DD, UTC) or earlier."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"until": ["Choose a day on or after the “since” day."]})
+        return attrs

@@ -14,7 +14,9 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 from django.views.generic.base import ContextMixin, TemplateResponseMixin
+from rest_framework import serializers
 
+from galaxyco.api import error_messages
 from galaxyco.errors import AppError
 from integrations.selectors import connected_integrations
 from workflows import rendering, selectors, services
@@ -31,7 +33,7 @@ from workflows.forms import (
     step_rows,
 )
 from workflows.models import RunStatus, RunTrigger, StepRun, Workflow, WorkflowRun
-from workflows.serializers import WorkflowSerializer
+from workflows.serializers import RunFilters, WorkflowSerializer
 from workspaces.scoping import WorkspacePageMixin
 
 RUNS_PER_PAGE = 50
@@ -175,7 +177,8 @@ class WorkflowRunView(WorkflowPageBase):
                 form.add_error("input", error.message)
                 status = error.status
             else:
-                messages.success(request, f"Run #{run.pk} of “{workflow.name}” has started.")
+                # No "has started" message: by the time the run page shows, the run may have
+                # finished; that page says what happened (run_outcome).
                 return redirect("run_detail", slug=self.workspace.slug, run_id=run.pk)
         return self.builder_response(
             workflow=workflow, definition=definition_of(workflow), run_form=form, status=status
@@ -218,26 +221,60 @@ class RunRow:
     duration: str
 
 
+# How the run history's form names each query parameter, for its error messages.
+RUN_FILTER_LABELS = {
+    "workflow": "Workflow",
+    "status": "Status",
+    "since": "From",
+    "until": "To",
+    "page": "Page",
+}
+
+
 class RunListView(WorkspacePageMixin, TemplateView):
+    """Filtered by the API's own RunFilters: a value that names nothing is refused (400, with
+    a message), never silently dropped."""
+
     template_name = "workflows/run_list.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            filters = RunFilters.read(request)
+        except serializers.ValidationError as error:
+            details = error.detail if isinstance(error.detail, dict) else {"": error.detail}
+            problems = [
+                f"{RUN_FILTER_LABELS.get(name, name)}: {message}".lstrip(": ")
+                for name, value in details.items()
+                for message in error_messages(value)
+            ]
+            return self.render_to_response(self.get_context_data(filter_errors=problems), status=400)
+        return self.render_to_response(self.get_context_data(filters=filters))
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
-        workflow_param = self.request.GET.get("workflow", "")
-        workflow_id = int(workflow_param) if workflow_param.isdigit() else None
-        status = self.request.GET.get("status", "")
-        status = status if status in RunStatus.values else ""
-        runs = selectors.run_list(workspace=self.workspace, workflow_id=workflow_id, status=status or None)
+        filters: dict[str, Any] = kwargs.get("filters", {})
+        if kwargs.get("filter_errors"):
+            runs = WorkflowRun.objects.none()
+        else:
+            runs = selectors.run_list(
+                workspace=self.workspace,
+                workflow_id=filters.get("workflow"),
+                status=filters.get("status"),
+                since=filters.get("since"),
+                until=filters.get("until"),
+            )
         page = Paginator(runs.select_related("requested_by", "api_key"), RUNS_PER_PAGE).get_page(
-            self.request.GET.get("page")
+            filters.get("page")
         )
+        # The form shows what was asked, valid or not, so that it can be corrected.
+        asked = {name: self.request.GET.get(name, "") for name in ("workflow", "status", "since", "until")}
         ctx.update(
             page_obj=page,
             rows=[RunRow(run=run, duration=duration_text(run)) for run in page.object_list],
             workflows=selectors.workflow_list(workspace=self.workspace),
             statuses=RunStatus.choices,
-            selected_workflow=workflow_id,
-            selected_status=status,
+            asked=asked,
+            filtered=any(asked.values()),
         )
         return ctx
 
@@ -274,11 +311,29 @@ class RunDetailView(WorkspacePageMixin, TemplateView):
                 for step in steps
             ],
             show_reconnect=bool(error_codes & RECONNECT_ERROR_CODES),
+            outcome=run_outcome(run),
             # The same text run.js builds from the API's answer: a change means "reload".
             signature=run_signature(run.status, [(s.status, s.attempts) for s in steps]),
             api_url=reverse("api_run_detail", kwargs={"workspace_id": self.workspace.pk, "run_id": run.pk}),
         )
         return ctx
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    level: str  # the message style: success, error, warning, info
+    text: str
+
+
+def run_outcome(run: WorkflowRun) -> RunOutcome:
+    """What the run page's banner says: where the run is now, not what was asked for."""
+    if run.status == RunStatus.SUCCEEDED:
+        return RunOutcome("success", f"Run #{run.pk} succeeded.")
+    if run.status == RunStatus.FAILED:
+        return RunOutcome("error", f"Run #{run.pk} failed" + (":" if run.error_message else "."))
+    if run.status == RunStatus.CANCELED:
+        return RunOutcome("warning", f"Run #{run.pk} was canceled.")
+    return RunOutcome("info", f"Run #{run.pk} is {run.get_status_display().lower()}.")
 
 
 def run_signature(status: str, steps: list[tuple[str, int]]) -> str:
