@@ -1,6 +1,12 @@
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from integrations.models import Integration, IntegrationStatus, IntegrationType
+from integrations.selectors import integration_list
+from workflows.models import RunStatus, Workflow, WorkflowRun
+from workflows.selectors import run_list, workflow_list_with_last_run
 from workspaces.models import ApiKey, Membership, Workspace
 
 
@@ -26,3 +32,55 @@ def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
 
 def api_key_list(*, workspace: Workspace) -> QuerySet[ApiKey]:
     return ApiKey.objects.for_workspace(workspace).select_related("created_by")
+
+
+@dataclass(frozen=True)
+class FirstSteps:
+    """The first-time checklist: each step ticks itself off from the workspace's own data."""
+
+    gmail_connected: bool
+    workflow_created: bool
+    workflow_succeeded: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.gmail_connected and self.workflow_created and self.workflow_succeeded
+
+
+@dataclass(frozen=True)
+class HomeOverview:
+    integrations: list[Integration]
+    workflows: list[Workflow]
+    workflow_count: int
+    recent_runs: list[WorkflowRun]
+    first_steps: FirstSteps
+
+
+HOME_WORKFLOWS = 6
+HOME_RUNS = 8
+
+
+def home_overview(*, workspace: Workspace) -> HomeOverview:
+    """What the workspace home shows: accounts and their state, workflows, and the latest runs
+    with the failed ones first."""
+    integrations = list(
+        integration_list(workspace=workspace)
+        .exclude(status=IntegrationStatus.DISCONNECTED)
+        .select_related("connected_by")
+    )
+    workflows = workflow_list_with_last_run(workspace=workspace).order_by("-updated_at", "-id")
+    runs = list(run_list(workspace=workspace).select_related("requested_by", "api_key")[:HOME_RUNS])
+    runs.sort(key=lambda run: run.status != RunStatus.FAILED)  # stable: newest first within each
+    return HomeOverview(
+        integrations=integrations,
+        workflows=list(workflows[:HOME_WORKFLOWS]),
+        workflow_count=workflows.count(),
+        recent_runs=runs,
+        first_steps=FirstSteps(
+            gmail_connected=any(
+                i.type == IntegrationType.GMAIL and i.status == IntegrationStatus.ACTIVE for i in integrations
+            ),
+            workflow_created=workflows.exists(),
+            workflow_succeeded=run_list(workspace=workspace, status=RunStatus.SUCCEEDED).exists(),
+        ),
+    )

@@ -14,7 +14,7 @@ from galaxyco.errors import AppError
 from workspaces import services
 from workspaces.forms import AddMemberForm, ApiKeyForm, ChangeRoleForm
 from workspaces.scoping import WorkspacePageMixin
-from workspaces.selectors import api_key_list, member_list, workspaces_for_user
+from workspaces.selectors import api_key_list, home_overview, member_list, workspaces_for_user
 
 
 @login_required
@@ -28,6 +28,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 class WorkspaceHomeView(WorkspacePageMixin, TemplateView):
     template_name = "workspaces/home.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx["overview"] = home_overview(workspace=self.workspace)
+        return ctx
 
 
 class MembersView(WorkspacePageMixin, TemplateView):
