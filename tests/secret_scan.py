@@ -7,8 +7,9 @@ formatted log line, each response (body and headers) and, after each test that u
 each row of every table. At the end it fails the run if any of them is a known secret, naming the
 kind, a hash prefix and where it was seen, never the secret itself.
 
-The one response allowed to show an API key is the one to the request that created it (the page
-that shows a new key once).
+The one response allowed to show an API key is the page that shows a new key once: the response to
+the request that created it or, as the key page redirects after its POST, the next response in
+that same session.
 """
 
 import contextvars
@@ -94,6 +95,8 @@ _created_in_request: contextvars.ContextVar[set[str] | None] = contextvars.Conte
     "secret_scan_created", default=None
 )
 _emulator_states: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# Hashes of API keys created by a session's latest request: its next response may show them.
+_created_for_session: dict[str, set[str]] = {}
 
 
 class _LogCapture(logging.Handler):
@@ -119,17 +122,25 @@ def _install_response_capture() -> None:
     original = BaseHandler.get_response
 
     def get_response(self: BaseHandler, request: Any) -> Any:
+        from django.conf import settings
+
         created: set[str] = set()
+        session_before = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+        allowed = _created_for_session.pop(session_before, set()) if session_before else set()
         token = _created_in_request.set(created)
         try:
             response = original(self, request)
         finally:
             _created_in_request.reset(token)
+        session = getattr(request, "session", None)
+        if created and session is not None and session.session_key:
+            _created_for_session[session.session_key] = set(created)
+        allowed |= created
         where = f"the response to {request.method} {request.path} during {_current_test.get()}"
         headers = "\n".join(f"{name}: {value}" for name, value in response.items())
-        SCAN.observe(where, headers, allowed=created)
+        SCAN.observe(where, headers, allowed=allowed)
         if not response.streaming:
-            SCAN.observe(where, response.content.decode("utf-8", "replace"), allowed=created)
+            SCAN.observe(where, response.content.decode("utf-8", "replace"), allowed=allowed)
         return response
 
     BaseHandler.get_response = get_response  # type: ignore[method-assign]

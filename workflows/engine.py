@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -45,6 +45,8 @@ PACING_INLINE_SECONDS = 2.0
 MAX_RETRY_AFTER_SECONDS = 300.0
 # The database dropped or refused the connection: retried by the task, never a step's failure.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+# Waits between tries to record a step that succeeded (about a minute, well inside the lease).
+RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while running this step. It has been logged."
 
 
@@ -215,8 +217,26 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
         crash = AppError(INTERNAL_ERROR_MESSAGE, code="internal_error", status=500)
         _finish_step(step_run=step_run, status=StepStatus.FAILED, error=crash)
         return StepOutcome(error=crash)
-    _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
+    _record_success(step_run=step_run, output=output)
     return StepOutcome(succeeded=True)
+
+
+def _record_success(*, step_run: StepRun, output: dict[str, Any]) -> None:
+    """The provider has done the step's work: recording it must outlast a short database outage,
+    or the step would be claimed again once its lease ran out and its email sent twice."""
+    for delay in RECORD_RETRY_DELAYS:
+        try:
+            _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
+            return
+        except DATABASE_ERRORS:
+            logger.warning(
+                "Could not record a step that succeeded; trying again in %.1f s",
+                delay,
+                extra={"event": "step_record_retry"},
+            )
+            close_broken_connection()
+            _sleep(delay)
+    _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
 
 
 def _fail_step(*, step_run: StepRun, integration: Integration | None, error: AppError) -> StepOutcome:
@@ -302,6 +322,13 @@ def fail_unstarted_run(*, run_id: int, code: str, message: str) -> None:
     if run is not None:
         steps = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run))
         _finish_run(run=run, status=RunStatus.FAILED, error=AppError(message, code=code), remaining=steps)
+
+
+def close_broken_connection() -> None:
+    """The next query opens a fresh connection. Inside a transaction (a test's) the connection
+    is not ours to close."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _sleep_until(moment: datetime) -> None:

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import connection
 
 from galaxyco import context
 from workflows import engine
@@ -36,7 +35,7 @@ def execute_run(self: Task, run_id: int) -> None:
     try:
         wait = _advance(run_id=run_id, eager=bool(self.request.is_eager))
     except engine.DATABASE_ERRORS as error:
-        _close_broken_connection()
+        engine.close_broken_connection()
         countdown = database_retry_seconds(retries=self.request.retries)
         logger.warning(
             "The database is unavailable; the run will be retried in %.1f s",
@@ -64,13 +63,6 @@ def _advance(*, run_id: int, eager: bool) -> float | None:
 def database_retry_seconds(*, retries: int) -> float:
     ceiling = min(DATABASE_RETRY_MAX_SECONDS, 2.0 ** min(retries, 10))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def _close_broken_connection() -> None:
-    """The next query opens a fresh connection. Inside a transaction (a test's) the connection
-    is not ours to close."""
-    if not connection.in_atomic_block:
-        connection.close()
 
 
 @shared_task

@@ -34,6 +34,11 @@ class WorkspaceHomeView(WorkspacePageMixin, TemplateView):
         ctx["overview"] = home_overview(workspace=self.workspace)
         return ctx
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx["overview"] = home_overview(workspace=self.workspace)
+        return ctx
+
 
 class MembersView(WorkspacePageMixin, TemplateView):
     template_name = "workspaces/members.html"
@@ -98,6 +103,9 @@ class MemberChangeView(WorkspacePageMixin, View):
         return redirect("workspace_members", slug=self.workspace.slug)
 
 
+NEW_API_KEY_SESSION_KEY = "new_api_key"
+
+
 class SettingsView(WorkspacePageMixin, TemplateView):
     template_name = "workspaces/settings.html"
 
@@ -121,9 +129,16 @@ class SettingsView(WorkspacePageMixin, TemplateView):
             name=form.cleaned_data["name"],
             created_by=request.user,  # type: ignore[arg-type]
         )
-        # Shown once, on this response only; never stored in the session, the database or a cache.
-        response = self.render_to_response(self.get_context_data(new_key=raw_key))
-        add_never_cache_headers(response)
+        # POST/redirect/GET: reloading the page that shows the key must not create another. The
+        # key waits in the session only until that page pops it, and is never shown again.
+        request.session[NEW_API_KEY_SESSION_KEY] = raw_key
+        return redirect("workspace_settings", slug=self.workspace.slug)
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        new_key = request.session.pop(NEW_API_KEY_SESSION_KEY, None)
+        response = self.render_to_response(self.get_context_data(new_key=new_key))
+        if new_key:
+            add_never_cache_headers(response)
         return response
 
 

@@ -121,7 +121,9 @@ def test_api_responses_carry_the_policy_too(key_client, workspace):
 
 
 def test_the_page_that_shows_a_new_api_key_is_never_cached(page_client, workspace):
-    response = page_client.post(f"/w/{workspace.slug}/settings/", {"name": "CI"})
+    response = page_client.post(
+        f"/w/{workspace.slug}/settings/", {"name": "CI", "role": "member"}, follow=True
+    )
 
     assert response.status_code == 200
     assert 'data-testid="new-api-key"' in response.content.decode()

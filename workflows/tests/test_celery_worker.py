@@ -50,7 +50,9 @@ def broker():
 
 
 @contextlib.contextmanager
-def running_worker(*, google, log: Path, broker_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def running_worker(
+    *, google, log: Path, broker_env: dict[str, str], concurrency: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
     """A worker process on the test database; stopped with SIGTERM (a warm shutdown) on exit."""
     env = {
         "PATH": os.environ["PATH"],
@@ -64,7 +66,7 @@ def running_worker(*, google, log: Path, broker_env: dict[str, str]) -> Iterator
     }
     with log.open("w") as output:
         process = subprocess.Popen(
-            worker_command(concurrency=2),
+            worker_command(concurrency=concurrency),
             cwd=ROOT,
             env=env,
             stdout=output,

@@ -84,6 +84,30 @@ def test_a_database_error_inside_a_step_is_left_to_the_task_not_recorded_as_a_fa
     assert WorkflowRun.objects.get(pk=run.pk).status == "running"
 
 
+def test_a_step_that_succeeded_is_recorded_once_the_database_answers_again(
+    google, workspace, member, monkeypatch
+):
+    connect(google, workspace=workspace, user=member)
+    run = queued_run(workspace, member, monkeypatch)
+    real_finish = engine._finish_step
+    refused: list[str] = []
+
+    def finish_after_an_outage(**kwargs) -> None:
+        if kwargs["status"] == "succeeded" and len(refused) < 2:
+            refused.append(kwargs["status"])
+            raise OperationalError("server closed the connection unexpectedly")
+        real_finish(**kwargs)
+
+    monkeypatch.setattr(engine, "_finish_step", finish_after_an_outage)
+    monkeypatch.setattr(engine, "_sleep", lambda seconds: None)
+
+    assert engine.advance(run_id=run.pk).finished
+    step = StepRun.objects.get(run=run)
+    assert (step.status, step.attempts) == ("succeeded", 1)
+    assert len(refused) == 2
+    assert len(google.state.messages()) == 1  # recorded, not claimed and sent again
+
+
 def test_the_api_answers_503_while_the_database_is_down(key_client, workspace):
     workflow_id = create_workflow_via_api(key_client, workspace, WELCOME)
     down = OperationalError("could not connect to server: Connection refused")

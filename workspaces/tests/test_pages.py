@@ -114,7 +114,9 @@ def test_a_member_of_another_workspace_cannot_touch_this_ones_members(
 
 @pytest.mark.django_db
 def test_an_api_key_is_shown_once_and_can_be_revoked(page_client, workspace):
-    response = page_client.post(f"/w/{workspace.slug}/settings/", {"name": "CRM sync"})
+    response = page_client.post(
+        f"/w/{workspace.slug}/settings/", {"name": "CRM sync", "role": "member"}, follow=True
+    )
     content = response.content.decode()
     key_row = ApiKey.objects.get(workspace=workspace)
     raw_key = content.split('data-testid="new-api-key">')[1].split("<")[0]
