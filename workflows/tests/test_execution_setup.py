@@ -1,5 +1,5 @@
-"""How runs are executed: a broker is required in production, and the sweep for lost runs is
-scheduled out of the box."""
+"""How runs are executed: a broker is required in production, the sweep for lost runs is
+scheduled out of the box, and `?wait=0` leaves the run to a worker."""
 
 import os
 import subprocess
@@ -14,6 +14,8 @@ from django_celery_beat.models import PeriodicTask
 from integrations.tests.google_grants import connect
 from workflows import tasks
 from workflows.models import WorkflowRun
+from workflows.tests.helpers import WELCOME, create_workflow, execute_url
+from workflows.tests.test_celery_worker import embedded_broker  # noqa: F401  (a fixture)
 from workflows.tests.test_resume import lost_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +74,18 @@ def test_the_scheduled_sweep_finishes_a_lost_run(google, workspace, member):
 
     assert WorkflowRun.objects.get(pk=run.pk).status == "succeeded"
     assert len(google.state.messages()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_0_answers_202_at_once_and_leaves_the_run_to_a_worker(workspace, key_client, embedded_broker):  # noqa: F811
+    workflow_id = create_workflow(key_client, workspace, WELCOME)
+    response = key_client.post(
+        execute_url(workspace, workflow_id, wait=False),
+        {"input": {"name": "Ada", "email": "ada@example.com"}},
+        format="json",
+    )
+    assert response.status_code == 202
+    assert response["Location"] == response.json()["run"]["url"]
+    assert response.json()["run"]["status"] == "queued"
+    queue = Path(embedded_broker["CELERY_FILESYSTEM_DIR"]) / "queue"
+    assert len(list(queue.iterdir())) == 1  # the run's task, waiting in the embedded broker
