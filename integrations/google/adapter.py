@@ -21,6 +21,7 @@ from galaxyco.errors import AppError, NotFound
 from integrations import services
 from integrations.models import IntegrationType
 from workspaces.models import Workspace
+from workspaces.selectors import workspaces_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +29,17 @@ PENDING_CONNECT_SESSION_KEY = "integrations_pending_connect"
 
 
 def _integrations_page(request: HttpRequest, intent: dict[str, Any] | None) -> str:
-    """Where to land: the intent's workspace, else the last one a connect started from, else home."""
+    """Where every outcome lands: the Integrations page of the intent's workspace, else of the last
+    one a connect started from (a reused consent link has no intent left), else of the person's
+    first workspace; home only for someone with no workspace (or not signed in)."""
     slug = None
     if intent and intent.get("workspace_id"):
         workspace = Workspace.objects.filter(pk=intent["workspace_id"]).first()
         slug = workspace.slug if workspace else None
     slug = slug or request.session.get(PENDING_CONNECT_SESSION_KEY)
+    if not slug:
+        first = workspaces_for_user(user=request.user).first()
+        slug = first.slug if first else None
     return reverse("integrations_page", kwargs={"slug": slug}) if slug else reverse("home")
 
 
@@ -82,7 +88,7 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
             messages.error(request, error.message)
         else:
             messages.success(request, f"{kind.label} connected as {integration.email}.")
-        request.session.pop(PENDING_CONNECT_SESSION_KEY, None)
+        # The workspace stays in the session: a reused consent link lands on its page too.
         raise ImmediateHttpResponse(HttpResponseRedirect(target))
 
     def on_authentication_error(
@@ -125,5 +131,4 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
         )
         messages.error(request, message)
         target = _integrations_page(request, intent)
-        request.session.pop(PENDING_CONNECT_SESSION_KEY, None)
         raise ImmediateHttpResponse(HttpResponseRedirect(target))

@@ -14,6 +14,7 @@ from integrations.tests.connect_helpers import (
     integrations_url,
     start_connect,
 )
+from workspaces.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -217,3 +218,58 @@ def test_google_login_without_a_connect_intent_is_refused(live_server, google, w
     assert "Google is used to connect Gmail and Calendar, not to log in." in unescape(page.text)
     assert Integration.objects.count() == 0
     assert not SocialAccount.objects.exists()
+
+
+# --- Every outcome lands on the Integrations page
+
+
+def test_a_reused_consent_link_lands_on_the_integrations_page(live_server, google, workspace, member):
+    browser = browser_for(live_server, member)
+    google.state.set_consent(email="alice@gmail.test")
+    authorize = start_connect(browser, live_server, workspace, allow_redirects=False).headers["Location"]
+    first = browser.get(authorize)
+    assert first.url == integrations_url(live_server, workspace)
+    assert "Gmail connected" in unescape(first.text)
+
+    google.state.set_consent(email="alice@gmail.test")  # the person consents again...
+    again = browser.get(authorize)  # ...on the same consent link, from the browser's history
+
+    assert_no_server_error(again)
+    assert again.url == integrations_url(live_server, workspace)
+    assert "We could not verify that Google sign-in" in unescape(again.text)
+    assert Integration.objects.count() == 1
+
+
+def test_a_replayed_callback_lands_on_the_workspace_it_came_from(
+    live_server, google, workspace, member, other_workspace
+):
+    # Connecting from Globex, a second workspace; Acme comes first by name.
+    MembershipFactory(workspace=other_workspace, user=member)
+    browser = browser_for(live_server, member)
+    google.state.set_consent(email="alice@gmail.test")
+    callback = _callback_url(browser, live_server, google, other_workspace)
+    browser.get(callback)
+    replay = browser.get(callback)
+    assert replay.url == integrations_url(live_server, other_workspace)
+    assert "We could not verify that Google sign-in" in unescape(replay.text)
+
+
+def test_failures_without_a_connect_in_this_session_land_on_the_persons_integrations_page(
+    live_server, google, workspace, member, other_workspace, other_member
+):
+    google.state.set_consent(email="alice@gmail.test")
+    callback = _callback_url(browser_for(live_server, member), live_server, google, workspace)
+    page = browser_for(live_server, other_member).get(callback)
+    assert_no_server_error(page)
+    assert page.url == integrations_url(live_server, other_workspace)
+
+    browser = browser_for(live_server, member)
+    google.state.set_consent(email="alice@gmail.test")
+    login_page = browser.get(f"{live_server.url}/accounts/google/login/")
+    page = browser.post(
+        f"{live_server.url}/accounts/google/login/",
+        data={"csrfmiddlewaretoken": csrf_token(login_page.text)},
+        headers={"Referer": login_page.url},
+    )
+    assert page.url == integrations_url(live_server, workspace)
+    assert "not to log in" in unescape(page.text)
