@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -150,16 +150,23 @@ def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: fl
 
     Booking once per attempt keeps the mailbox's pace exact across processes: a step that waited
     for its slot comes back to the same slot instead of taking one behind every later booking.
-    If two executors book for the same step at once, one slot stays empty: slower, never faster.
+    The step's row lock makes two executors of one step book one slot between them (no HTTP call
+    is made under it; lock order: step run, then integration).
     """
     if step_run.send_slot_at is None:
-        wait = reserve_send_slot(integration_id=integration.pk, interval=interval)
-        slot = timezone.now() + timedelta(seconds=wait)
-        booked = StepRun.objects.filter(
-            pk=step_run.pk, attempts=step_run.attempts, send_slot_at__isnull=True
-        ).update(send_slot_at=slot)
-        if not booked:
-            slot = StepRun.objects.filter(pk=step_run.pk).values_list("send_slot_at", flat=True).get() or slot
+        with transaction.atomic():
+            attempts, slot = (
+                StepRun.objects.select_for_update()
+                .filter(pk=step_run.pk)
+                .values_list("attempts", "send_slot_at")
+                .get()
+            )
+            if attempts == step_run.attempts and slot is None:
+                wait = reserve_send_slot(integration_id=integration.pk, interval=interval)
+                slot = timezone.now() + timedelta(seconds=wait)
+                StepRun.objects.filter(pk=step_run.pk).update(send_slot_at=slot)
+        if slot is None:
+            return 0.0  # another executor has taken this attempt: the claim will tell
         step_run.send_slot_at = slot
     return max(0.0, (step_run.send_slot_at - timezone.now()).total_seconds())
 

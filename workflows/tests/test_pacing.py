@@ -123,4 +123,5 @@ def test_a_burst_to_one_mailbox_is_paced_and_each_step_is_claimed_once(
     sent_at = sorted(datetime.fromisoformat(message["received_at"]) for message in messages)
     span = (sent_at[-1] - sent_at[0]).total_seconds()
     assert span >= 0.9 * SEND_INTERVAL * (BURST - 1)  # never faster than 2.5 a second
-    assert span <= SEND_INTERVAL * BURST + 10  # and paced, not stalled
+    # and at that pace, not slower: two executors of one step book one slot between them
+    assert span <= 1.25 * SEND_INTERVAL * (BURST - 1) + 2
