@@ -2,11 +2,14 @@
 
 import logging
 import secrets
+from pathlib import Path
 
 import pytest
 
 from galaxyco.logging import JsonFormatter, SecretsFilter
 from tests.secret_scan import ACCESS_TOKEN, API_KEY, AUTHORIZATION_CODE, SecretScan, fingerprint
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -66,3 +69,28 @@ def _record_with(token):
     record = logging.LogRecord("galaxyco", logging.INFO, __file__, 1, "token %s", (token,), None)
     SecretsFilter().filter(record)
     return record
+
+
+def test_a_suite_that_leaks_a_code_into_a_log_line_fails_naming_the_kind_not_the_code(pytester, monkeypatch):
+    code = "4/0" + secrets.token_urlsafe(48)
+    pytester.makepyfile(
+        f"""
+        import logging
+
+        from tests.secret_scan import AUTHORIZATION_CODE, SCAN
+
+
+        def test_leaks():
+            SCAN.register("{code}", AUTHORIZATION_CODE)
+            # The log filter redacts tokens and keys, but nothing named "code".
+            logging.getLogger("galaxyco.leaky").warning("exchanged code=%s", "{code}")
+        """
+    )
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "galaxyco.test_settings")
+    result = pytester.runpytest_subprocess("-p", "tests.secret_scan", "-p", "no:cacheprovider")
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    assert f"authorization code (sha256 {fingerprint(code)[:12]}) in a log line of galaxyco.leaky" in output
+    assert code not in output
