@@ -253,16 +253,15 @@ class RunListView(WorkspacePageMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
         filters: dict[str, Any] = kwargs.get("filters", {})
+        runs = selectors.run_list(
+            workspace=self.workspace,
+            workflow_id=filters.get("workflow"),
+            status=filters.get("status"),
+            since=filters.get("since"),
+            until=filters.get("until"),
+        )
         if kwargs.get("filter_errors"):
-            runs = WorkflowRun.objects.none()
-        else:
-            runs = selectors.run_list(
-                workspace=self.workspace,
-                workflow_id=filters.get("workflow"),
-                status=filters.get("status"),
-                since=filters.get("since"),
-                until=filters.get("until"),
-            )
+            runs = runs.none()
         page = Paginator(runs.select_related("requested_by", "api_key"), RUNS_PER_PAGE).get_page(
             filters.get("page")
         )

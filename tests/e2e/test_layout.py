@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from galaxyco.errors import ReauthRequired
 from integrations.models import IntegrationStatus
@@ -21,14 +21,14 @@ from workspaces.tests.factories import MembershipFactory, UserFactory, Workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 EMAIL = "a.person.with.a.rather.long.address@galaxyco-example.test"
 PASSWORD = "correct-horse-battery"  # the factory's
 
 
 @pytest.fixture
 def phone(browser: Browser, live_server, browser_watch: BrowserWatch) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE)  # type: ignore[arg-type]
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     browser_watch.attach(page)
