@@ -66,6 +66,21 @@ def other_key_client(other_api_key):
 
 
 @pytest.fixture
+def admin_key_client(workspace):
+    """An API key with the admin role (the default key is a member's)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(workspace, role='admin')}")
+    return client
+
+
+@pytest.fixture
+def other_admin_key_client(other_workspace):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(other_workspace, role='admin')}")
+    return client
+
+
+@pytest.fixture
 def other_session_client(other_member):
     client = APIClient()
     client.force_login(other_member)

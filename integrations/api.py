@@ -12,6 +12,7 @@ from integrations.serializers import (
     IntegrationFilters,
     IntegrationSerializer,
     IntegrationStatusSerializer,
+    IntegrationUpdateSerializer,
 )
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
@@ -39,12 +40,29 @@ class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
     def scoped_queryset(self) -> QuerySet[Integration]:
         return integration_list(workspace=self.workspace)
 
+    @extend_schema(request=IntegrationUpdateSerializer, responses=IntegrationSerializer)
+    def patch(self, request: Request, workspace_id: int, integration_id: int) -> Response:
+        serializer = IntegrationUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        integration = services.update_integration_sharing(
+            workspace=self.workspace,
+            integration_id=self.get_object().pk,
+            role=self.role,
+            user_id=self.requesting_user.pk if self.requesting_user else None,
+            shared=serializer.validated_data.get("shared"),
+            is_default=serializer.validated_data.get("is_default"),
+        )
+        return Response(IntegrationSerializer(integration).data)
+
 
 class IntegrationDisconnectApi(WorkspaceAPIView):
     @extend_schema(request=None, responses=DisconnectResponseSerializer)
     def post(self, request: Request, workspace_id: int, integration_id: int) -> Response:
         disconnection = services.disconnect_integration_as(
-            workspace=self.workspace, integration_id=integration_id, membership=self.membership
+            workspace=self.workspace,
+            integration_id=integration_id,
+            role=self.role,
+            user_id=self.requesting_user.pk if self.requesting_user else None,
         )
         return Response(
             {

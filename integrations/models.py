@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from integrations.fields import EncryptedTextField
 from workspaces.models import Workspace
@@ -19,11 +20,22 @@ class IntegrationStatus(models.TextChoices):
 
 
 class Integration(models.Model):
-    """A Google account connected to a workspace for one purpose (Gmail or Calendar)."""
+    """A Google account connected to a workspace for one purpose (Gmail or Calendar).
+
+    Its owner is the member who connected it (`connected_by`). A private account sends only for
+    its owner's runs; a shared one for any member's, API key's or trigger's. At most one shared
+    account per type is the workspace's default, used by steps that name no account.
+    """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="integrations")
     connected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shared = models.BooleanField(
+        default=False, help_text="Shared with the workspace: any member's runs may send from it."
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="The workspace's account of this type for steps that name none."
     )
     provider = models.CharField(max_length=20, default="google")
     type = models.CharField(max_length=20, choices=IntegrationType.choices)
@@ -52,6 +64,14 @@ class Integration(models.Model):
             models.UniqueConstraint(
                 fields=["workspace", "provider", "type", "provider_account_id"],
                 name="unique_integration_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "type"],
+                condition=Q(is_default=True),
+                name="one_default_integration_per_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(shared=True), name="default_integration_is_shared"
             ),
         ]
         indexes = [models.Index(fields=["workspace", "type", "status"], name="integration_lookup_idx")]

@@ -1,10 +1,12 @@
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, QuerySet, When
+from django.db.models import Q, QuerySet
 
 from galaxyco.errors import IntegrationNotConnected
 from integrations.models import Integration, IntegrationStatus, IntegrationType
 from workspaces.models import Membership, Workspace
+from workspaces.permissions import Action, may
 
 
 def integration_list(*, workspace: Workspace) -> QuerySet[Integration]:
@@ -25,27 +27,60 @@ def integrations_by_id(*, workspace: Workspace, integration_ids: set[int]) -> di
     return {i.pk: i for i in integration_list(workspace=workspace).filter(pk__in=integration_ids)}
 
 
+def _owner_is_member(queryset: QuerySet[Integration], *, workspace: Workspace) -> QuerySet[Integration]:
+    # An account whose owner left the workspace is nobody's to send from.
+    return queryset.filter(connected_by__memberships__workspace=workspace)
+
+
 def usable_integrations(*, workspace: Workspace, user_id: int | None) -> QuerySet[Integration]:
-    """The accounts a person may name in a step and their workflows may send from: the ones they
-    connected themselves, while they are a member. (Sharing an account is not built yet.)"""
+    """The accounts a person may name in a step and their runs may send from: the shared ones
+    and their own. With no person behind the request (an API key, a trigger): the shared ones."""
+    usable = _owner_is_member(connected_integrations(workspace=workspace), workspace=workspace)
     if user_id is None:
-        return Integration.objects.none()
-    return connected_integrations(workspace=workspace).filter(
-        connected_by_id=user_id, connected_by__memberships__workspace=workspace
+        return usable.filter(shared=True)
+    return usable.filter(Q(shared=True) | Q(connected_by_id=user_id))
+
+
+def may_use_integration(*, integration: Integration, user_id: int | None) -> bool:
+    """Whether a run requested by this person (None: an API key or a trigger) may send from it."""
+    return integration.shared or (user_id is not None and integration.connected_by_id == user_id)
+
+
+def may_manage_integration(*, integration: Integration, role: str, user_id: int | None) -> bool:
+    """Disconnecting, sharing or making an account the default is for its owner (a member or
+    more) or an admin."""
+    if may(role, Action.MANAGE_ANY_CONNECTION):
+        return True
+    return (
+        user_id is not None
+        and integration.connected_by_id == user_id
+        and may(role, Action.MANAGE_OWN_CONNECTIONS)
     )
 
 
-def may_manage_integration(*, integration: Integration, membership: Membership | None) -> bool:
-    """Disconnecting an account is for the member who connected it, or an owner or admin.
-    An API key is neither."""
-    if membership is None:
-        return False
-    return membership.can_manage or integration.connected_by_id == membership.user_id
+def default_integration(*, workspace: Workspace, integration_type: str) -> Integration | None:
+    """The workspace's default account of this type, if one is set (always a shared one)."""
+    return (
+        _owner_is_member(connected_integrations(workspace=workspace), workspace=workspace)
+        .filter(type=integration_type, is_default=True)
+        .select_related("token")
+        .first()
+    )
 
 
-def _summary(integration: Integration | None) -> dict[str, Any]:
+def default_integrations(*, workspace: Workspace) -> dict[str, Integration]:
+    """The workspace's default account of each type that has one, in one query."""
+    found = _owner_is_member(connected_integrations(workspace=workspace), workspace=workspace).filter(
+        is_default=True
+    )
+    return {integration.type: integration for integration in found}
+
+
+def _summary(integration: Integration | None, default: Integration | None) -> dict[str, Any]:
+    default_id = default.pk if default is not None else None
     if integration is None:
         return {
+            "default_integration_id": default_id,
             "connected": False,
             "status": "not_connected",
             "email": None,
@@ -56,6 +91,7 @@ def _summary(integration: Integration | None) -> dict[str, Any]:
             "message": None,
         }
     return {
+        "default_integration_id": default_id,
         "connected": integration.status == IntegrationStatus.ACTIVE,
         "status": integration.status,
         "email": integration.email,
@@ -77,7 +113,8 @@ _STATUS_PRIORITY = {
 
 
 def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
-    """One summary per type, from one query whatever the number of integrations."""
+    """One summary per type, with its default account's id, from two queries whatever the number
+    of integrations."""
     best: dict[str, Integration] = {}
     rows = Integration.objects.for_workspace(workspace).only(
         "id",
@@ -97,35 +134,8 @@ def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
             < _STATUS_PRIORITY[IntegrationStatus(current.status)]
         ):
             best[integration.type] = integration
-    return {kind.value: _summary(best.get(kind.value)) for kind in IntegrationType}
-
-
-def default_integration_for(
-    *, workspace: Workspace, integration_type: str, requester_id: int | None, workflow_creator_id: int | None
-) -> Integration | None:
-    """The account a step that names none uses: the requester's own of that type (an active one
-    first, else one needing reconnection, so the run says so). A run with no person behind it
-    (an API key) uses the workflow creator's, else the workspace's one active account of that
-    type when there is exactly one. Never another member's mailbox for a person's run."""
-    usable = (
-        Integration.objects.for_workspace(workspace)
-        .select_related("token")
-        .filter(
-            type=integration_type,
-            status__in=[IntegrationStatus.ACTIVE, IntegrationStatus.REAUTH_REQUIRED],
-            # An account whose owner left the workspace is nobody's to send from.
-            connected_by__memberships__workspace=workspace,
-        )
-    )
-    owner_id = requester_id or workflow_creator_id
-    if owner_id is not None:
-        return (
-            usable.filter(connected_by_id=owner_id)
-            .order_by(Case(When(status=IntegrationStatus.ACTIVE, then=0), default=1), "-connected_at", "-id")
-            .first()
-        )
-    active = list(usable.filter(status=IntegrationStatus.ACTIVE)[:2])
-    return active[0] if len(active) == 1 else None
+    defaults = default_integrations(workspace=workspace)
+    return {kind.value: _summary(best.get(kind.value), defaults.get(kind.value)) for kind in IntegrationType}
 
 
 def integration_for_step(
@@ -134,41 +144,111 @@ def integration_for_step(
     integration_type: str,
     named: Integration | None,
     requester_id: int | None,
-    workflow_creator_id: int | None,
     step_label: str,
 ) -> Integration:
-    """The account a step of a run sends from. A named account must still be connected and be
-    one the workflow's creator may use (their own, while a member); a step that names none uses
-    `default_integration_for`. Anything else fails the run asking to connect or choose one."""
-    if named is None:
-        integration = default_integration_for(
+    """The account a step of a run sends from: the account it names, if the run may use it
+    (shared, or the requester's own); else the workspace's default; else, for a person's run,
+    their own single account of that type. Never a guess: anything else fails the run saying
+    what to choose. `requester_id` is None for a run started by an API key or a trigger."""
+    kind = IntegrationType(integration_type).label
+    if named is not None:
+        label = f"{named.get_type_display()} account {named.email}"
+        owner_is_member = (
+            named.connected_by_id is not None
+            and Membership.objects.for_workspace(workspace).filter(user_id=named.connected_by_id).exists()
+        )
+        if (
+            named.workspace_id != workspace.pk
+            or named.status == IntegrationStatus.DISCONNECTED
+            or not owner_is_member
+        ):
+            raise IntegrationNotConnected(
+                f"The {label} chosen for “{step_label}” is no longer connected. Connect an account on "
+                "the Integrations page and choose it in the workflow's step, then run it again."
+            )
+        if not may_use_integration(integration=named, user_id=requester_id):
+            owner = named.connected_by.email if named.connected_by else "its owner"
+            raise IntegrationNotConnected(
+                f"The {label} chosen for “{step_label}” is private to {owner}: only their own runs "
+                "may send from it. Ask them or an admin to share it on the Integrations page, or "
+                "choose another account in the workflow's step."
+            )
+        return named
+    default = default_integration(workspace=workspace, integration_type=integration_type)
+    if default is not None:
+        return default
+    if requester_id is None:
+        raise IntegrationNotConnected(
+            f"“{step_label}” names no account and the workspace has no default {kind} account. "
+            "Choose the account in the workflow's step, or make a shared account the default on the "
+            "Integrations page, then run it again."
+        )
+    own = list(
+        _owner_is_member(connected_integrations(workspace=workspace), workspace=workspace)
+        .filter(type=integration_type, connected_by_id=requester_id)
+        .select_related("token")[:2]
+    )
+    if len(own) == 1:
+        return own[0]
+    if not own:
+        raise IntegrationNotConnected(
+            f"No {kind} account was found for “{step_label}”: the workspace has no default {kind} "
+            "account and you have not connected one. Connect yours on the Integrations page, or "
+            "choose an account in the workflow's step, then run it again."
+        )
+    raise IntegrationNotConnected(
+        f"You have more than one {kind} account connected and the workspace has no default, so "
+        f"GalaxyCo will not guess which one sends “{step_label}”. Choose the account in the "
+        "workflow's step, or make a shared account the default on the Integrations page."
+    )
+
+
+@dataclass(frozen=True)
+class StepAccount:
+    """Which mailbox a step sends from for a given person's run, in words, and why they could
+    not run it (empty when they can)."""
+
+    text: str
+    warning: str = ""
+
+
+def step_account(
+    *,
+    workspace: Workspace,
+    integration_type: str,
+    named: Integration | None,
+    requester_id: int,
+    step_label: str,
+) -> StepAccount:
+    """`integration_for_step` told as the builder shows it to the person who would press Run now."""
+    try:
+        chosen = integration_for_step(
             workspace=workspace,
             integration_type=integration_type,
+            named=named,
             requester_id=requester_id,
-            workflow_creator_id=workflow_creator_id,
+            step_label=step_label,
         )
-        if integration is None:
-            raise IntegrationNotConnected(
-                f"No connected {integration_type.title()} account was found for “{step_label}”. "
-                "Connect yours on the Integrations page, or choose the account in the workflow's step, "
-                "then run it again."
-            )
-        return integration
-    label = f"{named.get_type_display()} account {named.email}"
-    if named.workspace_id != workspace.pk or named.status == IntegrationStatus.DISCONNECTED:
-        raise IntegrationNotConnected(
-            f"The {label} chosen for “{step_label}” is no longer connected. Connect an account on "
-            "the Integrations page and choose it in the workflow's step, then run it again."
-        )
-    creator_may_use = (
-        workflow_creator_id is not None
-        and named.connected_by_id == workflow_creator_id
-        and Membership.objects.for_workspace(workspace).filter(user_id=workflow_creator_id).exists()
+    except IntegrationNotConnected as error:
+        text = named.email if named is not None else "the workspace default (none is set)"
+        return StepAccount(text=text, warning=error.message)
+    if named is not None:
+        sharing = "shared with the workspace" if chosen.shared else "private to you"
+        return StepAccount(text=f"{chosen.email} ({sharing})")
+    if chosen.is_default:
+        return StepAccount(text=f"the workspace default ({chosen.email})")
+    return StepAccount(
+        text=f"your own account ({chosen.email}): the workspace has no default, so a teammate's run "
+        "would use theirs"
     )
-    if not creator_may_use:
-        raise IntegrationNotConnected(
-            f"The {label} chosen for “{step_label}” is not one this workflow's creator may send from. "
-            "Connect an account on the Integrations page and choose it in the workflow's step, "
-            "then run it again."
-        )
-    return named
+
+
+def default_account_labels(*, workspace: Workspace) -> dict[str, str]:
+    """What the builder's empty account choice means, per type: the workspace default, by name."""
+    defaults = default_integrations(workspace=workspace)
+    return {
+        kind.value: f"Workspace default ({defaults[kind.value].email})"
+        if kind.value in defaults
+        else "Workspace default (none set: the runner's own account)"
+        for kind in IntegrationType
+    }

@@ -1,15 +1,22 @@
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from galaxyco.query import PageParameters
 from integrations.models import Integration, IntegrationStatus, IntegrationType
 
 
+class OwnerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
 class IntegrationSerializer(serializers.ModelSerializer):
     """An integration as the API shows it: never any token material."""
 
     connected_by = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
     last_error = serializers.SerializerMethodField()
 
     class Meta:
@@ -22,6 +29,9 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "email",
             "display_name",
             "scopes",
+            "owner",
+            "shared",
+            "is_default",
             "connected_by",
             "connected_at",
             "last_refreshed_at",
@@ -33,13 +43,34 @@ class IntegrationSerializer(serializers.ModelSerializer):
     def get_connected_by(self, obj: Integration) -> str | None:
         return obj.connected_by.email if obj.connected_by else None
 
+    @extend_schema_field(OwnerSerializer(allow_null=True))
+    def get_owner(self, obj: Integration) -> dict[str, Any] | None:
+        """Who connected the account: only their runs may send from it unless it is shared."""
+        return {"id": obj.connected_by.pk, "email": obj.connected_by.email} if obj.connected_by else None
+
     def get_last_error(self, obj: Integration) -> dict[str, Any] | None:
         if not obj.last_error_code:
             return None
         return {"code": obj.last_error_code, "message": obj.last_error_message, "at": obj.last_error_at}
 
 
+class IntegrationUpdateSerializer(serializers.Serializer):
+    """PATCH: share or unshare the account, and/or make it the workspace's default of its type."""
+
+    shared = serializers.BooleanField(required=False)
+    is_default = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Send “shared” (true or false) and/or “is_default”.")
+        return attrs
+
+
 class IntegrationStatusEntrySerializer(serializers.Serializer):
+    default_integration_id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The workspace's default account of this type, used by steps that name none.",
+    )
     connected = serializers.BooleanField()
     status = serializers.CharField()
     email = serializers.EmailField(allow_null=True)

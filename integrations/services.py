@@ -8,12 +8,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, ConnectionFailed, Forbidden, NotFound, ScopeNotGranted
+from galaxyco.errors import AppError, ConnectionFailed, Forbidden, InvalidInput, NotFound, ScopeNotGranted
 from integrations.google import oauth_client
 from integrations.google.scopes import PERMISSION_LABEL, REQUIRED_SCOPE
 from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken
 from integrations.selectors import get_integration, may_manage_integration
-from workspaces.models import Membership, Workspace
+from workspaces.models import Workspace
+from workspaces.permissions import Action, ensure, may
 from workspaces.selectors import membership_for
 
 logger = logging.getLogger(__name__)
@@ -32,14 +33,32 @@ class GoogleGrant:
     granted_scopes: list[str]
 
 
+def first_shared_account_would_be_default(*, workspace: Workspace, integration_type: str, role: str) -> bool:
+    """Whether connecting an account of this type now would share it and make it the default by
+    default: the workspace has no shared account of the type yet and the person is an owner or admin."""
+    no_shared_yet = (
+        not Integration.objects.for_workspace(workspace)
+        .filter(type=integration_type, shared=True)
+        .exclude(status=IntegrationStatus.DISCONNECTED)
+        .exists()
+    )
+    return no_shared_yet and may(role, Action.MANAGE_ANY_CONNECTION)
+
+
 @transaction.atomic
 def connect_google_integration(
-    *, workspace: Workspace, user: User, integration_type: str, grant: GoogleGrant
+    *, workspace: Workspace, user: User, integration_type: str, grant: GoogleGrant, share: bool = False
 ) -> Integration:
-    """Create or update the integration for this account and store its tokens, in one transaction."""
+    """Create or update the integration for this account and store its tokens, in one transaction.
+
+    A new connection (or one reconnected after a disconnect) is shared if the person chose so, and
+    becomes the workspace's default when it is the type's first shared account and they are an
+    owner or admin. Reconnecting a live account keeps its settings."""
     kind = IntegrationType(integration_type)
-    if membership_for(user=user, workspace=workspace) is None:
+    membership = membership_for(user=user, workspace=workspace)
+    if membership is None:
         raise NotFound()
+    ensure(role=membership.role, action=Action.MANAGE_OWN_CONNECTIONS)
     if REQUIRED_SCOPE[kind] not in grant.granted_scopes:
         raise ScopeNotGranted(
             f"You did not allow “{PERMISSION_LABEL[kind]}”, so {kind.label} was not connected. "
@@ -52,6 +71,19 @@ def connect_google_integration(
             code="no_refresh_token",
         )
     now = timezone.now()
+    previous = (
+        Integration.objects.for_workspace(workspace)
+        .select_for_update()
+        .filter(provider="google", type=kind, provider_account_id=grant.account_id)
+        .first()
+    )
+    fresh = previous is None or previous.status == IntegrationStatus.DISCONNECTED
+    sharing = {}
+    if fresh:
+        becomes_default = share and first_shared_account_would_be_default(
+            workspace=workspace, integration_type=kind, role=membership.role
+        )
+        sharing = {"shared": share, "is_default": becomes_default}
     integration, created = Integration.objects.select_for_update().update_or_create(
         workspace=workspace,
         provider="google",
@@ -68,6 +100,7 @@ def connect_google_integration(
             "last_error_code": "",
             "last_error_message": "",
             "last_error_at": None,
+            **sharing,
         },
     )
     OAuthToken.objects.update_or_create(
@@ -127,7 +160,9 @@ def _detach(*, integration: Integration) -> str:
     if token is not None:
         token.delete()
     integration.status = IntegrationStatus.DISCONNECTED
-    integration.save(update_fields=["status", "updated_at"])
+    # A disconnected account cannot be the default: steps naming none then ask for a choice.
+    integration.is_default = False
+    integration.save(update_fields=["status", "is_default", "updated_at"])
     return secret
 
 
@@ -175,19 +210,70 @@ def disconnect_integration(*, workspace: Workspace, integration_id: int) -> Disc
     )
 
 
+def _ensure_may_manage(*, integration: Integration, role: str, user_id: int | None, doing: str) -> None:
+    if not may_manage_integration(integration=integration, role=role, user_id=user_id):
+        raise Forbidden(
+            f"Only the person who connected {integration.get_type_display()} ({integration.email}), "
+            f"or a workspace owner or admin, can {doing} it."
+        )
+
+
 def disconnect_integration_as(
-    *, workspace: Workspace, integration_id: int, membership: Membership | None
+    *, workspace: Workspace, integration_id: int, role: str, user_id: int | None
 ) -> Disconnection:
     """`disconnect_integration` for a request: only the account's owner or an admin may."""
     integration = get_integration(workspace=workspace, integration_id=integration_id)
     if integration is None:
         raise NotFound()
-    if not may_manage_integration(integration=integration, membership=membership):
-        raise Forbidden(
-            f"Only the person who connected {integration.get_type_display()} ({integration.email}), "
-            "or a workspace owner or admin, can disconnect it."
-        )
+    _ensure_may_manage(integration=integration, role=role, user_id=user_id, doing="disconnect")
     return disconnect_integration(workspace=workspace, integration_id=integration_id)
+
+
+@transaction.atomic
+def update_integration_sharing(
+    *,
+    workspace: Workspace,
+    integration_id: int,
+    role: str,
+    user_id: int | None,
+    shared: bool | None = None,
+    is_default: bool | None = None,
+) -> Integration:
+    """Share or unshare an account, or make it the workspace's default of its type (the owner of
+    the account or an admin). Unsharing the default clears the default; a private account cannot
+    be the default. Taking the default from another account is one transaction, under row locks."""
+    integration = _get_for_update(workspace=workspace, integration_id=integration_id)
+    _ensure_may_manage(integration=integration, role=role, user_id=user_id, doing="change")
+    label = f"{integration.get_type_display()} account {integration.email}"
+    if integration.status == IntegrationStatus.DISCONNECTED and (shared or is_default):
+        raise InvalidInput(f"The {label} is disconnected. Connect it again first.")
+    if shared is not None:
+        integration.shared = shared
+        if not shared:
+            integration.is_default = False
+    if is_default is not None:
+        if is_default and not integration.shared:
+            raise InvalidInput(
+                f"The {label} is private, so it cannot be the workspace's default. Share it with the "
+                "workspace first (or in the same request)."
+            )
+        if is_default:
+            # Lock order: the account being changed, then the one that loses the default.
+            Integration.objects.for_workspace(workspace).select_for_update().filter(
+                type=integration.type, is_default=True
+            ).exclude(pk=integration.pk).update(is_default=False)
+        integration.is_default = is_default
+    integration.save(update_fields=["shared", "is_default", "updated_at"])
+    context.bind(integration_id=integration.pk)
+    logger.info(
+        "Integration sharing changed",
+        extra={
+            "event": "integration_sharing_changed",
+            "shared": integration.shared,
+            "is_default": integration.is_default,
+        },
+    )
+    return integration
 
 
 def disconnect_integrations_of(*, user_id: int, workspace: Workspace | None = None) -> list[Integration]:

@@ -10,6 +10,11 @@ urlpatterns = [
         name="integrations_google_connect",
     ),
     path(
+        "integrations/<int:integration_id>/sharing/",
+        views.SharingView.as_view(),
+        name="integrations_update",
+    ),
+    path(
         "integrations/<int:integration_id>/disconnect/",
         views.DisconnectView.as_view(),
         name="integrations_disconnect",

@@ -110,7 +110,6 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
         # Loaded with the step (the run's snapshot of the account it names).
         named=step_run.integration if step_run.integration_id is not None else None,
         requester_id=run.requested_by_id,
-        workflow_creator_id=run.workflow.created_by_id,
         step_label=action.label,
     )
     context.bind(integration_id=integration.pk)

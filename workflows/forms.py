@@ -20,7 +20,7 @@ from workflows.actions.base import Action, PlaceholderCharField
 from workflows.actions.registry import ACTIONS, get_action
 from workflows.models import Workflow
 
-REQUESTER_ACCOUNT_LABEL = "The requester's connected account"
+DEFAULT_ACCOUNT_LABEL = "Workspace default"
 
 # Wording for the builder where a serializer field's own label or a value is too terse.
 LABELS = {
@@ -309,8 +309,15 @@ def _as_text(value: Any, *, is_list: bool) -> str:
     return str(value)
 
 
-def step_rows(*, steps: Any, errors: BuilderErrors | None, integrations: list[Integration]) -> list[StepRow]:
-    """The submitted or stored steps, as the builder draws them, whatever shape they came in."""
+def step_rows(
+    *,
+    steps: Any,
+    errors: BuilderErrors | None,
+    integrations: list[Integration],
+    default_labels: dict[str, str] | None = None,
+) -> list[StepRow]:
+    """The submitted or stored steps, as the builder draws them, whatever shape they came in.
+    `default_labels`: per integration type, what the empty account choice (the workspace default) means."""
     choices = integration_choices(integrations)
     by_id = {i.pk: i for i in integrations}
     default_action = next(iter(ACTIONS))
@@ -324,7 +331,8 @@ def step_rows(*, steps: Any, errors: BuilderErrors | None, integrations: list[In
         integration_id = step.get("integration")
         selected = "" if integration_id in (None, "") else str(integration_id)
         needed_type = action.integration_type if action else None
-        options = [("", REQUESTER_ACCOUNT_LABEL)] + [
+        empty_label = (default_labels or {}).get(needed_type or "", DEFAULT_ACCOUNT_LABEL)
+        options = [("", empty_label)] + [
             (str(c["id"]), c["label"]) for c in choices if c["type"] == needed_type
         ]
         if selected and selected not in {value for value, _ in options}:
@@ -372,6 +380,6 @@ def _fieldsets(*, active: str, params: dict[str, Any], errors: StepErrors) -> li
     return fieldsets
 
 
-def new_step_row(*, integrations: list[Integration]) -> StepRow:
+def new_step_row(*, integrations: list[Integration], default_labels: dict[str, str] | None = None) -> StepRow:
     """The blank step the "Add a step" button copies."""
-    return step_rows(steps=[{}], errors=None, integrations=integrations)[0]
+    return step_rows(steps=[{}], errors=None, integrations=integrations, default_labels=default_labels)[0]

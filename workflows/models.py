@@ -17,6 +17,8 @@ class Workflow(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Deleting a workflow that has runs archives it: hidden and not runnable, its runs kept.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -39,7 +41,7 @@ class WorkflowStep(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="Empty: the requester's connected account of the action's type.",
+        help_text="Empty: the workspace's default account of the action's type.",
     )
     params = models.JSONField(default=dict, blank=True)
 

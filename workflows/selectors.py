@@ -9,9 +9,11 @@ from workspaces.models import Workspace
 
 
 def workflow_list(*, workspace: Workspace) -> QuerySet[Workflow]:
+    """The workspace's workflows, archived ones left out (their runs stay in run_list)."""
     steps = WorkflowStep.objects.for_workspace(workspace).order_by("position")
     return (
         Workflow.objects.for_workspace(workspace)
+        .filter(archived_at__isnull=True)
         .select_related("created_by")
         .prefetch_related(Prefetch("steps", queryset=steps))
     )

@@ -10,6 +10,7 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from galaxyco import context
 from galaxyco.errors import Conflict, InvalidInput, NotFound
@@ -33,7 +34,7 @@ class StepSpec:
 
 
 def _check_steps(
-    *, workspace: Workspace, steps: list[StepSpec], creator_id: int | None, saved_by_id: int | None
+    *, workspace: Workspace, steps: list[StepSpec], saved_by_id: int | None, workflow: Workflow | None = None
 ) -> None:
     for step in steps:
         action = get_action(step.action)
@@ -46,64 +47,53 @@ def _check_steps(
                 raise InvalidInput(
                     f"The step “{action.label}” needs a {action.integration_type} integration."
                 )
-    _check_accounts_named(workspace=workspace, steps=steps, creator_id=creator_id, saved_by_id=saved_by_id)
+    _check_accounts_named(workspace=workspace, steps=steps, saved_by_id=saved_by_id, workflow=workflow)
 
 
 def _check_accounts_named(
-    *, workspace: Workspace, steps: list[StepSpec], creator_id: int | None, saved_by_id: int | None
+    *, workspace: Workspace, steps: list[StepSpec], saved_by_id: int | None, workflow: Workflow | None
 ) -> None:
-    """A step may name only an account the workflow's creator may use, and the person saving it
-    too (an API key saves for the workflow's creator). The engine checks the creator again at
-    run time, for a member who left or an account that changed hands since."""
+    """A step may name only an account its author may use: their own or a shared one (an API key:
+    a shared one). A connected account the workflow already names may stay, so a teammate can edit
+    it. Whoever runs it must be allowed to use the account too: the engine checks at run time."""
     named = {step.integration.pk for step in steps if step.integration is not None}
     if not named:
         return
-    allowed = set(named)
-    for user_id in {creator_id, saved_by_id if saved_by_id is not None else creator_id}:
-        allowed &= set(
-            usable_integrations(workspace=workspace, user_id=user_id)
-            .filter(pk__in=named)
-            .values_list("pk", flat=True)
+    allowed = set(
+        usable_integrations(workspace=workspace, user_id=saved_by_id)
+        .filter(pk__in=named)
+        .values_list("pk", flat=True)
+    )
+    if workflow is not None:
+        allowed |= set(
+            WorkflowStep.objects.for_workspace(workspace)
+            .filter(workflow=workflow, integration_id__in=named)
+            .exclude(integration__status=IntegrationStatus.DISCONNECTED)
+            .values_list("integration_id", flat=True)
         )
     for position, step in enumerate(steps, start=1):
         if step.integration is not None and step.integration.pk not in allowed:
             raise InvalidInput(
-                _not_namable_message(
-                    position=position,
-                    integration=step.integration,
-                    creator_id=creator_id,
-                    saved_by_id=saved_by_id,
-                )
+                _not_namable_message(position=position, integration=step.integration, saved_by_id=saved_by_id)
             )
 
 
-def _not_namable_message(
-    *, position: int, integration: Integration, creator_id: int | None, saved_by_id: int | None
-) -> str:
+def _not_namable_message(*, position: int, integration: Integration, saved_by_id: int | None) -> str:
     account = f"{integration.get_type_display()} account {integration.email}"
     if integration.status == IntegrationStatus.DISCONNECTED:
         return (
             f"Step {position}: the {account} is disconnected. "
             "Connect an account on the Integrations page and choose it, or leave the account empty."
         )
-    if creator_id is None:
-        return (
-            f"Step {position}: a workflow created with an API key cannot name a person's account "
-            f"({account}). Leave the account empty to use the workspace's."
-        )
     if saved_by_id is None:
         return (
-            f"Step {position}: the {account} was not connected by this workflow's creator. "
-            "Choose one of their accounts, or leave the account empty."
-        )
-    if saved_by_id != creator_id:
-        return (
-            f"Step {position}: you cannot choose the {account} in a workflow someone else created. "
-            "Leave the account empty, or ask the workflow's creator to choose it."
+            f"Step {position}: the {account} is private to the person who connected it, and a workflow "
+            "saved with an API key may name only shared accounts. Leave the account empty to use the "
+            "workspace's default, or ask its owner to share it."
         )
     return (
-        f"Step {position}: you can choose only an account you connected yourself, "
-        f"and the {account} is someone else's. Connect yours on the Integrations page."
+        f"Step {position}: the {account} is private to the person who connected it. Choose your own "
+        "or a shared account, or leave the account empty to use the workspace's default."
     )
 
 
@@ -132,8 +122,9 @@ def create_workflow(
     is_active: bool = True,
     steps: list[StepSpec],
 ) -> Workflow:
-    creator_id = created_by.pk if created_by is not None else None
-    _check_steps(workspace=workspace, steps=steps, creator_id=creator_id, saved_by_id=creator_id)
+    _check_steps(
+        workspace=workspace, steps=steps, saved_by_id=created_by.pk if created_by is not None else None
+    )
     workflow = Workflow.objects.create(
         workspace=workspace, created_by=created_by, name=name, description=description, is_active=is_active
     )
@@ -152,7 +143,12 @@ def update_workflow(
     is_active: bool | None = None,
     steps: list[StepSpec] | None = None,
 ) -> Workflow:
-    workflow = Workflow.objects.for_workspace(workspace).select_for_update().filter(pk=workflow_id).first()
+    workflow = (
+        Workflow.objects.for_workspace(workspace)
+        .select_for_update()
+        .filter(pk=workflow_id, archived_at__isnull=True)
+        .first()
+    )
     if workflow is None:
         raise NotFound()
     for field, value in (("name", name), ("description", description), ("is_active", is_active)):
@@ -163,17 +159,31 @@ def update_workflow(
         _check_steps(
             workspace=workspace,
             steps=steps,
-            creator_id=workflow.created_by_id,
             saved_by_id=saved_by.pk if saved_by is not None else None,
+            workflow=workflow,
         )
         _replace_steps(workflow=workflow, steps=steps)
     return workflow
 
 
-def delete_workflow(*, workspace: Workspace, workflow_id: int) -> None:
-    deleted, _ = Workflow.objects.for_workspace(workspace).filter(pk=workflow_id).delete()
-    if not deleted:
+@transaction.atomic
+def delete_workflow(*, workspace: Workspace, workflow_id: int) -> bool:
+    """Delete a workflow; one that has runs is archived instead, so its run history stays: hidden
+    from the lists and not runnable, its runs still listed. Returns whether it was archived."""
+    workflow = (
+        Workflow.objects.for_workspace(workspace)
+        .select_for_update()
+        .filter(pk=workflow_id, archived_at__isnull=True)
+        .first()
+    )
+    if workflow is None:
         raise NotFound()
+    if not WorkflowRun.objects.for_workspace(workspace).filter(workflow=workflow).exists():
+        workflow.delete()
+        return False
+    workflow.archived_at = timezone.now()
+    workflow.save(update_fields=["archived_at", "updated_at"])
+    return True
 
 
 def request_fingerprint(*, workflow_id: int, run_input: dict[str, Any]) -> str:
@@ -283,10 +293,16 @@ def _create_run(
         .order_by("position")
     )
     if not steps:
-        if not Workflow.objects.for_workspace(workspace).filter(pk=workflow_id).exists():
+        if (
+            not Workflow.objects.for_workspace(workspace)
+            .filter(pk=workflow_id, archived_at__isnull=True)
+            .exists()
+        ):
             raise NotFound()
         raise Conflict("This workflow has no steps yet. Add a step, then run it.", code="workflow_empty")
     workflow = steps[0].workflow
+    if workflow.archived_at is not None:
+        raise NotFound()
     if not workflow.is_active:
         raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
     run = WorkflowRun.objects.create(

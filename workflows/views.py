@@ -18,7 +18,14 @@ from rest_framework import serializers
 
 from galaxyco.api import error_messages
 from galaxyco.errors import AppError
-from integrations.selectors import connected_integrations
+from integrations.models import Integration
+from integrations.selectors import (
+    StepAccount,
+    connected_integrations,
+    default_account_labels,
+    step_account,
+    usable_integrations,
+)
 from workflows import rendering, selectors, services
 from workflows.actions.registry import get_action
 from workflows.forms import (
@@ -70,19 +77,63 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
         run_form: RunInputForm | None = None,
         status: int = 200,
     ) -> HttpResponse:
-        integrations = list(connected_integrations(workspace=self.workspace))
+        connected = {i.pk: i for i in connected_integrations(workspace=self.workspace)}
+        # Offered: the accounts this person may name, and those the workflow already names.
+        offered = set(usable_integrations(workspace=self.workspace, user_id=self.membership.user_id))
+        offered |= {connected[i] for i in _named_ids(definition) if i in connected}
+        integrations = sorted(offered, key=lambda i: (i.type, i.email, i.pk))
+        default_labels = default_account_labels(workspace=self.workspace)
         run_form = run_form or RunInputForm(initial={"input": "{}"})
+        rows = step_rows(
+            steps=definition.get("steps"),
+            errors=errors,
+            integrations=integrations,
+            default_labels=default_labels,
+        )
         ctx = self.get_context_data(
             workflow=workflow,
             definition=definition,
-            steps=step_rows(steps=definition.get("steps"), errors=errors, integrations=integrations),
-            new_step=new_step_row(integrations=integrations),
+            steps=list(
+                zip(rows, self.account_notes(definition=definition, connected=connected), strict=True)
+            ),
+            new_step=new_step_row(integrations=integrations, default_labels=default_labels),
+            default_labels_json=default_labels,
             integrations_json=integration_choices(integrations),
             errors=errors or BuilderErrors(),
             run_form=run_form,
             input_names=_input_names(workflow) if workflow else [],
         )
         return self.render_to_response(ctx, status=status)
+
+    def account_notes(
+        self, *, definition: dict[str, Any], connected: dict[int, Integration]
+    ) -> list[StepAccount | None]:
+        """Per step: which mailbox it sends from when this person runs it, and a warning when
+        they may not use that account. None for a step that needs no account."""
+        raw_steps = definition.get("steps")
+        notes: list[StepAccount | None] = []
+        for raw in raw_steps if isinstance(raw_steps, list) else []:
+            step = raw if isinstance(raw, dict) else {}
+            action = get_action(str(step.get("action") or ""))
+            named_id = step.get("integration")
+            named = connected.get(named_id) if isinstance(named_id, int) else None
+            if (
+                action is None
+                or action.integration_type is None
+                or (named_id not in (None, "") and named is None)
+            ):
+                notes.append(None)
+                continue
+            notes.append(
+                step_account(
+                    workspace=self.workspace,
+                    integration_type=action.integration_type,
+                    named=named,
+                    requester_id=self.membership.user_id,
+                    step_label=action.label,
+                )
+            )
+        return notes
 
     def save(self, workflow: Workflow | None) -> HttpResponse:
         """Validate the posted definition with the API's serializer and save it with the service."""
@@ -130,6 +181,15 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
         else:
             messages.success(self.request, f"Your changes to “{saved.name}” were saved.")
         return redirect("workflow_edit", slug=self.workspace.slug, workflow_id=saved.pk)
+
+
+def _named_ids(definition: dict[str, Any]) -> set[int]:
+    raw_steps = definition.get("steps")
+    return {
+        step["integration"]
+        for step in (raw_steps if isinstance(raw_steps, list) else [])
+        if isinstance(step, dict) and isinstance(step.get("integration"), int)
+    }
 
 
 def _input_names(workflow: Workflow) -> list[str]:
@@ -188,8 +248,13 @@ class WorkflowRunView(WorkflowPageBase):
 class WorkflowDeleteView(WorkflowPageBase):
     def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
         workflow = self.get_workflow(workflow_id)
-        services.delete_workflow(workspace=self.workspace, workflow_id=workflow.pk)
-        messages.success(request, f"The workflow “{workflow.name}” and its run history were deleted.")
+        archived = services.delete_workflow(workspace=self.workspace, workflow_id=workflow.pk)
+        if archived:
+            messages.success(
+                request, f"The workflow “{workflow.name}” was deleted. Its runs stay in Run history."
+            )
+        else:
+            messages.success(request, f"The workflow “{workflow.name}” was deleted.")
         return redirect("workflow_list", slug=self.workspace.slug)
 
 

@@ -1,6 +1,6 @@
 from django import forms
 
-from workspaces.models import Role
+from workspaces.models import API_KEY_ROLES, Role
 
 
 class AddMemberForm(forms.Form):
@@ -15,4 +15,11 @@ class ChangeRoleForm(forms.Form):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
         max_length=100, label="Key name", help_text="For example, the service that will use it."
+    )
+    role = forms.ChoiceField(
+        choices=API_KEY_ROLES,
+        initial=Role.MEMBER,
+        required=False,
+        help_text="What the key may do: a viewer key reads, a member key also builds and runs workflows, "
+        "an admin key also deletes workflows and manages everyone's accounts.",
     )

@@ -17,12 +17,20 @@ class Workspace(models.Model):
 
 
 class Role(models.TextChoices):
+    """Highest first. What each role may do is in workspaces.permissions."""
+
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
     MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
 
 
-MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# An API key acts for a service, never as the workspace's owner.
+API_KEY_ROLES = [
+    (Role.ADMIN.value, Role.ADMIN.label),
+    (Role.MEMBER.value, Role.MEMBER.label),
+    (Role.VIEWER.value, Role.VIEWER.label),
+]
 
 
 class Membership(models.Model):
@@ -42,10 +50,6 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} ({self.role})"
 
-    @property
-    def can_manage(self) -> bool:
-        return self.role in MANAGER_ROLES
-
 
 class ApiKey(models.Model):
     """A workspace credential for other services. Only a SHA-256 hash of the key is kept."""
@@ -54,6 +58,7 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="The key's first characters, to recognise it.")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    role = models.CharField(max_length=10, choices=API_KEY_ROLES, default=Role.MEMBER)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -4,7 +4,7 @@ API: `/api/workspaces/<workspace_id>/...`, pages: `/w/<slug>/...`. A workspace t
 credential may not use answers exactly as one that does not exist: 404.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import User
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from galaxyco import context
 from workspaces.models import ApiKey, Membership, Workspace
+from workspaces.permissions import Action, ensure_request_allowed, may
 from workspaces.selectors import membership_for
 
 
@@ -36,15 +37,23 @@ def resolve_api_workspace(request: Request, workspace_id: Any) -> tuple[Workspac
 
 
 class WorkspaceAPIView(APIView):
-    """Base for every workspace API view: `self.workspace` is set before the handler runs."""
+    """Base for every workspace API view: `self.workspace` is set, and the credential's role
+    checked against workspaces.permissions, before the handler runs."""
 
     workspace: Workspace
     membership: Membership | None
+    role: str
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         self.workspace, self.membership = resolve_api_workspace(request, kwargs.get("workspace_id"))
         context.bind(workspace_id=self.workspace.pk)
+        # No membership: resolve_api_workspace accepted the request's API key.
+        self.role = self.membership.role if self.membership is not None else cast(ApiKey, request.auth).role
+        match = request.resolver_match
+        ensure_request_allowed(
+            role=self.role, url_name=match.url_name if match else None, method=request.method or ""
+        )
 
     @property
     def api_key(self) -> ApiKey | None:
@@ -101,10 +110,16 @@ class WorkspacePageMixin(LoginRequiredMixin):
             raise Http404
         self.workspace, self.membership = workspace, membership
         context.bind(workspace_id=workspace.pk)
+        match = request.resolver_match
+        ensure_request_allowed(
+            role=membership.role, url_name=match.url_name if match else None, method=request.method or ""
+        )
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx: dict[str, Any] = super().get_context_data(**kwargs)  # type: ignore[misc]
         ctx["workspace"] = self.workspace
         ctx["membership"] = self.membership
+        # What the page may offer this person, from the one permission table.
+        ctx["may"] = {action.value: may(self.membership.role, action) for action in Action}
         return ctx

@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from galaxyco.errors import Conflict, Forbidden, InvalidInput, NotFound
-from workspaces.models import ApiKey, Membership, Role, Workspace
+from workspaces.models import API_KEY_ROLES, ApiKey, Membership, Role, Workspace
+from workspaces.permissions import Action, may
 
 API_KEY_PREFIX = "gxy_"
 # A key's last_used_at is written at most this often, so a busy key does not write per request.
@@ -43,10 +44,15 @@ def create_personal_workspace(*, user: User) -> Workspace:
     return create_workspace(name=f"{email.split('@')[0]}'s workspace", owner=user)
 
 
-def _ensure_may_touch_owners(*, actor: Membership, roles: set[str]) -> None:
-    """Only an owner grants the owner role, takes it away, or removes an owner."""
-    if Role.OWNER in roles and actor.role != Role.OWNER:
-        raise Forbidden("Only an owner can make someone an owner, change an owner's role or remove an owner.")
+ROLE_CHOICE_MESSAGE = "Choose a role: owner, admin, member or viewer."
+
+
+def _ensure_may_touch_roles(*, actor: Membership, roles: set[str]) -> None:
+    """Owners and admins are managed by an owner only: granting, changing or removing them."""
+    if roles & {Role.OWNER, Role.ADMIN} and not may(actor.role, Action.MANAGE_ADMINS):
+        raise Forbidden(
+            "Only an owner can make someone an owner or admin, or change or remove an owner or admin."
+        )
 
 
 def add_member(*, workspace: Workspace, email: str, role: str = Role.MEMBER, actor: Membership) -> Membership:
@@ -56,8 +62,8 @@ def add_member(*, workspace: Workspace, email: str, role: str = Role.MEMBER, act
             "No GalaxyCo account uses that email address. Ask them to sign up first, then add them."
         )
     if role not in Role.values:
-        raise InvalidInput("Choose a role: owner, admin or member.")
-    _ensure_may_touch_owners(actor=actor, roles={role})
+        raise InvalidInput(ROLE_CHOICE_MESSAGE)
+    _ensure_may_touch_roles(actor=actor, roles={role})
     try:
         with transaction.atomic():
             return Membership.objects.create(workspace=workspace, user=user, role=role)
@@ -83,11 +89,11 @@ def _ensure_an_owner_remains(*, workspace: Workspace, leaving: Membership) -> No
 @transaction.atomic
 def change_role(*, workspace: Workspace, membership_id: int, role: str, actor: Membership) -> Membership:
     if role not in Role.values:
-        raise InvalidInput("Choose a role: owner, admin or member.")
+        raise InvalidInput(ROLE_CHOICE_MESSAGE)
     membership = _get_membership(workspace=workspace, membership_id=membership_id)
     if membership.role == role:
         return membership
-    _ensure_may_touch_owners(actor=actor, roles={membership.role, role})
+    _ensure_may_touch_roles(actor=actor, roles={membership.role, role})
     if role != Role.OWNER:
         _ensure_an_owner_remains(workspace=workspace, leaving=membership)
     membership.role = role
@@ -100,16 +106,20 @@ def remove_member(*, workspace: Workspace, membership_id: int, actor: Membership
     """Remove a member. The accounts they connected here are disconnected with them
     (integrations.signals), so no workflow can send from them any more."""
     membership = _get_membership(workspace=workspace, membership_id=membership_id)
-    _ensure_may_touch_owners(actor=actor, roles={membership.role})
+    _ensure_may_touch_roles(actor=actor, roles={membership.role})
     _ensure_an_owner_remains(workspace=workspace, leaving=membership)
     membership.delete()
 
 
-def create_api_key(*, workspace: Workspace, name: str, created_by: User | None = None) -> tuple[ApiKey, str]:
+def create_api_key(
+    *, workspace: Workspace, name: str, created_by: User | None = None, role: str = Role.MEMBER
+) -> tuple[ApiKey, str]:
     """Returns the key row and the key itself, which is shown once and never stored."""
     name = name.strip()
     if not name:
         raise InvalidInput("Give the API key a name, such as the service that will use it.")
+    if role not in {value for value, _ in API_KEY_ROLES}:
+        raise InvalidInput("Choose the key's role: admin, member or viewer.")
     raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         workspace=workspace,
@@ -117,6 +127,7 @@ def create_api_key(*, workspace: Workspace, name: str, created_by: User | None =
         prefix=raw_key[:12],
         key_hash=hash_api_key(raw_key),
         created_by=created_by,
+        role=role,
     )
     return api_key, raw_key
 

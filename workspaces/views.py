@@ -2,7 +2,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -13,6 +12,7 @@ from django.views.generic import TemplateView
 from galaxyco.errors import AppError
 from workspaces import services
 from workspaces.forms import AddMemberForm, ApiKeyForm, ChangeRoleForm
+from workspaces.models import Role
 from workspaces.scoping import WorkspacePageMixin
 from workspaces.selectors import api_key_list, home_overview, member_list, workspaces_for_user
 
@@ -34,11 +34,6 @@ class WorkspaceHomeView(WorkspacePageMixin, TemplateView):
         ctx["overview"] = home_overview(workspace=self.workspace)
         return ctx
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        ctx = super().get_context_data(**kwargs)
-        ctx["overview"] = home_overview(workspace=self.workspace)
-        return ctx
-
 
 class MembersView(WorkspacePageMixin, TemplateView):
     template_name = "workspaces/members.html"
@@ -51,8 +46,6 @@ class MembersView(WorkspacePageMixin, TemplateView):
         return ctx
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not self.membership.can_manage:
-            raise PermissionDenied
         form = AddMemberForm(request.POST)
         if form.is_valid():
             try:
@@ -76,8 +69,6 @@ class MemberChangeView(WorkspacePageMixin, View):
     """POST: change a member's role (`role`) or remove them (`remove`)."""
 
     def post(self, request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
-        if not self.membership.can_manage:
-            raise PermissionDenied
         try:
             if "remove" in request.POST:
                 services.remove_member(
@@ -87,7 +78,7 @@ class MemberChangeView(WorkspacePageMixin, View):
             else:
                 form = ChangeRoleForm(request.POST)
                 if not form.is_valid():
-                    messages.error(request, "Choose a role: owner, admin or member.")
+                    messages.error(request, services.ROLE_CHOICE_MESSAGE)
                 else:
                     services.change_role(
                         workspace=self.workspace,
@@ -119,8 +110,6 @@ class SettingsView(WorkspacePageMixin, TemplateView):
         return ctx
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not self.membership.can_manage:
-            raise PermissionDenied
         form = ApiKeyForm(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
@@ -128,6 +117,7 @@ class SettingsView(WorkspacePageMixin, TemplateView):
             workspace=self.workspace,
             name=form.cleaned_data["name"],
             created_by=request.user,  # type: ignore[arg-type]
+            role=form.cleaned_data["role"] or Role.MEMBER,
         )
         # POST/redirect/GET: reloading the page that shows the key must not create another. The
         # key waits in the session only until that page pops it, and is never shown again.
@@ -144,8 +134,6 @@ class SettingsView(WorkspacePageMixin, TemplateView):
 
 class ApiKeyRevokeView(WorkspacePageMixin, View):
     def post(self, request: HttpRequest, slug: str, api_key_id: int) -> HttpResponse:
-        if not self.membership.can_manage:
-            raise PermissionDenied
         api_key = services.revoke_api_key(workspace=self.workspace, api_key_id=api_key_id)
         messages.success(
             request,

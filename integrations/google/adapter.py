@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from galaxyco.errors import AppError, NotFound
 from integrations import services
-from integrations.models import IntegrationType
+from integrations.models import Integration, IntegrationType
 from workspaces.models import Workspace
 from workspaces.selectors import workspaces_for_user
 
@@ -41,6 +41,16 @@ def _integrations_page(request: HttpRequest, intent: dict[str, Any] | None) -> s
         first = workspaces_for_user(user=request.user).first()
         slug = first.slug if first else None
     return reverse("integrations_page", kwargs={"slug": slug}) if slug else reverse("home")
+
+
+def connected_message(*, kind: IntegrationType, integration: Integration) -> str:
+    if integration.is_default:
+        sharing = "It is shared with the workspace and is its default."
+    elif integration.shared:
+        sharing = "It is shared with the workspace."
+    else:
+        sharing = "It is private: only your runs send from it."
+    return f"{kind.label} connected as {integration.email}. {sharing}"
 
 
 class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
@@ -78,6 +88,7 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
                 user=request.user,
                 integration_type=kind,
                 grant=grant,
+                share=intent.get("share") is True,
             )
         except AppError as error:
             logger.warning(
@@ -87,7 +98,7 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
             )
             messages.error(request, error.message)
         else:
-            messages.success(request, f"{kind.label} connected as {integration.email}.")
+            messages.success(request, connected_message(kind=kind, integration=integration))
         # The workspace stays in the session: a reused consent link lands on its page too.
         raise ImmediateHttpResponse(HttpResponseRedirect(target))
 

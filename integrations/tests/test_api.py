@@ -27,6 +27,7 @@ def test_status_answers_a_members_session_and_the_workspace_key(workspace, sessi
         assert body["gmail"]["connected"] is True
         assert body["gmail"]["email"] == "team@gmail.test"
         assert body["calendar"] == {
+            "default_integration_id": None,
             "connected": False,
             "status": "not_connected",
             "email": None,

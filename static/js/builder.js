@@ -15,7 +15,9 @@
   var integrations = integrationsEl ? JSON.parse(integrationsEl.textContent) : [];
   var definitionField = document.getElementById("workflow-definition-field");
   var noSteps = document.getElementById("no-steps");
-  var REQUESTER_ACCOUNT = "The requester's connected account";
+  // The label of the empty account choice, per integration type: the workspace default it means.
+  var defaultLabelsEl = document.getElementById("workflow-default-accounts");
+  var defaultLabels = defaultLabelsEl ? JSON.parse(defaultLabelsEl.textContent) : {};
 
   function steps() {
     return Array.prototype.filter.call(stepsEl.children, function (el) {
@@ -66,7 +68,7 @@
     var action = option ? option.value : "";
     var type = actionTypes[action] || "";
     var current = select.value;
-    select.replaceChildren(new Option(REQUESTER_ACCOUNT, ""));
+    select.replaceChildren(new Option(defaultLabels[type] || "Workspace default", ""));
     integrations.forEach(function (integration) {
       if (integration.type === type) {
         select.add(new Option(integration.label, String(integration.id)));

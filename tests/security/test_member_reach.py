@@ -66,6 +66,8 @@ def remove_from_page(workspace, remover, user):
 def test_removing_a_member_disconnects_and_revokes_their_accounts(
     google, workspace, member, colleague, colleagues_gmail, key_client
 ):
+    # Shared and the workspace's default, so an API key's run of a step naming none sends from it.
+    Integration.objects.filter(pk=colleagues_gmail.pk).update(shared=True, is_default=True)
     client = api_client_for(colleague)
     by_default = create_workflow(client, workspace)
     by_name = create_workflow(client, workspace, naming(colleagues_gmail))
@@ -139,7 +141,7 @@ def test_deleting_a_user_disconnects_and_revokes_their_accounts(
 
 @pytest.mark.django_db
 def test_a_member_cannot_name_another_members_account(workspace, colleague, member, google):
-    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test")
+    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=False)
     response = api_client_for(colleague).post(workflows_url(workspace), naming(owners_gmail), format="json")
     assert response.status_code == 400
     body = response.json()
@@ -152,7 +154,7 @@ def test_a_member_cannot_name_another_members_account(workspace, colleague, memb
 def test_the_builder_page_refuses_another_members_account(workspace, colleague, member, google):
     import json
 
-    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test")
+    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=False)
     response = page_client_for(colleague).post(
         f"/w/{workspace.slug}/workflows/new/", {"definition": json.dumps(naming(owners_gmail))}
     )
@@ -162,23 +164,23 @@ def test_the_builder_page_refuses_another_members_account(workspace, colleague, 
 
 
 @pytest.mark.django_db
-def test_a_member_cannot_put_their_account_into_another_members_workflow(
+def test_a_member_cannot_put_a_private_account_of_another_into_a_workflow(
     workspace, colleague, member, google, session_client
 ):
-    colleagues_gmail = connect(google, workspace=workspace, user=colleague, email="colleague@gmail.test")
+    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=False)
     workflow_id = create_workflow(session_client, workspace)  # created by the owner
     response = api_client_for(colleague).put(
-        f"{workflows_url(workspace)}{workflow_id}/", naming(colleagues_gmail), format="json"
+        f"{workflows_url(workspace)}{workflow_id}/", naming(owners_gmail), format="json"
     )
     assert response.status_code == 400
     assert WorkflowStep.objects.get(workflow_id=workflow_id).integration is None
 
 
 @pytest.mark.django_db
-def test_an_api_key_names_only_the_workflow_creators_accounts(
+def test_an_api_key_names_only_shared_accounts(
     workspace, colleague, member, google, session_client, key_client
 ):
-    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test")
+    owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=True)
     colleagues_gmail = connect(google, workspace=workspace, user=colleague, email="colleague@gmail.test")
     workflow_id = create_workflow(session_client, workspace)  # created by the owner
     url = f"{workflows_url(workspace)}{workflow_id}/"
@@ -186,8 +188,11 @@ def test_an_api_key_names_only_the_workflow_creators_accounts(
     assert key_client.put(url, naming(colleagues_gmail), format="json").status_code == 400
     assert key_client.put(url, naming(owners_gmail), format="json").status_code == 200
     assert WorkflowStep.objects.get(workflow_id=workflow_id).integration == owners_gmail
-    # A workflow the key creates has no person behind it: it may name nobody's account.
-    assert key_client.post(workflows_url(workspace), naming(owners_gmail), format="json").status_code == 400
+    # A key has no person behind it: it may name shared accounts only.
+    assert key_client.post(workflows_url(workspace), naming(owners_gmail), format="json").status_code == 201
+    assert (
+        key_client.post(workflows_url(workspace), naming(colleagues_gmail), format="json").status_code == 400
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -312,9 +317,9 @@ def test_an_admin_cannot_add_someone_as_owner(workspace, admin):
 @pytest.mark.django_db
 def test_an_admin_still_manages_members_and_an_owner_manages_owners(workspace, member, admin):
     plain = MembershipFactory(workspace=workspace, role=Role.MEMBER)
-    page_client_for(admin).post(f"/w/{workspace.slug}/members/{plain.pk}/", {"role": "admin"})
+    page_client_for(admin).post(f"/w/{workspace.slug}/members/{plain.pk}/", {"role": "viewer"})
     plain.refresh_from_db()
-    assert plain.role == Role.ADMIN
+    assert plain.role == Role.VIEWER
 
     promoted = Membership.objects.get(workspace=workspace, user=admin)
     page_client_for(member).post(f"/w/{workspace.slug}/members/{promoted.pk}/", {"role": "owner"})

@@ -14,7 +14,8 @@ def with_params(**params):
 
 
 @pytest.mark.django_db
-def test_create_read_update_delete(workspace, key_client):
+def test_create_read_update_delete(workspace, admin_key_client):
+    key_client = admin_key_client  # deleting a workflow takes an admin
     workflow_id = create_workflow(key_client, workspace)
     detail = key_client.get(f"{workflows_url(workspace)}{workflow_id}/").json()
     assert detail["name"] == "Welcome"
@@ -142,8 +143,9 @@ def test_a_named_integration_of_this_workspace_is_kept(workspace, member, sessio
 
 @pytest.mark.django_db
 def test_another_workspaces_workflow_and_run_answer_404(
-    workspace, other_workspace, other_key_client, key_client
+    workspace, other_workspace, other_admin_key_client, key_client
 ):
+    other_key_client = other_admin_key_client  # an admin key: past the role check, to the lookup
     workflow_id = create_workflow(key_client, workspace)
     base = f"/api/workspaces/{other_workspace.pk}/workflows/{workflow_id}/"
     assert other_key_client.get(base).status_code == 404

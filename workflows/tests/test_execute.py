@@ -229,11 +229,12 @@ def test_a_step_that_succeeded_is_never_run_again(google, gmail, workspace, key_
     assert WorkflowRun.objects.get(pk=run["id"]).status == "succeeded"
 
 
-def test_a_persons_run_never_borrows_another_members_mailbox(google, gmail, workspace):
+def test_a_persons_run_never_borrows_another_members_mailbox(google, workspace, member):
     from rest_framework.test import APIClient
 
     from workspaces.tests.factories import MembershipFactory
 
+    connect(google, workspace=workspace, user=member, email="private@gmail.test", share=False)
     colleague = MembershipFactory(workspace=workspace).user
     client = APIClient()
     client.force_login(colleague)
@@ -244,14 +245,13 @@ def test_a_persons_run_never_borrows_another_members_mailbox(google, gmail, work
     assert google.state.messages() == []
 
 
-def test_an_api_run_with_several_accounts_and_no_owner_asks_to_choose(
-    google, gmail, workspace, member, key_client
-):
-    connect(google, workspace=workspace, user=member, email="second@gmail.test")
+def test_an_api_run_with_several_accounts_and_no_owner_asks_to_choose(google, workspace, member, key_client):
+    connect(google, workspace=workspace, user=member, email="first@gmail.test", share=False)
+    connect(google, workspace=workspace, user=member, email="second@gmail.test", share=False)
     workflow_id = create_workflow(key_client, workspace)
     body = execute(key_client, workspace, workflow_id, ADA).json()
     assert body["error"]["code"] == "integration_not_connected"
-    assert "choose the account in the workflow's step" in body["error"]["message"]
+    assert "Choose the account in the workflow's step" in body["error"]["message"]
 
 
 def test_an_api_run_uses_the_workflow_creators_account(

@@ -94,8 +94,8 @@ def test_list_with_no_workflows_invites_to_create_one(page_client, workspace):
 # --- Builder: create
 
 
-def test_the_builder_page_has_the_hooks_and_assets(page_client, workspace):
-    IntegrationFactory(workspace=workspace, email="sales@gmail.test")
+def test_the_builder_page_has_the_hooks_and_assets(page_client, workspace, member):
+    IntegrationFactory(workspace=workspace, email="sales@gmail.test", connected_by=member)
     response = page_client.get(f"/w/{workspace.slug}/workflows/new/")
     content = response.content.decode()
     assert response.status_code == 200

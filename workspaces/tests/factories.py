@@ -38,6 +38,6 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.OWNER
 
 
-def api_key_for(workspace: Workspace, name: str = "test key") -> str:
-    _, raw_key = create_api_key(workspace=workspace, name=name)
+def api_key_for(workspace: Workspace, name: str = "test key", role: str = Role.MEMBER) -> str:
+    _, raw_key = create_api_key(workspace=workspace, name=name, role=role)
     return raw_key
