@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "workspaces",
     "integrations",
     "workflows",
+    "hooks",
     "integrations.sidemail",
 ]
 
@@ -261,6 +262,8 @@ REST_FRAMEWORK = {
         "credential": env.str("API_RATE_LIMIT", default="600/min"),
         "anonymous": _API_ANONYMOUS_RATE_LIMIT,
         "failed_authentication": _API_ANONYMOUS_RATE_LIMIT,
+        # Calls to each webhook trigger's URL (/hooks/<token>/).
+        "webhook_trigger": env.str("WEBHOOK_TRIGGER_RATE_LIMIT", default="120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -312,6 +315,16 @@ WORKFLOW_RETRY_BASE_SECONDS = env.float("WORKFLOW_RETRY_BASE_SECONDS", default=2
 WORKFLOW_EXECUTE_WAIT_SECONDS = env.float("WORKFLOW_EXECUTE_WAIT_SECONDS", default=30.0)
 # The scheduled sweep enqueues again the runs left queued or running longer than this.
 WORKFLOW_RESUME_AFTER_SECONDS = env.float("WORKFLOW_RESUME_AFTER_SECONDS", default=300.0)
+
+# --- Notifications out (hooks): webhook URLs for triggers start with SITE_URL.
+# Private, loopback and link-local addresses are refused unless this is on (a developer's machine).
+NOTIFICATION_ALLOW_PRIVATE_URLS = env.bool("NOTIFICATION_ALLOW_PRIVATE_URLS", default=DEBUG)
+NOTIFICATION_HTTP_TIMEOUT = env.float("NOTIFICATION_HTTP_TIMEOUT", default=10.0)
+# Seconds before each retry of a delivery that got no 2xx (with jitter); then it is given up.
+NOTIFICATION_RETRY_DELAYS = env.list(
+    "NOTIFICATION_RETRY_DELAYS", cast=float, default=[5, 300, 1800, 7200, 18000, 36000]
+)
+NOTIFICATION_DELIVERY_RETENTION_DAYS = env.int("NOTIFICATION_DELIVERY_RETENTION_DAYS", default=30)
 
 # --- Email: system mail goes through Django's email API only; with a Sidemail key, to Sidemail
 # (integrations/sidemail: each email an OutboundEmail row, sent and retried by a task).

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from galaxyco import views
+from hooks.receive_api import WebhookReceiveApi
 from integrations.sidemail.views import SidemailTrackingWebhookView
 from workspaces.views import home
 
@@ -11,12 +12,14 @@ api_workspace_patterns = [
     path("", include("workspaces.api_urls")),
     path("", include("integrations.api_urls")),
     path("", include("workflows.api_urls")),
+    path("", include("hooks.api_urls")),
 ]
 
 page_workspace_patterns = [
     path("", include("workspaces.urls")),
     path("", include("integrations.urls")),
     path("", include("workflows.urls")),
+    path("", include("hooks.urls")),
 ]
 
 # The admin's own login form has no limit on failed attempts: staff log in on the app's
@@ -35,6 +38,8 @@ urlpatterns = [
     path("api/", include(api_workspace_patterns)),
     # Last under /api/: every other path there answers the API's 404, DEBUG on as well as off.
     re_path(r"^api/", views.api_not_found, name="api_not_found"),
+    # A webhook trigger's URL: the token is the credential (no session, API key or CSRF).
+    path("hooks/<str:token>/", WebhookReceiveApi.as_view(), name="webhook_receive"),
     path("w/<slug:slug>/", include(page_workspace_patterns)),
 ]
 

@@ -2,9 +2,11 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from galaxyco import context
@@ -306,12 +308,33 @@ def disconnect_integrations_of(*, user_id: int, workspace: Workspace | None = No
 def mark_reauth_required(*, integration: Integration, error: AppError, token_updated_at: datetime) -> None:
     """Google refused this token's grant: unless the token was replaced since (a reconnect won
     the race) or deleted (disconnected), the person must reconnect."""
-    Integration.objects.filter(pk=integration.pk, token__updated_at=token_updated_at).update(
-        status=IntegrationStatus.REAUTH_REQUIRED,
-        last_error_code=error.code,
-        last_error_message=error.message,
-        last_error_at=timezone.now(),
+    _set_reauth_required(
+        rows=Integration.objects.filter(pk=integration.pk, token__updated_at=token_updated_at),
+        integration_id=integration.pk,
+        fields={
+            "last_error_code": error.code,
+            "last_error_message": error.message,
+            "last_error_at": timezone.now(),
+        },
     )
+
+
+def _set_reauth_required(*, rows: QuerySet[Integration], integration_id: int, fields: dict[str, Any]) -> None:
+    """The one write that moves an account to reauth_required. The workspace's notification
+    endpoints hear of it once, when it moves, not on every later refusal."""
+    moved = rows.exclude(status=IntegrationStatus.REAUTH_REQUIRED).update(
+        status=IntegrationStatus.REAUTH_REQUIRED, **fields
+    )
+    if not moved:
+        rows.update(**fields)
+        return
+
+    def notify() -> None:
+        from hooks.notifications import integration_reauth_required
+
+        integration_reauth_required(integration_id=integration_id)
+
+    transaction.on_commit(notify)
 
 
 def record_refresh(*, integration: Integration) -> None:
@@ -328,9 +351,13 @@ def record_integration_error(*, integration: Integration, error: AppError, statu
         "last_error_message": error.message,
         "last_error_at": timezone.now(),
     }
+    rows = Integration.objects.filter(pk=integration.pk)
+    if status == IntegrationStatus.REAUTH_REQUIRED:
+        _set_reauth_required(rows=rows, integration_id=integration.pk, fields=fields)
+    else:
+        rows.update(**fields, **({} if status is None else {"status": status}))
     if status is not None:
         fields["status"] = status
-    Integration.objects.filter(pk=integration.pk).update(**fields)
     for name, value in fields.items():
         setattr(integration, name, value)
 

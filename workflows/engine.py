@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from galaxyco import context
 from galaxyco.errors import AppError, ReauthRequired, RetryableError
+from hooks import notifications
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import integration_for_step
 from integrations.services import record_integration_error, reserve_send_slot
@@ -321,6 +322,7 @@ def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remain
         error_message=run.error_message,
     )
     logger.info("Run %s", status, extra={"event": f"run_{status}", "error_code": run.error_code or None})
+    transaction.on_commit(lambda: notifications.run_finished(run_id=run.pk))
 
 
 def fail_unstarted_run(*, run_id: int, code: str, message: str) -> None:

@@ -71,6 +71,9 @@ FINISHED_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunSta
 class RunTrigger(models.TextChoices):
     UI = "ui", "Web"
     API = "api", "API"
+    WEBHOOK = "webhook", "Webhook"
+    SCHEDULE = "schedule", "Schedule"
+    GMAIL = "gmail", "New Gmail email"
 
 
 class WorkflowRun(models.Model):
@@ -79,6 +82,10 @@ class WorkflowRun(models.Model):
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     input = models.JSONField(default=dict, blank=True)
     trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    # The trigger (hooks.Trigger) that started the run; empty for runs started in the UI or the API.
+    source_trigger = models.ForeignKey(
+        "hooks.Trigger", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -133,6 +133,9 @@ class RunSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     workflow_name = serializers.CharField(source="workflow.name")
+    trigger_id = serializers.IntegerField(
+        source="source_trigger_id", allow_null=True, read_only=True, help_text="The trigger that started it."
+    )
 
     class Meta:
         model = WorkflowRun
@@ -143,6 +146,7 @@ class RunSerializer(serializers.ModelSerializer):
             "workflow_name",
             "status",
             "trigger",
+            "trigger_id",
             "input",
             "created_at",
             "started_at",

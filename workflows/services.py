@@ -240,6 +240,7 @@ def start_run(
     requested_by: User | None = None,
     api_key: ApiKey | None = None,
     idempotency_key: str = "",
+    source_trigger_id: int | None = None,
 ) -> tuple[WorkflowRun, bool]:
     """Create a run (one StepRun per step) and enqueue it after commit. With an idempotency key
     already used for the same request, return that run instead: (run, created). A run that failed
@@ -263,6 +264,7 @@ def start_run(
                 api_key=api_key,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
+                source_trigger_id=source_trigger_id,
             )
     except IntegrityError:
         # Another request with the same key won the race: answer with its run.
@@ -283,6 +285,7 @@ def _create_run(
     api_key: ApiKey | None,
     idempotency_key: str,
     fingerprint: str,
+    source_trigger_id: int | None,
 ) -> WorkflowRun:
     from workflows.tasks import enqueue_run
 
@@ -314,6 +317,7 @@ def _create_run(
         api_key=api_key,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        source_trigger_id=source_trigger_id,
     )
     StepRun.objects.bulk_create(
         StepRun(

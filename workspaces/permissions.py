@@ -28,6 +28,7 @@ class Action(StrEnum):
     MANAGE_ANY_CONNECTION = "manage_any_connection"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_API_KEYS = "manage_api_keys"
+    MANAGE_NOTIFICATIONS = "manage_notifications"
     MANAGE_ADMINS = "manage_admins"
     MANAGE_WORKSPACE = "manage_workspace"
 
@@ -41,6 +42,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MANAGE_ANY_CONNECTION: Role.ADMIN,
     Action.MANAGE_MEMBERS: Role.ADMIN,
     Action.MANAGE_API_KEYS: Role.ADMIN,
+    Action.MANAGE_NOTIFICATIONS: Role.ADMIN,
     Action.MANAGE_ADMINS: Role.OWNER,
     Action.MANAGE_WORKSPACE: Role.OWNER,
 }
@@ -55,6 +57,7 @@ ACTION_TEXT: dict[Action, str] = {
     Action.MANAGE_ANY_CONNECTION: "change accounts other people connected",
     Action.MANAGE_MEMBERS: "add, remove or change members",
     Action.MANAGE_API_KEYS: "create or revoke API keys",
+    Action.MANAGE_NOTIFICATIONS: "add or change notification endpoints",
     Action.MANAGE_ADMINS: "make someone an owner or admin, or change or remove an owner or admin",
     Action.MANAGE_WORKSPACE: "change the workspace",
 }
@@ -69,11 +72,22 @@ WRITE_ENDPOINTS: dict[tuple[str, str], Action] = {
     ("api_workflow_execute", "POST"): Action.RUN_WORKFLOWS,
     ("api_integration_detail", "PATCH"): Action.MANAGE_OWN_CONNECTIONS,
     ("api_integration_disconnect", "POST"): Action.MANAGE_OWN_CONNECTIONS,
+    ("api_trigger_list", "POST"): Action.BUILD_WORKFLOWS,
+    ("api_trigger_detail", "PATCH"): Action.BUILD_WORKFLOWS,
+    ("api_trigger_detail", "DELETE"): Action.BUILD_WORKFLOWS,
+    ("api_trigger_rotate", "POST"): Action.BUILD_WORKFLOWS,
+    ("api_endpoint_list", "POST"): Action.MANAGE_NOTIFICATIONS,
+    ("api_endpoint_detail", "PATCH"): Action.MANAGE_NOTIFICATIONS,
+    ("api_endpoint_detail", "DELETE"): Action.MANAGE_NOTIFICATIONS,
     # Pages
     ("workflow_create", "POST"): Action.BUILD_WORKFLOWS,
     ("workflow_edit", "POST"): Action.BUILD_WORKFLOWS,
     ("workflow_run", "POST"): Action.RUN_WORKFLOWS,
     ("workflow_delete", "POST"): Action.DELETE_WORKFLOWS,
+    ("workflow_trigger_create", "POST"): Action.BUILD_WORKFLOWS,
+    ("workflow_trigger_change", "POST"): Action.BUILD_WORKFLOWS,
+    ("notification_endpoint_create", "POST"): Action.MANAGE_NOTIFICATIONS,
+    ("notification_endpoint_change", "POST"): Action.MANAGE_NOTIFICATIONS,
     ("integrations_google_connect", "POST"): Action.MANAGE_OWN_CONNECTIONS,
     ("integrations_update", "POST"): Action.MANAGE_OWN_CONNECTIONS,
     ("integrations_disconnect", "POST"): Action.MANAGE_OWN_CONNECTIONS,

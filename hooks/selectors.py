@@ -1,0 +1,59 @@
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from hooks.keys import token_hash
+from hooks.models import NotificationEndpoint, Trigger, TriggerType, WebhookDelivery
+from workspaces.models import Workspace
+
+
+def trigger_list(*, workspace: Workspace, workflow_id: int) -> QuerySet[Trigger]:
+    return (
+        Trigger.objects.for_workspace(workspace).filter(workflow_id=workflow_id).order_by("created_at", "id")
+    )
+
+
+def get_trigger(*, workspace: Workspace, workflow_id: int, trigger_id: int) -> Trigger | None:
+    return trigger_list(workspace=workspace, workflow_id=workflow_id).filter(pk=trigger_id).first()
+
+
+def webhook_trigger_for_token(*, token: str) -> Trigger | None:
+    """The enabled webhook trigger this URL token names (of any workspace: the token is the
+    credential), with its workflow and workspace."""
+    return (
+        Trigger.objects.filter(token_hash=token_hash(token), type=TriggerType.WEBHOOK, enabled=True)
+        .select_related("workflow", "workspace")
+        .first()
+    )
+
+
+def endpoint_list(*, workspace: Workspace) -> QuerySet[NotificationEndpoint]:
+    return NotificationEndpoint.objects.for_workspace(workspace).order_by("created_at", "id")
+
+
+def get_endpoint(*, workspace: Workspace, endpoint_id: int) -> NotificationEndpoint | None:
+    return endpoint_list(workspace=workspace).filter(pk=endpoint_id).first()
+
+
+def endpoints_for_event(*, workspace_id: int, event: str) -> list[NotificationEndpoint]:
+    """The enabled endpoints of a workspace that asked for this event (the list is short: read
+    it whole rather than depend on a JSON containment lookup SQLite lacks)."""
+    endpoints = NotificationEndpoint.objects.filter(workspace_id=workspace_id, enabled=True)
+    return [endpoint for endpoint in endpoints if event in endpoint.events]
+
+
+def deliveries_of(*, workspace: Workspace, endpoint: NotificationEndpoint) -> QuerySet[WebhookDelivery]:
+    return (
+        WebhookDelivery.objects.for_workspace(workspace)
+        .filter(endpoint=endpoint)
+        .order_by("-created_at", "-id")
+    )
+
+
+def recent_deliveries(*, workspace: Workspace, limit: int) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.for_workspace(workspace).select_related("endpoint")[:limit]
+
+
+def deliveries_before(*, moment: datetime) -> QuerySet[WebhookDelivery]:
+    """Delivery attempts of every workspace older than `moment` (the retention sweep)."""
+    return WebhookDelivery.objects.filter(created_at__lt=moment)

@@ -1,0 +1,41 @@
+"""The builder's Triggers section and the settings page's Notifications section, each one tag, so
+the pages that show them need only a line (their data comes from hooks.selectors)."""
+
+from typing import Any
+
+from django import template
+
+from hooks import selectors
+from hooks.models import TriggerType
+from hooks.serializers import webhook_url
+from hooks.views import EndpointForm
+from workflows.models import Workflow
+from workspaces.models import Membership, Workspace
+
+register = template.Library()
+
+RECENT_DELIVERIES = 20
+
+
+@register.inclusion_tag("hooks/_triggers.html")
+def workflow_triggers(workspace: Workspace, workflow: Workflow) -> dict[str, Any]:
+    triggers = list(selectors.trigger_list(workspace=workspace, workflow_id=workflow.pk))
+    return {
+        "workspace": workspace,
+        "workflow": workflow,
+        "rows": [
+            {"trigger": trigger, "url": webhook_url(trigger) if trigger.type == TriggerType.WEBHOOK else ""}
+            for trigger in triggers
+        ],
+    }
+
+
+@register.inclusion_tag("hooks/_endpoints.html")
+def notification_endpoints(workspace: Workspace, membership: Membership) -> dict[str, Any]:
+    return {
+        "workspace": workspace,
+        "membership": membership,
+        "endpoints": selectors.endpoint_list(workspace=workspace),
+        "deliveries": selectors.recent_deliveries(workspace=workspace, limit=RECENT_DELIVERIES),
+        "form": EndpointForm(),
+    }

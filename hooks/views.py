@@ -1,0 +1,133 @@
+"""Pages: the builder's Triggers section and the settings page's Notifications section post here.
+Thin views over hooks.services, the same ones the API calls; they go back to the page they came from."""
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views import View
+
+from galaxyco.errors import AppError
+from hooks import services
+from hooks.models import NotificationEvent, TriggerType
+from workflows.selectors import get_workflow
+from workspaces.scoping import WorkspacePageMixin
+
+
+class TriggerPageBase(WorkspacePageMixin, View):
+    def back(self, workflow_id: int) -> HttpResponse:
+        url = reverse("workflow_edit", kwargs={"slug": self.workspace.slug, "workflow_id": workflow_id})
+        return redirect(url + "#triggers")
+
+    def check_workflow(self, workflow_id: int) -> None:
+        if get_workflow(workspace=self.workspace, workflow_id=workflow_id) is None:
+            raise Http404
+
+
+class TriggerCreateView(TriggerPageBase):
+    def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
+        self.check_workflow(workflow_id)
+        services.create_trigger(
+            workspace=self.workspace,
+            workflow_id=workflow_id,
+            created_by=request.user,  # type: ignore[arg-type]
+            trigger_type=TriggerType.WEBHOOK,
+            signing=request.POST.get("signing") == "on",
+        )
+        messages.success(request, "Webhook trigger added. POST a JSON object to its URL to start a run.")
+        return self.back(workflow_id)
+
+
+class TriggerChangeView(TriggerPageBase):
+    """POST with `action`: enable, disable, rotate or delete."""
+
+    def post(self, request: HttpRequest, slug: str, workflow_id: int, trigger_id: int) -> HttpResponse:
+        self.check_workflow(workflow_id)
+        action = request.POST.get("action", "")
+        workspace = self.workspace
+        try:
+            if action in ("enable", "disable"):
+                services.update_trigger(
+                    workspace=workspace,
+                    workflow_id=workflow_id,
+                    trigger_id=trigger_id,
+                    enabled=action == "enable",
+                )
+                messages.success(request, f"The trigger was {action}d.")
+            elif action == "rotate":
+                services.rotate_trigger_token(
+                    workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id
+                )
+                messages.success(request, "The webhook has a new URL; the old one no longer answers.")
+            elif action == "delete":
+                services.delete_trigger(workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id)
+                messages.success(request, "The trigger was deleted.")
+            else:
+                messages.error(request, "Choose enable, disable, rotate or delete.")
+        except AppError as error:
+            if error.status == 404:
+                raise Http404 from None
+            messages.error(request, error.message)
+        return self.back(workflow_id)
+
+
+class EndpointForm(forms.Form):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=NotificationEvent.choices, widget=forms.CheckboxSelectMultiple, label="Events"
+    )
+
+
+class EndpointCreateView(WorkspacePageMixin, View):
+    """Creates an endpoint and shows its signing secret, this once."""
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        form = EndpointForm(request.POST)
+        if form.is_valid():
+            try:
+                endpoint = services.create_endpoint(
+                    workspace=self.workspace,
+                    created_by=request.user,  # type: ignore[arg-type]
+                    url=form.cleaned_data["url"],
+                    events=form.cleaned_data["events"],
+                )
+            except AppError as error:
+                form.add_error("url", error.message)
+            else:
+                response = render(
+                    request,
+                    "hooks/endpoint_created.html",
+                    {"workspace": self.workspace, "endpoint": endpoint},
+                )
+                add_never_cache_headers(response)
+                return response
+        return render(
+            request, "hooks/endpoint_form.html", {"workspace": self.workspace, "form": form}, status=400
+        )
+
+
+class EndpointChangeView(WorkspacePageMixin, View):
+    """POST with `action`: enable, disable or delete."""
+
+    def post(self, request: HttpRequest, slug: str, endpoint_id: int) -> HttpResponse:
+        action = request.POST.get("action", "")
+        try:
+            if action in ("enable", "disable"):
+                services.update_endpoint(
+                    workspace=self.workspace, endpoint_id=endpoint_id, enabled=action == "enable"
+                )
+                messages.success(request, f"The endpoint was {action}d.")
+            elif action == "delete":
+                services.delete_endpoint(workspace=self.workspace, endpoint_id=endpoint_id)
+                messages.success(request, "The endpoint was deleted; it receives no more notifications.")
+            else:
+                messages.error(request, "Choose enable, disable or delete.")
+        except AppError as error:
+            if error.status == 404:
+                raise Http404 from None
+            messages.error(request, error.message)
+        return redirect(
+            reverse("workspace_settings", kwargs={"slug": self.workspace.slug}) + "#notifications"
+        )
