@@ -43,6 +43,7 @@ def configure_environment(database_url: str | None, emulator_url: str, broker_ur
             "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
             "LOG_LEVEL": "WARNING",
             "BENCH_BROKER_URL": broker_url,
+            "CELERY_BROKER_URL": broker_url,  # required with DEBUG off; the in-process mode runs eagerly
             **emulator_settings(emulator_url),
         }
     )
@@ -221,7 +222,7 @@ BREAKDOWN = [
     ("      Gmail call (request building + HTTP)", "integrations/google/clients.py", "_execute_once"),
     ("        HTTP round trip to the emulator", "httplib2/__init__.py", "_conn_request"),
     ("      pacing slot (one UPDATE)", "integrations/services.py", "reserve_send_slot"),
-    ("  wait_for_finished_run (read the run back)", "workflows/selectors.py", "wait_for_finished_run"),
+    ("  wait_for_run (read the run back)", "workflows/services.py", "wait_for_run"),
     ("  serialize the response", "rest_framework/serializers.py", "data"),
 ]
 
@@ -286,6 +287,9 @@ def main() -> None:
         )
 
         if args.mode in ("inprocess", "both"):
+            from devtools.celery_broker import use_broker
+
+            use_broker(task_always_eager=True)  # the run executes inside the request, as in the tests
             execute_all(client, workspace, workflow_ids[:1], wait=True)  # warm-up: 1 earlier run
             profiler = cProfile.Profile() if args.profile else None
             if profiler:
