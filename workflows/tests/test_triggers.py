@@ -299,3 +299,25 @@ def test_webhook_runs_use_the_same_input_checks_as_execute(hook):
     response = call(hook, deep)
     assert response.status_code == 400
     assert not WorkflowRun.objects.exists()
+
+
+def test_hostile_calls_never_answer_500(workspace, key_client, workflow_id, hook):
+    signed = add_trigger(key_client, workspace, workflow_id, signing=True)
+    client = Client()
+    for trigger in (hook, signed):
+        path = hook_path(trigger)
+        assert client.post(path, data=b"\xff\xfe{", content_type="application/json").status_code in (400, 401)
+        assert client.post(
+            path, data="a=1", content_type="application/x-www-form-urlencoded"
+        ).status_code in (
+            400,
+            401,
+        )
+        assert client.get(path).status_code == 405
+        long_id = {"webhook-id": "x" * 300, "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
+        assert call(trigger, **long_id).status_code in (400, 401)
+    assert (
+        client.post("/hooks/" + "a" * 5000 + "/", data="{}", content_type="application/json").status_code
+        == 404
+    )
+    assert not WorkflowRun.objects.exists()
