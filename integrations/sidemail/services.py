@@ -35,16 +35,17 @@ _RANK = {Status.SENT: 0, Status.DELIVERED: 1, Status.OPENED: 2, Status.BOUNCED: 
 WEBHOOK_EVENT_TYPES = frozenset(_EVENT_STATUS)
 
 
-def send_template(*, to: str, template_name: str, props: dict[str, Any] | None = None) -> int:
+def send_template(*, to: str, template_name: str, props: dict[str, Any] | None = None) -> int | None:
     """Send a Sidemail template through Django's email API (so it is an OutboundEmail like the rest).
 
-    Returns the OutboundEmail id.
+    Returns the OutboundEmail id; None when a ``pre_send`` receiver cancelled the email.
     """
     message = AnymailMessage(to=[to], from_email=settings.DEFAULT_FROM_EMAIL)
     message.template_id = template_name
     message.merge_global_data = props or {}
     message.send()
-    return int(message.anymail_status.message_id)
+    message_id = message.anymail_status.message_id
+    return int(message_id) if message_id else None
 
 
 def queue_emails(*, payloads: list[dict[str, Any]]) -> list[OutboundEmail]:
