@@ -52,7 +52,7 @@ def _linkify(text: str) -> str:
 
 def _document(title: str, body: str) -> str:
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
         f'<body><main class="card">{body}</main></body></html>'
     )
