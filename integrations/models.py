@@ -97,5 +97,9 @@ class OAuthToken(models.Model):
 
     objects = WorkspaceQuerySet.as_manager()
 
+    class Meta:
+        verbose_name = "OAuth token"
+        verbose_name_plural = "OAuth tokens"
+
     def __str__(self) -> str:
         return f"Token for integration {self.integration_id}"

@@ -72,3 +72,9 @@ def test_admin_login_asks_for_an_email(client):
     page = response.content.decode()
     assert '<label for="id_login">Email' in page
     assert "Username" not in page
+
+
+def test_oauth_tokens_are_spelled_so(staff_client):
+    index = staff_client.get("/admin/").content.decode()
+    assert "OAuth tokens" in index
+    assert "O auth tokens" not in index
