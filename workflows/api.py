@@ -14,6 +14,8 @@ from workflows.serializers import (
     ExecuteParameters,
     ExecuteResponseSerializer,
     ExecuteSerializer,
+    PreviewResponseSerializer,
+    PreviewSerializer,
     RunFilters,
     RunSerializer,
     WorkflowSerializer,
@@ -121,6 +123,22 @@ class WorkflowExecuteApi(WorkspaceAPIView):
         if finished is None:
             raise NotFound()
         return run_response(finished)
+
+
+class WorkflowPreviewApi(WorkspaceAPIView):
+    @extend_schema(
+        request=PreviewSerializer,
+        responses={200: PreviewResponseSerializer},
+        description="Each step's params as a run with this input would send them. Nothing is sent "
+        "and no run is created; the input is checked as for execute.",
+    )
+    def post(self, request: Request, workspace_id: int, workflow_id: int) -> Response:
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        previews = services.preview_run(
+            workspace=self.workspace, workflow_id=workflow_id, run_input=serializer.validated_data["input"]
+        )
+        return Response(PreviewResponseSerializer({"steps": previews}).data)
 
 
 class RunListApi(WorkspaceGenericAPIView, generics.ListAPIView):

@@ -14,6 +14,11 @@ urlpatterns = [
         api.WorkflowExecuteApi.as_view(),
         name="api_workflow_execute",
     ),
+    path(
+        prefix + "workflows/<int:workflow_id>/preview/",
+        api.WorkflowPreviewApi.as_view(),
+        name="api_workflow_preview",
+    ),
     path(prefix + "runs/", api.RunListApi.as_view(), name="api_run_list"),
     path(prefix + "runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api_run_detail"),
 ]

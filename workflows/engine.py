@@ -92,7 +92,7 @@ def advance(*, run_id: int) -> Progress:
         if step_run.next_attempt_at and step_run.next_attempt_at > now:
             # waiting to retry or for its send slot, or another executor holds the attempt's lease
             return Progress(finished=False, retry_in=(step_run.next_attempt_at - now).total_seconds())
-        outcome = _attempt(run=run, step_run=step_run)
+        outcome = _attempt(run=run, step_run=step_run, step_outputs=_outputs_before(step_runs, step_run))
         if outcome.retry_in is not None:
             return Progress(finished=False, retry_in=outcome.retry_in)
         if outcome.error is not None:
@@ -189,7 +189,16 @@ def _setup(*, run: WorkflowRun, step_run: StepRun) -> tuple[Action, Integration 
     return action, _resolve_integration(run=run, step_run=step_run, action=action)
 
 
-def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
+def _outputs_before(step_runs: list[StepRun], step_run: StepRun) -> dict[str, dict[str, Any]]:
+    """What `{{ steps.<key>.<field> }}` reads: the outputs of the earlier steps that succeeded."""
+    return {
+        earlier.key: earlier.output
+        for earlier in step_runs
+        if earlier.position < step_run.position and earlier.status == StepStatus.SUCCEEDED and earlier.key
+    }
+
+
+def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dict[str, Any]]) -> StepOutcome:
     try:
         action, integration = _setup(run=run, step_run=step_run)
     except AppError as error:
@@ -205,7 +214,7 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun) -> StepOutcome:
     if not _claim(step_run):
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
     try:
-        params = action.prepare(params=step_run.params, run_input=run.input)
+        params = action.prepare(params=step_run.params, run_input=run.input, step_outputs=step_outputs)
         if send_slot is not None:
             _sleep_until(send_slot)
         output = action.run(

@@ -16,8 +16,10 @@ from rest_framework.fields import empty
 from galaxyco.api import error_messages
 from galaxyco.parsers import UnsafeJSON, loads_strict
 from integrations.models import Integration, IntegrationStatus
+from workflows import rendering
 from workflows.actions.base import Action, PlaceholderCharField
 from workflows.actions.registry import ACTIONS, get_action
+from workflows.inputs import InputSpec
 from workflows.models import Workflow
 
 DEFAULT_ACCOUNT_LABEL = "Workspace default"
@@ -138,12 +140,53 @@ class DefinitionForm(forms.Form):
         return value
 
 
+ADDRESS_HELP = "An email address, or several separated by commas."
+
+
 class RunInputForm(forms.Form):
+    """Run now: one labelled field per input the workflow reads (its input schema), and the
+    whole input as a JSON object for anything else ("advanced"). A field that is filled in wins
+    over the same name in the JSON."""
+
     input = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "data-testid": "run-input", "spellcheck": "false"}),
-        label="Input (a JSON object)",
+        label="Input as JSON (advanced)",
+        help_text='A JSON object, such as {"name": "Ada"}: for numbers, lists of addresses, or other values.',
     )
+
+    def __init__(self, *args: Any, schema: list[InputSpec], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = schema
+        self.input_errors = ""  # why the run was refused, shown above the fields
+        for spec in schema:
+            self.fields[self.field_name(spec)] = forms.CharField(
+                required=False,
+                label=spec.name,
+                help_text=ADDRESS_HELP if spec.kind == "address" else "",
+                widget=forms.TextInput(
+                    attrs={
+                        "data-testid": f"run-input-{spec.name}",
+                        "type": "text",
+                        "autocomplete": "off",
+                        **({"inputmode": "email"} if spec.kind == "address" else {}),
+                    }
+                ),
+            )
+
+    @staticmethod
+    def field_name(spec: InputSpec) -> str:
+        return f"input.{spec.name}"
+
+    @classmethod
+    def initial_from(cls, last_input: dict[str, Any] | None, *, schema: list[InputSpec]) -> dict[str, str]:
+        """The fields prefilled from an earlier run's input: what this person sent last time."""
+        initial: dict[str, str] = {}
+        for spec in schema:
+            value = rendering.lookup(last_input or {}, tuple(spec.name.split(".")))
+            if isinstance(value, str | int | float | list) and not isinstance(value, bool):
+                initial[cls.field_name(spec)] = rendering.as_text(value)
+        return initial
 
     def clean_input(self) -> dict[str, Any]:
         raw = self.cleaned_data.get("input", "").strip() or "{}"
@@ -161,6 +204,35 @@ class RunInputForm(forms.Form):
             )
         return value
 
+    def run_input(self) -> dict[str, Any]:
+        """The input to run with: the JSON object, with each filled-in field set at its path."""
+        run_input: dict[str, Any] = dict(self.cleaned_data.get("input") or {})
+        for spec in self.schema:
+            text = self.cleaned_data.get(self.field_name(spec), "")
+            if not text.strip():
+                continue
+            *parents, leaf = spec.name.split(".")
+            target = run_input
+            for parent in parents:
+                if not isinstance(target.get(parent), dict):
+                    target[parent] = {}
+                target = target[parent]
+            target[leaf] = text
+        return run_input
+
+    def add_input_errors(self, errors: dict[str, list[str]]) -> None:
+        """Errors from checking the input (by input name), next to their fields."""
+        names = {spec.name for spec in self.schema}
+        for name, messages in errors.items():
+            for message in messages:
+                if name in names:
+                    self.add_error(f"input.{name}", message)
+                else:
+                    self.add_error("input", f"{name}: {message}")
+
+    def input_fields(self) -> list[forms.BoundField]:
+        return [self[self.field_name(spec)] for spec in self.schema]
+
 
 def definition_of(workflow: Workflow) -> dict[str, Any]:
     """A stored workflow in the API's shape, to prefill the builder."""
@@ -169,7 +241,12 @@ def definition_of(workflow: Workflow) -> dict[str, Any]:
         "description": workflow.description,
         "is_active": workflow.is_active,
         "steps": [
-            {"action": step.action, "integration": step.integration_id, "params": step.params}
+            {
+                "key": step.key,
+                "action": step.action,
+                "integration": step.integration_id,
+                "params": step.params,
+            }
             for step in workflow.steps.all()
         ],
     }
@@ -187,10 +264,11 @@ class StepErrors:
     general: list[str] = field(default_factory=list)
     action: list[str] = field(default_factory=list)
     integration: list[str] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
     params: dict[str, list[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.general or self.action or self.integration or self.params)
+        return bool(self.general or self.action or self.integration or self.key or self.params)
 
 
 @dataclass
@@ -212,6 +290,8 @@ def _step_errors(detail: Any) -> StepErrors:
     for key, value in detail.items():
         if key == "action":
             errors.action = error_messages(value)
+        elif key == "key":
+            errors.key = error_messages(value)
         elif key == "integration":
             errors.integration = error_messages(value)
         elif key == "params" and isinstance(value, dict):
@@ -278,6 +358,7 @@ class ActionFieldset:
 @dataclass(frozen=True)
 class StepRow:
     index: int
+    key: str
     action: str
     action_options: list[tuple[str, str, str]]  # value, label, the integration type it needs
     integration: str
@@ -346,6 +427,7 @@ def step_rows(
         rows.append(
             StepRow(
                 index=index,
+                key=str(step.get("key") or ""),
                 action=action_type,
                 action_options=action_options,
                 integration=selected,

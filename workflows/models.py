@@ -34,6 +34,8 @@ class WorkflowStep(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
+    # How later steps name this one: {{ steps.<key>.<field> }}. Defaulted from the action.
+    key = models.CharField(max_length=60)
     action = models.CharField(max_length=60)
     integration = models.ForeignKey(
         Integration,
@@ -51,6 +53,7 @@ class WorkflowStep(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["workflow", "position"], name="unique_step_position"),
+            models.UniqueConstraint(fields=["workflow", "key"], name="unique_step_key"),
         ]
 
     def __str__(self) -> str:
@@ -133,12 +136,13 @@ class StepStatus(models.TextChoices):
 
 
 class StepRun(models.Model):
-    """One step of one run. Action, integration and params are copied from the step when the run
-    is created, so editing a workflow never changes a run already under way."""
+    """One step of one run. Key, action, integration and params are copied from the step when the
+    run is created, so editing a workflow never changes a run already under way."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="step_runs")
     position = models.PositiveIntegerField()
+    key = models.CharField(max_length=60, blank=True)
     action = models.CharField(max_length=60)
     integration = models.ForeignKey(
         Integration, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

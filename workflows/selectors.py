@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
@@ -80,3 +81,14 @@ def stalled_runs(*, older_than: timedelta) -> QuerySet[WorkflowRun]:
     return WorkflowRun.objects.filter(
         status__in=[RunStatus.QUEUED, RunStatus.RUNNING], created_at__lt=now - older_than
     ).exclude(Exists(busy))
+
+
+def last_run_input(*, workspace: Workspace, workflow_id: int, user_id: int) -> dict[str, Any] | None:
+    """The input of this person's latest run of the workflow: what Run now prefills."""
+    return (
+        WorkflowRun.objects.for_workspace(workspace)
+        .filter(workflow_id=workflow_id, requested_by_id=user_id)
+        .order_by("-created_at", "-id")
+        .values_list("input", flat=True)
+        .first()
+    )

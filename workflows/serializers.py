@@ -1,12 +1,15 @@
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from galaxyco.query import MAX_ID, PageParameters, QueryParameters
 from integrations.selectors import integrations_by_id
+from workflows import inputs
 from workflows.actions.registry import action_choices, get_action
 from workflows.models import RunStatus, StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.rendering import STEP_KEY
 from workflows.services import StepSpec
 
 MAX_STEPS = 20
@@ -48,12 +51,44 @@ class StepListSerializer(serializers.ListSerializer):
                 errors[index] = {"integration": [f"This step needs a {needed_type} integration."]}
             else:
                 step["integration"] = integration
+        self._check_keys(attrs, errors)
         if errors:
             raise serializers.ValidationError(errors)  # type: ignore[arg-type]
         return attrs
 
+    @staticmethod
+    def _check_keys(attrs: list[dict[str, Any]], errors: dict[int, dict[str, Any]]) -> None:
+        """Give each step a key, unique in the workflow, and refuse `{{ steps.… }}` naming no earlier step."""
+        keys = inputs.assign_step_keys(
+            actions=[step["action"] for step in attrs], keys=[step.get("key") for step in attrs]
+        )
+        seen: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            if key in seen:
+                errors.setdefault(index, {})["key"] = [
+                    f"Step {seen[key] + 1} already has the key “{key}”: each step's key must be unique in the workflow."
+                ]
+            seen.setdefault(key, index)
+            attrs[index]["key"] = key
+        references = inputs.step_reference_errors(
+            keys=keys, actions=[step["action"] for step in attrs], params=[step["params"] for step in attrs]
+        )
+        for index, params in references.items():
+            errors.setdefault(index, {}).setdefault("params", {}).update(params)
+
 
 class StepSerializer(serializers.Serializer):
+    key = serializers.RegexField(
+        rf"^{STEP_KEY.pattern}\Z",
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={
+            "invalid": "A step key starts with a lowercase letter and holds only lowercase letters, digits and underscores."
+        },
+        help_text="How later steps read this step's output: {{ steps.<key>.<field> }}. Empty: one from the action, such as gmail_send_email.",
+    )
     action = serializers.ChoiceField(choices=action_choices())
     integration = serializers.IntegerField(
         allow_null=True, required=False, default=None, min_value=1, max_value=MAX_ID
@@ -76,34 +111,77 @@ class StepSerializer(serializers.Serializer):
         return {
             "id": instance.pk,
             "position": instance.position,
+            "key": instance.key,
             "action": instance.action,
             "integration": instance.integration_id,
             "params": instance.params,
         }
 
 
+class InputSpecSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The dotted path below input: email, or customer.email.")
+    kind = serializers.ChoiceField(choices=["text", "address"])
+
+
 class WorkflowSerializer(serializers.ModelSerializer):
     # StepListSerializer checks these limits first, with its own messages; declared here for the schema.
     steps = StepSerializer(many=True, min_length=1, max_length=MAX_STEPS)  # type: ignore[call-arg]  # stubs lag DRF
     created_by = serializers.SerializerMethodField()
+    inputs = serializers.SerializerMethodField(
+        help_text="What a run's input must hold: each {{ input.<name> }} the steps read. kind: text "
+        "(text or a number) or address (an email address, a list of them, or a comma-separated text)."
+    )
 
     class Meta:
         model = Workflow
-        fields = ["id", "name", "description", "is_active", "steps", "created_by", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "is_active",
+            "steps",
+            "inputs",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_by", "created_at", "updated_at"]
 
     def get_created_by(self, obj: Workflow) -> str | None:
         return obj.created_by.email if obj.created_by else None
 
+    @extend_schema_field(InputSpecSerializer(many=True))
+    def get_inputs(self, obj: Workflow) -> list[dict[str, str]]:
+        return [{"name": spec.name, "kind": spec.kind} for spec in inputs.input_schema(obj.steps.all())]
+
     def step_specs(self) -> list[StepSpec] | None:
         steps = self.validated_data.get("steps")
         if steps is None:
             return None
-        return [StepSpec(action=s["action"], params=s["params"], integration=s["integration"]) for s in steps]
+        return [
+            StepSpec(action=s["action"], params=s["params"], integration=s["integration"], key=s["key"])
+            for s in steps
+        ]
 
 
 class ExecuteSerializer(serializers.Serializer):
     input = serializers.DictField(default=dict)
+
+
+class PreviewSerializer(serializers.Serializer):
+    input = serializers.DictField(default=dict)
+
+
+class StepPreviewSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    key = serializers.CharField()
+    action = serializers.CharField()
+    params = serializers.DictField(allow_null=True, help_text="The params as a run would send them.")
+    error = serializers.CharField(allow_null=True, help_text="Why this step could not be filled in.")
+
+
+class PreviewResponseSerializer(serializers.Serializer):
+    steps = StepPreviewSerializer(many=True)
 
 
 class StepRunSerializer(serializers.ModelSerializer):
@@ -113,6 +191,7 @@ class StepRunSerializer(serializers.ModelSerializer):
         model = StepRun
         fields = [
             "position",
+            "key",
             "action",
             "status",
             "attempts",

@@ -13,12 +13,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import Conflict, InvalidInput, NotFound
+from galaxyco.errors import AppError, Conflict, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
+from workflows import inputs, rendering
 from workflows.actions.registry import get_action
 from workflows.models import RunStatus, RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
-from workflows.selectors import get_run, run_by_idempotency_key, stalled_runs
+from workflows.selectors import get_run, get_workflow, run_by_idempotency_key, stalled_runs
 from workspaces.models import ApiKey, Workspace
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class StepSpec:
     action: str
     params: dict[str, Any]
     integration: Integration | None = None
+    key: str = ""  # empty: one from the action, unique in the workflow
 
 
 def _check_steps(
@@ -97,18 +99,41 @@ def _not_namable_message(*, position: int, integration: Integration, saved_by_id
     )
 
 
+def _step_keys(steps: list[StepSpec]) -> list[str]:
+    """Each step's key, and every `{{ steps.… }}` naming an earlier step (the serializer says
+    which field is wrong; this guards every other caller)."""
+    keys = inputs.assign_step_keys(actions=[s.action for s in steps], keys=[s.key for s in steps])
+    for key in keys:
+        if not rendering.STEP_KEY.fullmatch(key):
+            raise InvalidInput(
+                f"“{key}” is not a valid step key: use lowercase letters, digits and underscores."
+            )
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("Two steps have the same key: each step's key must be unique in the workflow.")
+    errors = inputs.step_reference_errors(
+        keys=keys, actions=[s.action for s in steps], params=[s.params for s in steps]
+    )
+    if errors:
+        index, fields = min(errors.items())
+        param, messages = next(iter(fields.items()))
+        raise InvalidInput(f"Step {index + 1}, {param}: {messages[0]}")
+    return keys
+
+
 def _replace_steps(*, workflow: Workflow, steps: list[StepSpec]) -> None:
+    keys = _step_keys(steps)
     WorkflowStep.objects.filter(workflow=workflow).delete()
     WorkflowStep.objects.bulk_create(
         WorkflowStep(
             workspace=workflow.workspace,
             workflow=workflow,
             position=position,
+            key=key,
             action=step.action,
             integration=step.integration,
             params=step.params,
         )
-        for position, step in enumerate(steps)
+        for position, (step, key) in enumerate(zip(steps, keys, strict=True))
     )
 
 
@@ -308,6 +333,7 @@ def _create_run(
         raise NotFound()
     if not workflow.is_active:
         raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
+    inputs.require_valid_input(steps=steps, run_input=run_input)
     run = WorkflowRun.objects.create(
         workspace=workspace,
         workflow=workflow,
@@ -324,6 +350,7 @@ def _create_run(
             workspace=workspace,
             run=run,
             position=step.position,
+            key=step.key,
             action=step.action,
             integration_id=step.integration_id,
             params=step.params,
@@ -336,6 +363,49 @@ def _create_run(
     )
     transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return run
+
+
+@dataclass(frozen=True)
+class StepPreview:
+    position: int
+    key: str
+    action: str
+    params: dict[str, Any] | None
+    error: str | None
+
+
+def preview_run(*, workspace: Workspace, workflow_id: int, run_input: dict[str, Any]) -> list[StepPreview]:
+    """Each step's params as a run with this input would send them: nothing is sent and no run is
+    created. The input is checked as for a run. What earlier steps will output is not known yet,
+    so `{{ steps.… }}` shows as written."""
+    workflow = get_workflow(workspace=workspace, workflow_id=workflow_id)
+    if workflow is None:
+        raise NotFound()
+    steps = list(workflow.steps.all())
+    inputs.require_valid_input(steps=steps, run_input=run_input)
+    previews = []
+    for index, step in enumerate(steps):
+        action = get_action(step.action)
+        if action is None:
+            previews.append(
+                StepPreview(step.position, step.key, step.action, None, f"Unknown action “{step.action}”.")
+            )
+            continue
+        as_written = {
+            earlier.key: {
+                field: "{{ steps." + earlier.key + "." + field + " }}"
+                for field in earlier_action.output_fields
+            }
+            for earlier in steps[:index]
+            if (earlier_action := get_action(earlier.action)) is not None
+        }
+        try:
+            params = action.prepare(params=step.params, run_input=run_input, step_outputs=as_written)
+        except AppError as error:
+            previews.append(StepPreview(step.position, step.key, step.action, None, error.message))
+        else:
+            previews.append(StepPreview(step.position, step.key, step.action, params, None))
+    return previews
 
 
 def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> WorkflowRun | None:

@@ -26,7 +26,7 @@ from integrations.selectors import (
     step_account,
     usable_integrations,
 )
-from workflows import rendering, selectors, services
+from workflows import inputs, selectors, services
 from workflows.actions.registry import get_action
 from workflows.forms import (
     BuilderErrors,
@@ -75,6 +75,7 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
         definition: dict[str, Any],
         errors: BuilderErrors | None = None,
         run_form: RunInputForm | None = None,
+        preview: list["PreviewRow"] | None = None,
         status: int = 200,
     ) -> HttpResponse:
         connected = {i.pk: i for i in connected_integrations(workspace=self.workspace)}
@@ -83,7 +84,8 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
         offered |= {connected[i] for i in _named_ids(definition) if i in connected}
         integrations = sorted(offered, key=lambda i: (i.type, i.email, i.pk))
         default_labels = default_account_labels(workspace=self.workspace)
-        run_form = run_form or RunInputForm(initial={"input": "{}"})
+        if workflow is not None and run_form is None:
+            run_form = self.run_form(workflow)
         rows = step_rows(
             steps=definition.get("steps"),
             errors=errors,
@@ -101,7 +103,7 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
             integrations_json=integration_choices(integrations),
             errors=errors or BuilderErrors(),
             run_form=run_form,
-            input_names=_input_names(workflow) if workflow else [],
+            preview=preview,
         )
         return self.render_to_response(ctx, status=status)
 
@@ -134,6 +136,16 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
                 )
             )
         return notes
+
+    def run_form(self, workflow: Workflow, *, data: Any = None) -> RunInputForm:
+        """Run now: a field per input; on the page's first view, the values this person ran with last."""
+        schema = inputs.input_schema(workflow.steps.all())
+        if data is not None:
+            return RunInputForm(data, schema=schema)
+        last = selectors.last_run_input(
+            workspace=self.workspace, workflow_id=workflow.pk, user_id=self.membership.user_id
+        )
+        return RunInputForm(initial=RunInputForm.initial_from(last, schema=schema), schema=schema)
 
     def save(self, workflow: Workflow | None) -> HttpResponse:
         """Validate the posted definition with the API's serializer and save it with the service."""
@@ -192,12 +204,6 @@ def _named_ids(definition: dict[str, Any]) -> set[int]:
     }
 
 
-def _input_names(workflow: Workflow) -> list[str]:
-    """The `{{ input.x }}` names the workflow's steps read, as a hint for "Run now"."""
-    text = json.dumps([step.params for step in workflow.steps.all()])
-    return sorted(rendering.input_names(text))
-
-
 class WorkflowCreateView(WorkflowPageBase):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.builder_response(workflow=None, definition=empty_definition())
@@ -220,21 +226,21 @@ class WorkflowRunView(WorkflowPageBase):
 
     def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
         workflow = self.get_workflow(workflow_id)
-        form = RunInputForm(request.POST)
+        form = self.run_form(workflow, data=request.POST)
         status = 400
         if form.is_valid():
             try:
                 run, _ = services.start_run(
                     workspace=self.workspace,
                     workflow_id=workflow.pk,
-                    run_input=form.cleaned_data["input"],
+                    run_input=form.run_input(),
                     trigger=RunTrigger.UI,
                     requested_by=request.user,  # type: ignore[arg-type]
                 )
             except AppError as error:
                 if error.status == 404:
                     raise Http404 from None
-                form.add_error("input", error.message)
+                _show_error(form, error)
                 status = error.status
             else:
                 # No "has started" message: by the time the run page shows, the run may have
@@ -243,6 +249,70 @@ class WorkflowRunView(WorkflowPageBase):
         return self.builder_response(
             workflow=workflow, definition=definition_of(workflow), run_form=form, status=status
         )
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    position: int
+    key: str
+    label: str
+    fields: list[tuple[str, str]]
+    error: str | None
+
+
+class WorkflowPreviewView(WorkflowPageBase):
+    """POST: the Run now form's values, filled into each step's params as a run would send them.
+    Nothing is sent and no run is created."""
+
+    def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
+        workflow = self.get_workflow(workflow_id)
+        form = self.run_form(workflow, data=request.POST)
+        if not form.is_valid():
+            return self.builder_response(
+                workflow=workflow, definition=definition_of(workflow), run_form=form, status=400
+            )
+        try:
+            previews = services.preview_run(
+                workspace=self.workspace, workflow_id=workflow.pk, run_input=form.run_input()
+            )
+        except AppError as error:
+            if error.status == 404:
+                raise Http404 from None
+            _show_error(form, error)
+            return self.builder_response(
+                workflow=workflow, definition=definition_of(workflow), run_form=form, status=error.status
+            )
+        rows = [
+            PreviewRow(
+                position=step.position,
+                key=step.key,
+                label=action.label if (action := get_action(step.action)) else step.action,
+                fields=[
+                    (name, _preview_text(value))
+                    for name, value in (step.params or {}).items()
+                    if value not in ("", [], None)
+                ],
+                error=step.error,
+            )
+            for step in previews
+        ]
+        return self.builder_response(
+            workflow=workflow, definition=definition_of(workflow), run_form=form, preview=rows
+        )
+
+
+def _preview_text(value: Any) -> str:
+    return ", ".join(str(item) for item in value) if isinstance(value, list) else str(value)
+
+
+def _show_error(form: RunInputForm, error: AppError) -> None:
+    """An error from starting or previewing a run, next to the input it is about."""
+    input_errors = error.details.get("fields", {}).get("input") if error.details else None
+    if input_errors:
+        form.add_input_errors(input_errors)
+        form.input_errors = error.message
+    else:
+        form.add_error(None, error.message)
 
 
 class WorkflowDeleteView(WorkflowPageBase):

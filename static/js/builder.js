@@ -1,6 +1,6 @@
 /* The workflow builder: add, remove and reorder steps, switch a step's action, and on submit
  * put the whole workflow into the one hidden `definition` field, in the API's JSON shape:
- * {"name", "description", "is_active", "steps": [{"action", "integration": id|null, "params": {...}}]}
+ * {"name", "description", "is_active", "steps": [{"key", "action", "integration": id|null, "params": {...}}]}
  * No framework; the server renders the steps, this file only edits them. */
 (function () {
   "use strict";
@@ -147,6 +147,7 @@
     }
     var id = integration === "" ? null : Number(integration);
     return {
+      key: step.querySelector('input[name="key"]').value.trim(),
       action: actionSelect(step).value,
       integration: id === null || isNaN(id) ? null : id,
       params: params,

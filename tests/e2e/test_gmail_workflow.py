@@ -103,8 +103,8 @@ def create_workflow(page: Page, shots: Screenshots, workspace: Workspace, sender
 
 
 def run_now(page: Page, shots: Screenshots, workspace: Workspace, name: str = "step") -> str:
-    """On the workflow page: Run now with {"name": "Ada"}; returns the run page's status."""
-    page.get_by_test_id("run-input").fill(json.dumps({"name": "Ada"}))
+    """On the workflow page: Run now with the input `name` set to Ada; returns the run page's status."""
+    page.get_by_test_id("run-input-name").fill("Ada")
     page.get_by_test_id("run-now").click()
     page.wait_for_url(re.compile(rf"{re.escape(workspace.url('runs/'))}\d+/$"))
     shots.step(page, name)

@@ -69,7 +69,13 @@ def test_hostile_run_input_is_refused_with_400(key_client, workspace, workflow_i
 
 
 def test_unusual_but_valid_input_is_accepted(key_client, workspace, workflow_id):
-    run_input = {"name": "Zoë 🚀 \u2028", "n": 1e308, "big": 2**70, "deep": json.loads(nested(60))}
+    run_input = {
+        "name": "Zoë 🚀 \u2028",
+        "email": "ada@example.com",
+        "n": 1e308,
+        "big": 2**70,
+        "deep": json.loads(nested(60)),
+    }
     response = key_client.post(
         execute_url(workspace, workflow_id, wait=False), {"input": run_input}, format="json"
     )

@@ -58,7 +58,8 @@ def page_client(member):
 @pytest.fixture
 def run(key_client, workspace) -> WorkflowRun:
     workflow_id = create_workflow(key_client, workspace, WELCOME)
-    key_client.post(execute_url(workspace, workflow_id, wait=False), {"input": {}}, format="json")
+    ada = {"name": "Ada", "email": "ada@example.com"}
+    key_client.post(execute_url(workspace, workflow_id, wait=False), {"input": ada}, format="json")
     return WorkflowRun.objects.get()
 
 

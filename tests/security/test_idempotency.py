@@ -8,6 +8,7 @@ from workflows.models import WorkflowRun
 from workflows.tests.helpers import WELCOME, create_workflow, execute_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ADA = {"name": "Ada", "email": "ada@example.com"}
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def enqueued(monkeypatch) -> list[int]:
 def execute(client, workspace, workflow_id: int, key: str, run_input: dict | None = None):
     return client.post(
         execute_url(workspace, workflow_id, wait=False),
-        {"input": run_input or {}},
+        {"input": run_input or ADA},
         format="json",
         HTTP_IDEMPOTENCY_KEY=key,
     )
@@ -68,7 +69,9 @@ def test_keys_that_differ_only_after_255_characters_do_not_collide(
     key_client, workspace, workflow_id, enqueued
 ):
     prefix = "k" * 255
-    first = execute(key_client, workspace, workflow_id, prefix + "a", {"name": "Ada"})
+    first = execute(
+        key_client, workspace, workflow_id, prefix + "a", {"name": "Ada", "email": "ada@example.com"}
+    )
     second = execute(key_client, workspace, workflow_id, prefix + "b", {"name": "Grace"})
 
     # Refused, not cut to the same 255 characters (which answered the first run, or 409).
@@ -91,13 +94,17 @@ def test_a_run_the_queue_could_not_take_does_not_use_up_its_key(
     key_client, workspace, workflow_id, monkeypatch
 ):
     monkeypatch.setattr(tasks, "execute_run", Broker(down=True))
-    failed = execute(key_client, workspace, workflow_id, "order-1234", {"name": "Ada"})
+    failed = execute(
+        key_client, workspace, workflow_id, "order-1234", {"name": "Ada", "email": "ada@example.com"}
+    )
     assert failed.status_code == 200
     assert failed.json()["error"]["code"] == "queue_unavailable"
 
     broker = Broker()
     monkeypatch.setattr(tasks, "execute_run", broker)
-    retried = execute(key_client, workspace, workflow_id, "order-1234", {"name": "Ada"})
+    retried = execute(
+        key_client, workspace, workflow_id, "order-1234", {"name": "Ada", "email": "ada@example.com"}
+    )
 
     assert retried.status_code == 202, retried.json()
     run = retried.json()["run"]
@@ -105,7 +112,9 @@ def test_a_run_the_queue_could_not_take_does_not_use_up_its_key(
     assert run["status"] == "queued"
     assert broker.handed == [run["id"]]
     # The key now belongs to the run that started: asking again answers it, not a third run.
-    again = execute(key_client, workspace, workflow_id, "order-1234", {"name": "Ada"})
+    again = execute(
+        key_client, workspace, workflow_id, "order-1234", {"name": "Ada", "email": "ada@example.com"}
+    )
     assert again.json()["run"]["id"] == run["id"]
     assert broker.handed == [run["id"]]
     assert WorkflowRun.objects.count() == 2
@@ -114,13 +123,13 @@ def test_a_run_the_queue_could_not_take_does_not_use_up_its_key(
 def test_a_run_that_started_and_failed_keeps_its_key(key_client, workspace, workflow_id):
     # No Google account is connected: the run starts, then fails on its step.
     first = key_client.post(
-        execute_url(workspace, workflow_id), {"input": {}}, format="json", HTTP_IDEMPOTENCY_KEY="order-9"
+        execute_url(workspace, workflow_id), {"input": ADA}, format="json", HTTP_IDEMPOTENCY_KEY="order-9"
     )
     assert first.json()["run"]["status"] == "failed"
     assert first.json()["error"]["code"] != "queue_unavailable"
 
     again = key_client.post(
-        execute_url(workspace, workflow_id), {"input": {}}, format="json", HTTP_IDEMPOTENCY_KEY="order-9"
+        execute_url(workspace, workflow_id), {"input": ADA}, format="json", HTTP_IDEMPOTENCY_KEY="order-9"
     )
 
     assert again.json()["run"]["id"] == first.json()["run"]["id"]

@@ -78,7 +78,7 @@ def test_clearing_the_input_in_one_placeholder_does_not_empty_the_next():
         run_input=run_input,
         html_params=frozenset(),
     )
-    assert rendered == {"subject": "", "text": "Ada Ada ['a', 'b', 'c']"}
+    assert rendered == {"subject": "", "text": "Ada Ada a, b, c"}  # a list is joined, never Python text
     assert run_input == RUN_INPUT
 
 

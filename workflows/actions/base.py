@@ -8,6 +8,8 @@ import builtins
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from rest_framework import serializers
 
 from galaxyco.api import error_messages
@@ -26,7 +28,8 @@ def is_single_line(value: str) -> bool:
 
 
 class PlaceholderCharField(serializers.CharField):
-    """Text that may hold {{ input.name }} placeholders; `single_line` for email headers."""
+    """Text that may hold {{ input.name }} or {{ steps.<key>.<field> }} placeholders; `single_line`
+    for email headers."""
 
     def __init__(self, *, single_line: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("trim_whitespace", False)
@@ -51,8 +54,28 @@ class EmailOrPlaceholderField(serializers.CharField):
             raise serializers.ValidationError("An address must be a single line.")
         if rendering.has_placeholder(value) and not self.context.get(RENDERED):
             return rendering.validate_placeholders(value)
-        serializers.EmailField().run_validators(value)
+        try:
+            validate_email(value)
+        except DjangoValidationError:
+            shown = value if len(value) <= 60 else value[:59] + "…"
+            raise serializers.ValidationError(f"“{shown}” is not a valid email address.") from None
         return value
+
+
+class AddressListField(serializers.ListField):
+    """A list of addresses (or placeholders). Its errors name the bad value, not an item number:
+    "“bob@” is not a valid email address.", not "Item 1: Enter a valid email address."."""
+
+    def run_child_validation(self, data: list[Any]) -> list[Any]:
+        result, errors = [], []
+        for item in data:
+            try:
+                result.append(self.child.run_validation(item))
+            except serializers.ValidationError as error:
+                errors.extend(error_messages(error.detail))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return result
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,11 @@ class Action:
     integration_type: ClassVar[str | None] = None
     params_serializer: ClassVar[builtins.type[serializers.Serializer]]
     html_params: ClassVar[frozenset[str]] = frozenset()
+    # Params that hold email addresses: an input they read is an address input. A list param
+    # among them takes several addresses from one input (a list, or text split at commas).
+    address_params: ClassVar[frozenset[str]] = frozenset()
+    # The fields of the output `run` returns: what later steps may read as {{ steps.<key>.<field> }}.
+    output_fields: ClassVar[frozenset[str]] = frozenset()
     # Seconds between two calls for one account (a provider's per-account rate), or None.
     pace_interval: ClassVar[float | None] = None
 
@@ -77,9 +105,29 @@ class Action:
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    def prepare(self, *, params: dict[str, Any], run_input: dict[str, Any]) -> dict[str, Any]:
-        """Fill in placeholders and validate again: the input can make a value invalid."""
-        rendered = rendering.render_params(params, run_input=run_input, html_params=self.html_params)
+    def prepare(
+        self,
+        *,
+        params: dict[str, Any],
+        run_input: dict[str, Any],
+        step_outputs: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Fill in placeholders and validate again: the input can make a value invalid.
+        `step_outputs`: the outputs of the run's earlier steps that succeeded, by step key."""
+        step_outputs = step_outputs or {}
+        missing = rendering.check_step_outputs(params=params, step_outputs=step_outputs)
+        if missing:
+            raise PermanentError(
+                f"This step reads an earlier step's output that is not there: {' '.join(missing)}",
+                code="invalid_params",
+            )
+        rendered = rendering.render_params(
+            params,
+            run_input=run_input,
+            html_params=self.html_params,
+            address_list_params=self.address_params,
+            step_outputs=step_outputs,
+        )
         serializer = self.params_serializer(data=rendered, context={RENDERED: True})
         if not serializer.is_valid():
             fields = "; ".join(

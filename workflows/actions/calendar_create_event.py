@@ -13,6 +13,7 @@ from workflows import rendering
 from workflows.actions.base import (
     RENDERED,
     Action,
+    AddressListField,
     EmailOrPlaceholderField,
     PlaceholderCharField,
     StepContext,
@@ -42,7 +43,7 @@ class CalendarCreateEventParams(serializers.Serializer):
     start = DateTimeOrPlaceholderField(single_line=True)
     end = DateTimeOrPlaceholderField(single_line=True)
     time_zone = serializers.CharField(default="UTC")
-    attendees = serializers.ListField(
+    attendees = AddressListField(
         child=EmailOrPlaceholderField(), required=False, default=list, max_length=100
     )
     send_updates = serializers.ChoiceField(choices=SEND_UPDATES, default="none")
@@ -76,6 +77,8 @@ class CalendarCreateEvent(Action):
     label = "Create a Google Calendar event"
     integration_type = IntegrationType.CALENDAR
     params_serializer = CalendarCreateEventParams
+    address_params = frozenset({"attendees"})
+    output_fields = frozenset({"event_id", "html_link", "status"})
 
     def run(
         self, *, params: dict[str, Any], integration: Integration | None, step: StepContext

@@ -22,7 +22,13 @@ from rest_framework import serializers
 from galaxyco.errors import IntegrationNotConnected, PermanentError
 from integrations.google import clients
 from integrations.models import Integration, IntegrationType
-from workflows.actions.base import Action, EmailOrPlaceholderField, PlaceholderCharField, StepContext
+from workflows.actions.base import (
+    Action,
+    AddressListField,
+    EmailOrPlaceholderField,
+    PlaceholderCharField,
+    StepContext,
+)
 
 # What the email package decodes as an encoded word: =?charset?Q-or-B?text?= (the charset may
 # carry a *language; the text may hold spaces, which the package tolerates).
@@ -54,9 +60,9 @@ class HeaderAddressField(EmailOrPlaceholderField):
 
 
 class GmailSendEmailParams(serializers.Serializer):
-    to = serializers.ListField(child=HeaderAddressField(), min_length=1, max_length=100)
-    cc = serializers.ListField(child=HeaderAddressField(), required=False, default=list, max_length=100)
-    bcc = serializers.ListField(child=HeaderAddressField(), required=False, default=list, max_length=100)
+    to = AddressListField(child=HeaderAddressField(), min_length=1, max_length=100)
+    cc = AddressListField(child=HeaderAddressField(), required=False, default=list, max_length=100)
+    bcc = AddressListField(child=HeaderAddressField(), required=False, default=list, max_length=100)
     subject = HeaderTextField(max_length=998, allow_blank=True, default="")
     text = PlaceholderCharField(required=False, allow_blank=True, default="")
     html = PlaceholderCharField(required=False, allow_blank=True, default="")
@@ -134,6 +140,8 @@ class GmailSendEmail(Action):
     integration_type = IntegrationType.GMAIL
     params_serializer = GmailSendEmailParams
     html_params = frozenset({"html"})
+    address_params = frozenset({"to", "cc", "bcc", "reply_to"})
+    output_fields = frozenset({"message_id", "thread_id", "from"})
     # Gmail gives a mailbox 15,000 quota units a minute and a send costs 100: 2.5 sends a second.
     pace_interval = 0.4
 

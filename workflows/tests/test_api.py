@@ -180,8 +180,9 @@ def test_a_paused_workflow_does_not_run(workspace, key_client):
 def test_runs_are_listed_newest_first_and_filtered(workspace, other_workspace, key_client, other_key_client):
     first = create_workflow(key_client, workspace)
     second = create_workflow(key_client, workspace, {**WELCOME, "name": "Other"})
+    ada = {"name": "Ada", "email": "ada@example.com"}
     for workflow_id in (first, second, first):
-        key_client.post(f"{workflows_url(workspace)}{workflow_id}/execute/", {"input": {}}, format="json")
+        key_client.post(f"{workflows_url(workspace)}{workflow_id}/execute/", {"input": ada}, format="json")
     runs = key_client.get(f"/api/workspaces/{workspace.pk}/runs/").json()["results"]
     assert [r["workflow"] for r in runs] == [first, second, first]
     assert runs[0]["id"] > runs[1]["id"] > runs[2]["id"]

@@ -156,12 +156,14 @@ def test_no_connected_account_fails_with_a_clear_message(google, workspace, key_
     assert "on the Integrations page" in body["error"]["message"]
 
 
-def test_input_that_makes_an_address_invalid_fails_with_a_clear_message(google, gmail, workspace, key_client):
+def test_input_that_makes_an_address_invalid_is_refused_before_a_run(google, gmail, workspace, key_client):
     workflow_id = create_workflow(key_client, workspace)
-    body = execute(key_client, workspace, workflow_id, {"name": "Ada", "email": "not an address"}).json()
-    assert body["success"] is False
-    assert body["error"]["code"] == "invalid_params"
-    assert "to" in body["error"]["message"]
+    response = execute(key_client, workspace, workflow_id, {"name": "Ada", "email": "not an address"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["fields"] == {"input": {"email": ["“not an address” is not a valid email address."]}}
+    assert not WorkflowRun.objects.exists()
 
 
 def test_the_same_idempotency_key_gives_one_run_and_one_email(google, gmail, workspace, key_client):

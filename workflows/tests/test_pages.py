@@ -220,7 +220,7 @@ def test_an_error_is_shown_next_to_its_step_and_field_and_what_was_typed_is_kept
         0
     ]
     to_field = second_step.split('data-field="to"')[1].split('data-field="cc"')[0]
-    assert "Item 1: Enter a valid email address." in to_field
+    assert "“bad-address” is not a valid email address." in to_field
     subject_field = second_step.split('data-field="subject"')[1].split('data-field="text"')[0]
     assert "single line" in subject_field
     first_step = content.split('<div class="step" data-index="0"')[1].split(
