@@ -246,7 +246,9 @@ def test_deleting_from_the_page_asks_first_and_says_the_history_stays(workspace,
     assert "its runs stay in Run history" in builder  # the confirmation's text
     response = client.post(f"/w/{workspace.slug}/workflows/{workflow.pk}/delete/", follow=True)
     assert "Its runs stay in Run history." in unescape(response.content.decode())
-    assert client.get(f"/w/{workspace.slug}/runs/{run.pk}/").status_code == 200
+    run_page = client.get(f"/w/{workspace.slug}/runs/{run.pk}/").content.decode()
+    assert 'data-testid="workflow-deleted"' in run_page  # named, not linked to a page that is gone
+    assert f"/workflows/{workflow.pk}/" not in client.get(f"/w/{workspace.slug}/runs/").content.decode()
     assert "Welcome" not in client.get(f"/w/{workspace.slug}/workflows/").content.decode()
 
 
