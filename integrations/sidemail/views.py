@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, EventType, tracking
@@ -29,6 +30,16 @@ _ANYMAIL_EVENT = {
 
 def _refusal(status: int, message: str) -> JsonResponse:
     return JsonResponse({"success": False, "error": {"message": message}}, status=status)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """The event's createdAt when it is a date and time; a malformed one is no reason to refuse it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
 
 
 class SidemailTrackingWebhookView(AnymailCoreWebhookView):
@@ -76,7 +87,7 @@ class SidemailTrackingWebhookView(AnymailCoreWebhookView):
         created_at = event.payload.get("createdAt")
         tracking_event = AnymailTrackingEvent(
             event_type=_ANYMAIL_EVENT[event.event_type],
-            timestamp=parse_datetime(created_at) if isinstance(created_at, str) else None,
+            timestamp=_timestamp(created_at),
             message_id=event.sidemail_id,
             recipient=email.get("toAddress"),
             esp_event=event.payload,

@@ -172,3 +172,16 @@ def test_a_delivery_leaves_the_contact_alone(sidemail, sent_email, django_captur
     with django_capture_on_commit_callbacks(execute=True):
         post(event("email.delivered"))
     assert StandinClient(sidemail.url).contacts() == []
+
+
+@pytest.mark.parametrize("created_at", ["2026-13-45T99:00:00Z", "yesterday", 12, None])
+def test_an_odd_timestamp_is_no_reason_to_fail(sent_email, created_at):
+    seen = []
+    tracking.connect(handler := lambda **kwargs: seen.append(kwargs["event"].timestamp))
+    try:
+        answer = post({**event("email.delivered"), "createdAt": created_at})
+    finally:
+        tracking.disconnect(handler)
+    assert answer.status_code == 200
+    assert status_of(sent_email) == "delivered"
+    assert seen == [None]
