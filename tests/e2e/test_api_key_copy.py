@@ -1,0 +1,58 @@
+"""A new API key is shown once after a redirect, and its Copy buttons put the key and the curl
+line on the clipboard (static/js/copy.js: no inline script under the Content-Security-Policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, BrowserWatch
+from workspaces.models import ApiKey
+from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+EMAIL = "owner@acme.test"
+PASSWORD = "correct-horse-battery"  # the factory's
+
+
+@pytest.fixture
+def clipboard_page(browser: Browser, live_server, browser_watch: BrowserWatch) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    browser_watch.attach(page)
+    yield page
+    context.close()
+
+
+def test_copy_buttons_copy_the_key_and_the_curl_line(clipboard_page: Page):
+    page = clipboard_page
+    MembershipFactory(workspace=WorkspaceFactory(name="Acme", slug="acme"), user=UserFactory(email=EMAIL))
+    page.goto("/accounts/login/")
+    page.locator("input[name=login]").fill(EMAIL)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url("**/w/acme/")
+
+    page.goto("/w/acme/settings/")
+    page.locator("input[name=name]").fill("CI")
+    page.get_by_role("button", name="Create key").click()
+    key = page.get_by_test_id("new-api-key").inner_text().strip()
+
+    page.get_by_test_id("copy-api-key").click()
+    expect(page.get_by_test_id("copy-api-key")).to_have_text("Copied")
+    copied_key = page.evaluate("navigator.clipboard.readText()") == key
+    assert copied_key, "the clipboard does not hold the new key"
+
+    page.get_by_test_id("copy-curl").click()
+    curl = page.evaluate("navigator.clipboard.readText()")
+    curl_as_expected = curl.startswith("curl ") and key in curl and curl.endswith("/workflows/")
+    assert curl_as_expected, "unexpected curl line"  # a boolean: a failure prints no key
+
+    page.reload()  # the redirected page: reloading it creates nothing and shows no key
+    expect(page.get_by_test_id("new-api-key")).to_have_count(0)
+    assert ApiKey.objects.count() == 1
