@@ -125,7 +125,25 @@ def deliver(*, email_id: int, client: SidemailClient | None = None) -> Attempt:
         next_attempt_at=None,
         updated_at=done,
     )
+    _apply_early_events(email_id=email_id, sidemail_id=sent.id)
     return Attempt(retry_in=None)
+
+
+def _apply_early_events(*, email_id: int, sidemail_id: str) -> None:
+    """A webhook can arrive before the answer to the send is recorded: its event was kept without an
+    email, and counts now."""
+    with transaction.atomic():
+        early = list(
+            WebhookEvent.objects.select_for_update().filter(sidemail_id=sidemail_id, outbound_email=None)
+        )
+        if not early:
+            return
+        email = OutboundEmail.objects.select_for_update().get(pk=email_id)
+        WebhookEvent.objects.filter(pk__in=[event.pk for event in early]).update(outbound_email=email)
+        best = max((_EVENT_STATUS[event.event_type] for event in early), key=lambda status: _RANK[status])
+        if _RANK.get(Status(email.status), -1) < _RANK[best]:
+            email.status = best
+            email.save(update_fields=["status", "updated_at"])
 
 
 def _not_yet_due(email_id: int) -> float | None:

@@ -5,8 +5,11 @@ import json
 import pytest
 from anymail.signals import tracking
 from django.test import Client
+from django.utils import timezone
 
 from devtools.sidemail_standin import StandinClient
+from integrations.sidemail import services
+from integrations.sidemail.api_client import SentEmail
 from integrations.sidemail.models import OutboundEmail, WebhookEvent
 from workspaces.tests.factories import UserFactory
 
@@ -185,3 +188,29 @@ def test_an_odd_timestamp_is_no_reason_to_fail(sent_email, created_at):
     assert answer.status_code == 200
     assert status_of(sent_email) == "delivered"
     assert seen == [None]
+
+
+class _AcceptingClient:
+    """Sidemail accepting the email as "early-id": its webhook already came in."""
+
+    def send_email(self, payload):
+        return SentEmail(id="early-id", status="queued")
+
+
+def test_an_event_that_arrives_before_the_send_is_recorded_counts_once_it_is(settings):
+    settings.SIDEMAIL_WEBHOOK_SECRET = SECRET
+    row = OutboundEmail.objects.create(
+        to_address="ada@example.com",
+        from_address="noreply@galaxyco.example",
+        subject="Hi",
+        payload={"toAddress": "ada@example.com", "subject": "Hi", "text": "Hi"},
+        next_attempt_at=timezone.now(),
+    )
+    assert post(event("email.open", email_id="early-id")).status_code == 200
+    assert post(event("email.delivered", email_id="early-id")).status_code == 200
+
+    services.deliver(email_id=row.pk, client=_AcceptingClient())
+
+    row.refresh_from_db()
+    assert (row.sidemail_id, row.status) == ("early-id", "opened")
+    assert {event.outbound_email for event in WebhookEvent.objects.all()} == {row}
