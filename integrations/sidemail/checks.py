@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from anymail.exceptions import AnymailInvalidAddress
 from django.conf import settings
 from django.core import checks
 
@@ -23,7 +24,7 @@ def sidemail_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
         )
     try:
         _, address = address_parts(settings.DEFAULT_FROM_EMAIL or "")
-    except Exception:
+    except AnymailInvalidAddress:
         address = ""
     if not address:
         errors.append(

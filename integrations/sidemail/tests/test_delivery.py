@@ -256,6 +256,7 @@ def test_two_failed_answers_still_deliver_within_a_minute(settings):
     [
         ({"SIDEMAIL_WEBHOOK_SECRET": ""}, "SIDEMAIL_WEBHOOK_SECRET"),
         ({"DEFAULT_FROM_EMAIL": ""}, "DEFAULT_FROM_EMAIL"),
+        ({"DEFAULT_FROM_EMAIL": "GalaxyCo"}, "DEFAULT_FROM_EMAIL"),
     ],
 )
 def test_check_fails_in_production_without_webhook_secret_or_from_address(settings, change, named):
