@@ -138,6 +138,8 @@ def test_each_workflow_links_to_its_runs(page_client, workspace):
     content = page_client.get(f"/w/{workspace.slug}/workflows/").content.decode()
     for workflow in (welcome, digest):
         assert f'href="/w/{workspace.slug}/runs/?workflow={workflow.pk}"' in content
+    builder = page_client.get(f"/w/{workspace.slug}/workflows/{welcome.pk}/").content.decode()
+    assert f'href="/w/{workspace.slug}/runs/?workflow={welcome.pk}"' in builder
 
 
 @pytest.mark.parametrize(
