@@ -276,6 +276,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No badge fetched from validator.swagger.io: the page loads nothing from elsewhere.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # One name per choice set that several fields share (e.g. `type` of an integration and of a trigger).
+    "ENUM_NAME_OVERRIDES": {
+        "IntegrationTypeEnum": "integrations.models.IntegrationType",
+        "TriggerTypeEnum": "hooks.models.TriggerType",
+        "NotificationEventEnum": "hooks.models.NotificationEvent",
+    },
 }
 
 # --- Background work: a Celery worker runs every task and Celery beat schedules the periodic

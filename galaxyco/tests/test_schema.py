@@ -125,3 +125,10 @@ def test_execute_refuses_a_wait_the_schema_does_not_allow(workspace, key_client,
     )
     assert response.status_code == 400, response.json()
     assert response.json()["error"]["fields"].keys() == {"wait"}
+
+
+def test_the_schema_generates_valid_and_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert (tmp_path / "schema.yaml").read_text().startswith("openapi: 3")
