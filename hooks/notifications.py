@@ -88,9 +88,9 @@ def run_finished(*, run_id: int) -> None:
         event = RUN_EVENTS.get(RunStatus(run.status)) if run is not None else None
         if run is None or event is None:
             return
-        if selectors.endpoints_for_event(workspace_id=run.workspace_id, event=event):
-            data = RunSerializer(run).data
-            emit(workspace_id=run.workspace_id, event=event, data=dict(data))
+        endpoints = selectors.endpoints_for_event(workspace_id=run.workspace_id, event=event)
+        if endpoints:  # the run is serialized only when someone listens
+            _queue(endpoints=endpoints, event=event, data=dict(RunSerializer(run).data))
     except Exception:
         logger.exception("Could not notify about a finished run", extra={"event": "notification_failed"})
 
