@@ -321,3 +321,14 @@ def test_hostile_calls_never_answer_500(workspace, key_client, workflow_id, hook
         == 404
     )
     assert not WorkflowRun.objects.exists()
+
+
+def test_a_webhook_missing_an_input_the_workflow_reads_answers_400_like_execute(key_client, workspace, hook):
+    response = call(hook, {"name": "Ada"})
+    execute = key_client.post(
+        f"{workflows_url(workspace)}{hook['workflow']}/execute/", {"input": {"name": "Ada"}}, format="json"
+    )
+    assert response.status_code == execute.status_code == 400
+    assert response.json()["error"]["code"] == execute.json()["error"]["code"] == "invalid_input"
+    assert "email" in json.dumps(response.json()["error"]["fields"]["input"])
+    assert not WorkflowRun.objects.exists()
