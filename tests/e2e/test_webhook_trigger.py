@@ -1,0 +1,90 @@
+"""The builder's Triggers section in a browser: add a signed webhook trigger, copy its URL, and a
+signed call to that URL (from outside the browser, as another service would) starts a run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect
+from standardwebhooks.webhooks import Webhook
+
+from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, BrowserWatch
+from workflows import services
+from workflows.models import WorkflowRun
+from workflows.tests.helpers import WELCOME
+from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+EMAIL = "owner@acme.test"
+PASSWORD = "correct-horse-battery"  # the factory's
+
+
+@pytest.fixture
+def clipboard_page(browser: Browser, live_server, browser_watch: BrowserWatch) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    browser_watch.attach(page)
+    yield page
+    context.close()
+
+
+def test_a_signed_webhook_trigger_is_added_copied_and_called(clipboard_page: Page, live_server, settings):
+    settings.SITE_URL = live_server.url
+    page = clipboard_page
+    owner = UserFactory(email=EMAIL)
+    workspace = WorkspaceFactory(name="Acme", slug="acme")
+    MembershipFactory(workspace=workspace, user=owner)
+    workflow = services.create_workflow(
+        workspace=workspace,
+        created_by=owner,
+        name=WELCOME["name"],
+        steps=[services.StepSpec(action=s["action"], params=s["params"]) for s in WELCOME["steps"]],
+    )
+    page.goto("/accounts/login/")
+    page.locator("input[name=login]").fill(EMAIL)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url("**/w/acme/")
+
+    page.goto(f"/w/acme/workflows/{workflow.pk}/")
+    expect(page.get_by_test_id("no-triggers")).to_be_visible()
+    page.locator("#triggers input[name=signing]").check()
+    page.get_by_test_id("add-webhook-trigger").click()
+    page.wait_for_url(f"**/w/acme/workflows/{workflow.pk}/#triggers")
+
+    url = page.get_by_test_id("trigger-url").inner_text().strip()
+    assert url.startswith(f"{live_server.url}/hooks/")
+    page.get_by_role("button", name="Copy URL").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    page.locator("#triggers summary").click()
+    secret = page.get_by_test_id("trigger-signing-secret").inner_text().strip()
+    assert secret.startswith("whsec_")
+
+    body = json.dumps({"name": "Ada", "email": "ada@example.com"})
+    assert (
+        requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10).status_code
+        == 401
+    )
+    now = datetime.now(tz=UTC)
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": "msg_e2e",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id="msg_e2e", timestamp=now, data=body),
+    }
+    accepted = requests.post(url, data=body, headers=headers, timeout=10)
+    assert accepted.status_code == 202
+    run = WorkflowRun.objects.get()
+    assert accepted.json()["run"]["id"] == run.pk
+    assert run.trigger == "webhook"
+
+    page.reload()
+    expect(page.get_by_text("Last run started:")).not_to_contain_text("never")
