@@ -53,7 +53,8 @@ class WorkflowStep(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["workflow", "position"], name="unique_step_position"),
-            models.UniqueConstraint(fields=["workflow", "key"], name="unique_step_key"),
+            # Services always give a key; a row written without one (fixtures, admin) is not named.
+            models.UniqueConstraint(fields=["workflow", "key"], condition=~Q(key=""), name="unique_step_key"),
         ]
 
     def __str__(self) -> str:

@@ -250,3 +250,23 @@ def test_the_builder_shows_and_keeps_each_step_key(session, workspace):
 
     content = session.get(response["Location"]).content.decode()
     assert 'name="key" value="kickoff"' in content
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_two_steps_with_one_key_but_not_two_without(workspace):
+    from django.db import IntegrityError, transaction
+
+    from workflows.models import Workflow
+
+    workflow = Workflow.objects.create(workspace=workspace, name="Rows")
+    for position in (0, 1):  # written without a key, as a fixture would: not named, allowed
+        WorkflowStep.objects.create(
+            workspace=workspace, workflow=workflow, position=position, action="gmail.send_email"
+        )
+    WorkflowStep.objects.create(
+        workspace=workspace, workflow=workflow, position=2, key="mail", action="gmail.send_email"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WorkflowStep.objects.create(
+            workspace=workspace, workflow=workflow, position=3, key="mail", action="gmail.send_email"
+        )
