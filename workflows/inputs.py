@@ -126,9 +126,9 @@ def require_valid_input(*, steps: Iterable[StepLike], run_input: Mapping[str, An
     if not errors:
         return
     missing = [name for name, messages in errors.items() if messages[0].startswith("A value is required")]
-    summary = "; ".join(f"{name}: {messages[0]}" for name, messages in errors.items())
-    lead = f"Missing input: {', '.join(missing)}. " if missing else "Some of the input cannot be used. "
-    raise InvalidInput(f"{lead}{summary}", code="invalid_input", details={"fields": {"input": errors}})
+    parts = [f"Missing input: {', '.join(missing)}."] if missing else []
+    parts += [f"{name}: {messages[0]}" for name, messages in errors.items() if name not in missing]
+    raise InvalidInput(" ".join(parts), code="invalid_input", details={"fields": {"input": errors}})
 
 
 # --- Step keys and `{{ steps.<key>.<field> }}`

@@ -168,7 +168,7 @@ def test_execute_with_inputs_missing_answers_400_naming_each_and_creates_no_run(
             "name": ["A value is required: the steps read {{ input.name }}."],
         }
     }
-    assert error["message"].startswith("Missing input: email, name.")
+    assert error["message"] == "Missing input: email, name."
     assert not WorkflowRun.objects.exists()
 
 
