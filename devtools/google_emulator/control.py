@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import pages
+from . import gmail_read, pages
+from .gmail import InvalidMessage
 from .web import Context, Request, Response, html_response, json_response
 
 _OK = {"ok": True}
@@ -159,3 +160,39 @@ def stats(ctx: Context, req: Request) -> Response:
 
 def accounts(ctx: Context, req: Request) -> Response:
     return json_response({"accounts": ctx.state.accounts()})
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str] | None:
+    values = _get(body, key, (list,))
+    if values is not None and not all(isinstance(value, str) for value in values):
+        raise ControlError(f"{key} must be a list of strings")
+    return values
+
+
+def deliver(ctx: Context, req: Request, email: str) -> Response:
+    """A new incoming message in the mailbox (its history records it, as Gmail's does)."""
+    try:
+        body = _body(req)
+        attachments = _get(body, "attachments", (list,), [])
+        if not all(isinstance(item, dict) and isinstance(item.get("filename"), str) for item in attachments):
+            raise ControlError("attachments must be objects with a filename")
+        delivered = gmail_read.deliver(
+            ctx.state,
+            mailbox=email,
+            sender=_get(body, "from", (str,), "someone@example.com"),
+            subject=_get(body, "subject", (str,), ""),
+            text=_get(body, "text", (str,), ""),
+            html=_get(body, "html", (str,)),
+            to=_strings(body, "to"),
+            labels=_strings(body, "labels"),
+            attachments=attachments,
+            message_id=_get(body, "message_id", (str,)),
+            in_reply_to=_get(body, "in_reply_to", (str,)),
+        )
+    except (ValueError, InvalidMessage) as exc:
+        return _error(str(exc))
+    return json_response({**_OK, **delivered})
+
+
+def expire_history(ctx: Context, req: Request, email: str) -> Response:
+    return json_response({**_OK, "historyId": str(ctx.state.expire_history(email.strip().lower()))})

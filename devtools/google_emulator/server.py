@@ -14,10 +14,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import control, gcalendar, gmail, oauth, pages
+from . import control, gcalendar, gmail, gmail_read, oauth, pages
 from .keys import SigningKey
 from .state import EmulatorState, Fault
 from .web import Context, Request, Response, api_error, html_response, json_response, oauth_error
@@ -67,11 +67,19 @@ def index(ctx: Context, req: Request) -> Response:
     return html_response(markup)
 
 
+class MessageIdConverter(BaseConverter):
+    """A Gmail message id: any path segment but ``send``, so GET …/messages/send is a 405
+    (messages.send is POST only), not a lookup of a message called "send"."""
+
+    regex = r"(?!send$)[^/]+"
+
+
 # Every URL the emulator answers. Google's endpoints sit on Google's own paths (the OAuth
 # ones on one host here, as if accounts.google.com, oauth2.googleapis.com and
 # www.googleapis.com were one), so only the host differs from production.
 URL_MAP = Map(
-    [
+    converters={"message_id": MessageIdConverter},
+    rules=[
         # OAuth / OpenID Connect.
         _rule("GET", "/o/oauth2/v2/auth", oauth.authorize, "authorize", style="html", writes=True),
         _rule(
@@ -91,6 +99,22 @@ URL_MAP = Map(
         _rule("GET", "/.well-known/openid-configuration", oauth.openid_configuration),
         # Gmail and Calendar, with each API's service path (gmail/v1/, calendar/v3/).
         _rule("POST", "/gmail/v1/users/<user_id>/messages/send", gmail.send, "gmail.send", writes=True),
+        _rule("GET", "/gmail/v1/users/<user_id>/profile", gmail_read.profile, "gmail.profile"),
+        _rule("GET", "/gmail/v1/users/<user_id>/history", gmail_read.history, "gmail.history"),
+        _rule("GET", "/gmail/v1/users/<user_id>/messages", gmail_read.list_messages, "gmail.list"),
+        _rule(
+            "GET",
+            "/gmail/v1/users/<user_id>/messages/<message_id:message_id>",
+            gmail_read.get_message,
+            "gmail.get",
+        ),
+        _rule(
+            "GET",
+            "/gmail/v1/users/<user_id>/messages/<message_id:message_id>/attachments/<attachment_id>",
+            gmail_read.get_attachment,
+            "gmail.attachment",
+        ),
+        _rule("GET", "/gmail/v1/users/<user_id>/threads/<thread_id>", gmail_read.get_thread, "gmail.thread"),
         _rule(
             "POST",
             "/calendar/v3/calendars/<calendar_id>/events",
@@ -147,8 +171,22 @@ URL_MAP = Map(
             writes=True,
             doc="revoke the account's grants (refresh answers invalid_grant)",
         ),
+        _rule(
+            "POST",
+            "/_emulator/control/mailboxes/<email>/deliver",
+            control.deliver,
+            writes=True,
+            doc="a new incoming message in the mailbox (from, subject, text, html, labels, attachments)",
+        ),
+        _rule(
+            "POST",
+            "/_emulator/control/mailboxes/<email>/history/expire",
+            control.expire_history,
+            writes=True,
+            doc="forget the mailbox's history: older startHistoryIds answer 404",
+        ),
         _rule("POST", "/_emulator/control/reset", control.reset, writes=True, doc="forget everything"),
-    ]
+    ],
 )
 
 

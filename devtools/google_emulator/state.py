@@ -39,6 +39,12 @@ FAULT_ENDPOINTS = frozenset(
         "certs",
         "revoke",
         "gmail.send",
+        "gmail.profile",
+        "gmail.history",
+        "gmail.list",
+        "gmail.get",
+        "gmail.attachment",
+        "gmail.thread",
         "calendar.insert",
     }
 )
@@ -141,6 +147,9 @@ class EmulatorState:
     refresh_tokens: dict[str, str]  # refresh token -> grant id
     access_tokens: dict[str, AccessToken]
     _messages: list[dict[str, Any]]
+    _history: list[dict[str, Any]]
+    _history_floor: dict[str, int]
+    _next_history_id: int
     _events: list[dict[str, Any]]
     _faults: list[Fault]
     _consent: ConsentPreset | None
@@ -413,8 +422,48 @@ class EmulatorState:
             return math.ceil(QUOTA_WINDOW_SECONDS)
 
     def add_message(self, message: dict[str, Any]) -> None:
+        """Store a message in its mailbox and record it in that mailbox's history."""
         with self.lock:
+            self._next_history_id += 1
+            message["historyId"] = str(self._next_history_id)
             self._messages.append(message)
+            self._history.append(
+                {"id": self._next_history_id, "mailbox": message["mailbox"], "message": message["id"]}
+            )
+
+    def mailbox_messages(self, mailbox: str) -> list[dict[str, Any]]:
+        """The mailbox's messages, oldest first (the stored dicts: read them under ``lock``)."""
+        with self.lock:
+            return [message for message in self._messages if message["mailbox"] == mailbox]
+
+    def mailbox_message(self, mailbox: str, message_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            for message in self._messages:
+                if message["mailbox"] == mailbox and message["id"] == message_id:
+                    return copy.deepcopy(message)
+            return None
+
+    def history_id(self) -> int:
+        with self.lock:
+            return self._next_history_id
+
+    def history_since(self, mailbox: str, start: int) -> list[dict[str, Any]] | None:
+        """The mailbox's history records after ``start``, oldest first; None when ``start`` is
+        older than the history kept (Gmail answers 404 and the client must do a full sync)."""
+        with self.lock:
+            if start < self._history_floor.get(mailbox, 0):
+                return None
+            return [
+                dict(record)
+                for record in self._history
+                if record["mailbox"] == mailbox and record["id"] > start
+            ]
+
+    def expire_history(self, mailbox: str) -> int:
+        """Forget the mailbox's history so far: a start id older than now answers 404."""
+        with self.lock:
+            self._history_floor[mailbox] = self._next_history_id
+            return self._next_history_id
 
     def thread_id_for(self, mailbox: str, message_ids: Iterable[str]) -> str | None:
         """The thread of an earlier message in this mailbox with one of these Message-IDs."""
@@ -445,6 +494,9 @@ class EmulatorState:
             self.refresh_tokens = {}
             self.access_tokens = {}
             self._messages = []
+            self._history = []
+            self._history_floor = {}
+            self._next_history_id = 1000
             self._events = []
             self._faults = []
             self._consent = None
@@ -467,6 +519,9 @@ class EmulatorState:
             ],
             "access_tokens": [dataclasses.asdict(access) for access in self.access_tokens.values()],
             "messages": self._messages,
+            "history": self._history,
+            "history_floor": self._history_floor,
+            "next_history_id": self._next_history_id,
             "events": self._events,
         }
 
@@ -483,6 +538,10 @@ class EmulatorState:
             ]
             access_tokens = [AccessToken(**item) for item in document["access_tokens"]]
             messages, events = list(document["messages"]), list(document["events"])
+            # Files written before Gmail's history was kept have none: start it after them.
+            history = list(document.get("history", []))
+            history_floor = dict(document.get("history_floor", {}))
+            next_history_id = int(document.get("next_history_id", 1000))
             lifetime = _check_lifetime(settings["access_token_lifetime"])
             quota = _check_quota(settings["gmail_quota_units_per_minute"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -499,6 +558,8 @@ class EmulatorState:
             self.refresh_tokens = {grant.refresh_token: grant.id for grant in grants if grant.refresh_token}
             self.access_tokens = {access.token: access for access in access_tokens}
             self._messages, self._events = messages, events
+            self._history, self._history_floor = history, history_floor
+            self._next_history_id = next_history_id
 
     def _grants_of(self, email: str) -> list[Grant]:
         key = email.strip().lower()
