@@ -135,11 +135,6 @@ def placeholders_in(value: Any) -> Iterator[Placeholder]:
             yield from placeholders_in(item)
 
 
-def input_names(value: str) -> set[str]:
-    """The top-level input names `value`'s placeholders read (`{{ input.user.name }}` → user)."""
-    return {placeholder.path[0] for placeholder in placeholders_in(value) if placeholder.root == "input"}
-
-
 def has_placeholder(value: str) -> bool:
     return "{{" in value
 

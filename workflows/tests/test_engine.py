@@ -93,8 +93,10 @@ def test_placeholders_are_plain_input_names_only(source):
     assert validate_placeholders("Hi {{ input.name }} and {{input.user.first_name}}")
 
 
-def test_input_names_lists_what_the_placeholders_read():
-    from workflows.rendering import input_names
+def test_the_input_schema_lists_what_the_placeholders_read():
+    from workflows.inputs import input_schema
+    from workflows.services import StepSpec
 
     text = "Hi {{ input.name }}, {{input.user.email}} and {{ input.name }}; not {{ settings.X }} or {{ input.n|upper }}"
-    assert input_names(text) == {"name", "user"}
+    schema = input_schema([StepSpec(action="gmail.send_email", params={"text": text})])
+    assert [spec.name for spec in schema] == ["name", "user.email"]
