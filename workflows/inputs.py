@@ -77,7 +77,7 @@ def _text_error(spec: InputSpec, value: Any) -> str | None:
     if isinstance(value, Mapping):
         return (
             "Send text or a number, not an object. To use one of its fields, write a placeholder "
-            f"such as {{{{ input.{spec.name}.name }}}} in the step."
+            f"such as {{{{ input.{spec.name}.<field> }}}} in the step."
         )
     if isinstance(value, list):
         return "Send text or a number, not a list (a list is accepted only where a step expects addresses)."

@@ -130,7 +130,7 @@ def test_the_input_schema_is_what_the_placeholders_read_with_address_fields_mark
             {"email": "ada@example.com", "name": {"first": "Ada"}},
             {
                 "name": [
-                    "Send text or a number, not an object. To use one of its fields, write a placeholder such as {{ input.name.name }} in the step."
+                    "Send text or a number, not an object. To use one of its fields, write a placeholder such as {{ input.name.<field> }} in the step."
                 ]
             },
         ),
