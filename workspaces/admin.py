@@ -11,7 +11,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "plan", "trial_ends_at", "created_at"]
+    list_filter = ["plan"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
 

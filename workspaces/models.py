@@ -1,16 +1,36 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from workspaces.querysets import WorkspaceQuerySet
+
+
+class Plan(models.TextChoices):
+    TRIAL = "trial", "Trial"
+    PAID = "paid", "Paid"
+
+
+# How long a new workspace's trial lasts.
+TRIAL_DAYS = 14
 
 
 class Workspace(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
+    # A workspace made outside sign-up (the admin, a command, the workspaces that predate plans)
+    # is paid: only a trial sends trial email.
+    plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.PAID)
+    trial_ends_at = models.DateTimeField(null=True, blank=True, help_text="When a trial ends.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(plan="trial") | Q(trial_ends_at__isnull=False),
+                name="workspace_trial_has_end",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

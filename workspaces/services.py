@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from galaxyco.errors import Conflict, Forbidden, InvalidInput, NotFound
-from workspaces.models import API_KEY_ROLES, ApiKey, Membership, Role, Workspace
+from workspaces.models import API_KEY_ROLES, TRIAL_DAYS, ApiKey, Membership, Plan, Role, Workspace
 from workspaces.permissions import Action, may
 
 API_KEY_PREFIX = "gxy_"
@@ -34,7 +34,13 @@ def create_workspace(*, name: str, owner: User) -> Workspace:
     name = name.strip()
     if not name:
         raise InvalidInput("Give the workspace a name.")
-    workspace = Workspace.objects.create(name=name, slug=_unique_slug(name))
+    # A new workspace starts a trial (its owner gets the trial sequence).
+    workspace = Workspace.objects.create(
+        name=name,
+        slug=_unique_slug(name),
+        plan=Plan.TRIAL,
+        trial_ends_at=timezone.now() + timedelta(days=TRIAL_DAYS),
+    )
     Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
     return workspace
 
@@ -183,3 +189,20 @@ def provision_workspace_user(*, email: str, password: str, workspace_name: str) 
     else:
         Membership.objects.update_or_create(workspace=workspace, user=user, defaults={"role": Role.OWNER})
     return user, workspace
+
+
+@transaction.atomic
+def set_workspace_plan(*, workspace_slug: str, plan: str, trial_days: int = TRIAL_DAYS) -> Workspace:
+    """Put a workspace on a trial of `trial_days` from now, or on the paid plan (which ends the
+    trial's email sequence)."""
+    if plan not in Plan.values:
+        raise InvalidInput(f"Choose a plan: {', '.join(Plan.values)}.")
+    if trial_days < 1:
+        raise InvalidInput("A trial lasts at least one day.")
+    workspace = Workspace.objects.select_for_update().filter(slug=workspace_slug).first()
+    if workspace is None:
+        raise NotFound(f"No workspace has the slug “{workspace_slug}”.")
+    workspace.plan = plan
+    workspace.trial_ends_at = timezone.now() + timedelta(days=trial_days) if plan == Plan.TRIAL else None
+    workspace.save(update_fields=["plan", "trial_ends_at"])
+    return workspace

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from integrations.sidemail.models import OutboundEmail, WebhookEvent
+from integrations.sidemail.models import Enrollment, OutboundEmail, Sequence, SequenceStep, WebhookEvent
 
 
 @admin.register(OutboundEmail)
@@ -50,3 +50,30 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class SequenceStepInline(admin.TabularInline):
+    model = SequenceStep
+    extra = 0
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "audience", "is_active")
+    inlines = [SequenceStepInline]
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = (
+        "user",
+        "sequence",
+        "workspace",
+        "next_step",
+        "next_send_at",
+        "completed_at",
+        "stopped_at",
+    )
+    list_filter = ("sequence", "stop_reason")
+    search_fields = ("user__email", "workspace__slug")
+    raw_id_fields = ("user", "workspace")

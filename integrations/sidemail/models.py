@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class OutboundEmail(models.Model):
@@ -67,3 +69,85 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.sidemail_id}"
+
+
+class Sequence(models.Model):
+    """A series of emails (templates) sent to one person at set delays after they enrol."""
+
+    class Audience(models.TextChoices):
+        NEW_USERS = "new_users", "Every new user"
+        TRIAL_OWNERS = "trial_owners", "A trial workspace's owner"
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    is_active = models.BooleanField(default=True, help_text="An inactive sequence enrols no one new.")
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SequenceStep(models.Model):
+    """One email of a sequence: `delay` after the enrolment, or, relative to the trial's end,
+    `delay` after trial_ends_at (negative: before it)."""
+
+    class Anchor(models.TextChoices):
+        ENROLLED = "enrolled", "After enrolment"
+        TRIAL_END = "trial_end", "Relative to the trial's end"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    template_name = models.CharField(max_length=200)
+    delay = models.DurationField(help_text="e.g. 2 00:00:00 for two days; negative before the trial's end.")
+    anchor = models.CharField(max_length=12, choices=Anchor.choices, default=Anchor.ENROLLED)
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "position"], name="sidemail_step_position_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence.slug} #{self.position}: {self.template_name}"
+
+
+class Enrollment(models.Model):
+    """One person going through one sequence. `next_step` is the position of the step to send at
+    `next_send_at`; sending it advances both in one conditional UPDATE, so it is sent once."""
+
+    class StopReason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        CONVERTED = "converted", "Workspace converted to paid"
+        NO_ADDRESS = "no_address", "No email address"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    next_step = models.PositiveSmallIntegerField(default=0)
+    next_send_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=20, choices=StopReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at", "-id"]
+        constraints = [
+            # One enrolment per person and sequence (and workspace, for a trial's sequence).
+            models.UniqueConstraint(
+                fields=["sequence", "user", "workspace"], name="sidemail_enrollment_once"
+            ),
+            models.UniqueConstraint(
+                fields=["sequence", "user"],
+                condition=Q(workspace__isnull=True),
+                name="sidemail_enrollment_once_without_workspace",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.sequence}"

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations.sidemail import sequences
 from integrations.sidemail.api_client import SidemailClient, SidemailError
 from integrations.sidemail.models import OutboundEmail, WebhookEvent
 
@@ -258,6 +259,7 @@ def apply_webhook_event(*, event: WebhookEventData) -> bool:
                 email.status = new_status
                 email.save(update_fields=["status", "updated_at"])
             if email is not None and new_status in (Status.BOUNCED, Status.COMPLAINED):
+                sequences.stop_for_address(email=email.to_address)
                 transaction.on_commit(partial(enqueue_contact_unsubscribe, email=email.to_address))
     except IntegrityError:
         return False

@@ -1,5 +1,8 @@
 """Sign-up, a change of email or name, and deleting a user keep the user's Sidemail contact in
-step, through the task queue once the change is committed. Without a Sidemail key nothing is sent."""
+step, through the task queue once the change is committed. Without a Sidemail key nothing is sent.
+
+A new user is enrolled in the onboarding sequence; a workspace on a trial enrols its owner in the
+trial sequence, and one that converts to paid stops it."""
 
 from functools import partial
 from typing import Any
@@ -10,7 +13,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from integrations.sidemail import services
+from integrations.sidemail import sequences, services
+from workspaces.models import Plan, Workspace
 
 _BEFORE = "_sidemail_contact_before"
 
@@ -26,6 +30,25 @@ def remember_contact_fields(sender: type, instance: Any, raw: bool = False, **kw
         return
     stored = get_user_model().objects.filter(pk=instance.pk).first()
     setattr(instance, _BEFORE, _contact_fields(stored) if stored is not None else None)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="sidemail.onboarding")
+def enroll_in_onboarding(
+    sender: type, instance: Any, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    if created and not raw:
+        transaction.on_commit(partial(sequences.enroll_new_user, user_id=instance.pk))
+
+
+@receiver(post_save, sender=Workspace, dispatch_uid="sidemail.trial")
+def follow_workspace_plan(sender: type, instance: Workspace, raw: bool = False, **kwargs: Any) -> None:
+    """On commit: the owner is a member by then (a workspace is saved before its membership)."""
+    if raw:
+        return
+    if instance.plan == Plan.TRIAL:
+        transaction.on_commit(partial(sequences.enroll_trial_owner, workspace_id=instance.pk))
+    else:
+        transaction.on_commit(partial(sequences.stop_trial, workspace_id=instance.pk))
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="sidemail.contact_upsert")

@@ -5,7 +5,7 @@ import time
 
 from celery import Task, shared_task
 
-from integrations.sidemail import services
+from integrations.sidemail import sequences, services
 from integrations.sidemail.api_client import SidemailError
 
 logger = logging.getLogger(__name__)
@@ -69,3 +69,9 @@ def _retry_or_log(task: Task, error: SidemailError, *, user_id: int | None) -> N
         error.message,
         extra={"event": "sidemail_contact_failed", "error_code": error.code, "user_id": user_id},
     )
+
+
+@shared_task
+def send_due_sequence_steps() -> int:
+    """Scheduled by Celery beat every minute (a row of django-celery-beat's, made by a migration)."""
+    return sequences.send_due_steps()
