@@ -123,9 +123,13 @@ class Report:
         return "\n".join(lines)
 
 
-def swap_in_real_ids(case: schemathesis.Case, seed: Seed, choice: int) -> None:
-    """Use the seeded objects' ids for a case whose path was generated as valid, most of the time."""
-    if choice == 0 or case.meta is None:
+# Per case: every id real (half the time), only the workspace real, or the ids as generated.
+ID_CHOICES = ("real", "real", "workspace", "generated")
+
+
+def swap_in_real_ids(case: schemathesis.Case, seed: Seed, choice: str) -> None:
+    """Use the seeded objects' ids for a case whose path was generated as valid."""
+    if choice == "generated" or case.meta is None:
         return
     path = case.meta.components.get(ParameterLocation.PATH)
     if path is not None and path.mode is GenerationMode.NEGATIVE:
@@ -133,7 +137,7 @@ def swap_in_real_ids(case: schemathesis.Case, seed: Seed, choice: int) -> None:
     params = dict(case.path_parameters or {})
     if "workspace_id" in params:
         params["workspace_id"] = seed.workspace.pk
-    if choice >= 2:
+    if choice == "real":
         params.update({name: seed.ids[name] for name in params if name in seed.ids})
     case.path_parameters = params
 
@@ -151,8 +155,8 @@ def run_operation(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode), choice=st.integers(min_value=0, max_value=3))
-    def fuzz(case: schemathesis.Case, choice: int) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode), choice=st.sampled_from(ID_CHOICES))
+    def fuzz(case: schemathesis.Case, choice: str) -> None:
         seed.refresh()
         swap_in_real_ids(case, seed, choice)
         response = case.call(headers=auth)
