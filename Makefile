@@ -2,11 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# E2E=0 leaves out the browser tests and the Celery worker test (Chromium, Redis) locally; CI runs them.
+# E2E=0 leaves out the browser tests and the Celery worker tests (Chromium, Redis) locally; CI runs them.
 E2E ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck emulator bench soak fuzz
+.PHONY: install test-deps run test lint typecheck emulator bench soak fuzz
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-test: lint typecheck
+# Chromium and redis-server for the browser and worker tests: installed as root with apt-get,
+# else one command to run (devtools/provision_tests.py). The tests start their own redis-server.
+test-deps: install
+	$(if $(filter 0,$(E2E)),,$(BIN)/python -m devtools.provision_tests)
+
+test: test-deps lint typecheck
 	$(BIN)/pytest $(if $(filter 0,$(E2E)),-m "not e2e and not worker") $(PYTEST_ARGS)
 
 bench: install

@@ -1,5 +1,7 @@
 """Fixtures shared by every app's tests: two workspaces, a member of each, API clients for each."""
 
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -85,6 +87,22 @@ def other_session_client(other_member):
     client = APIClient()
     client.force_login(other_member)
     return client
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis for the session: CELERY_TEST_BROKER_URL's, else a private redis-server on a free
+    loopback port, stopped when the session ends. Without redis-server the test fails, never skips."""
+    if url := os.environ.get("CELERY_TEST_BROKER_URL"):
+        yield url
+        return
+    from devtools.redis_server import RedisServerMissing, private_redis_server
+
+    try:
+        with private_redis_server() as url:
+            yield url
+    except RedisServerMissing as missing:
+        pytest.fail(str(missing))
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,6 @@ from workflows.tests.helpers import WELCOME, create_workflow, execute_url
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER_URL = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
 def database_url() -> str:
@@ -36,17 +35,19 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def broker():
-    client = redis.Redis.from_url(BROKER_URL)
+def broker(redis_url):
+    """Redis (the root conftest's `redis_url`), emptied before and after the test."""
+    client = redis.Redis.from_url(redis_url)
     try:
         client.ping()
     except redis.ConnectionError:
         pytest.fail(
-            f"Redis is not reachable at {BROKER_URL}: start it, or run `make test E2E=0` to leave this out."
+            f"Redis is not reachable at {redis_url}: start it, or run `make test E2E=0` to leave this out."
         )
     client.flushdb()
-    yield BROKER_URL
+    yield redis_url
     client.flushdb()
+    client.close()
 
 
 @contextlib.contextmanager
