@@ -321,7 +321,8 @@ def mark_reauth_required(*, integration: Integration, error: AppError, token_upd
 
 def _set_reauth_required(*, rows: QuerySet[Integration], integration_id: int, fields: dict[str, Any]) -> None:
     """The one write that moves an account to reauth_required. The workspace's notification
-    endpoints hear of it once, when it moves, not on every later refusal."""
+    endpoints, and the member who connected the account (by email), hear of it once, when it
+    moves, not on every later refusal."""
     moved = rows.exclude(status=IntegrationStatus.REAUTH_REQUIRED).update(
         status=IntegrationStatus.REAUTH_REQUIRED, **fields
     )
@@ -331,8 +332,10 @@ def _set_reauth_required(*, rows: QuerySet[Integration], integration_id: int, fi
 
     def notify() -> None:
         from hooks.notifications import integration_reauth_required
+        from integrations.sidemail.notices import send_reauth_notice
 
         integration_reauth_required(integration_id=integration_id)
+        send_reauth_notice(integration_id=integration_id)
 
     transaction.on_commit(notify)
 
