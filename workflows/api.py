@@ -20,6 +20,7 @@ from workflows.serializers import (
     RunSerializer,
     WorkflowSerializer,
 )
+from workspaces.models import Workspace
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
 
@@ -91,18 +92,27 @@ def run_response(run: WorkflowRun) -> Response:
     return Response(body, status=status.HTTP_200_OK)
 
 
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "maxLength": 255},
+    OpenApiParameter.HEADER,
+    description="Send the same key again to get the first run back instead of a second one.",
+)
+
+
+def answer_started(*, workspace: Workspace, run: WorkflowRun, wait: bool) -> Response:
+    """Wait up to WORKFLOW_EXECUTE_WAIT_SECONDS (not at all with `?wait=0`) and answer as the run stands."""
+    timeout = settings.WORKFLOW_EXECUTE_WAIT_SECONDS if wait else 0.0
+    finished = services.wait_for_run(workspace=workspace, run_id=run.pk, timeout=timeout)
+    if finished is None:
+        raise NotFound()
+    return run_response(finished)
+
+
 class WorkflowExecuteApi(WorkspaceAPIView):
     @extend_schema(
         request=ExecuteSerializer,
-        parameters=[
-            ExecuteParameters,
-            OpenApiParameter(
-                "Idempotency-Key",
-                {"type": "string", "maxLength": 255},
-                OpenApiParameter.HEADER,
-                description="Send the same key again to get the first run back instead of a second one.",
-            ),
-        ],
+        parameters=[ExecuteParameters, IDEMPOTENCY_KEY_PARAMETER],
         responses={200: ExecuteResponseSerializer, 202: ExecuteResponseSerializer},
     )
     def post(self, request: Request, workspace_id: int, workflow_id: int) -> Response:
@@ -118,11 +128,7 @@ class WorkflowExecuteApi(WorkspaceAPIView):
             api_key=self.api_key,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
         )
-        timeout = settings.WORKFLOW_EXECUTE_WAIT_SECONDS if wait else 0.0
-        finished = services.wait_for_run(workspace=self.workspace, run_id=run.pk, timeout=timeout)
-        if finished is None:
-            raise NotFound()
-        return run_response(finished)
+        return answer_started(workspace=self.workspace, run=run, wait=wait)
 
 
 class WorkflowPreviewApi(WorkspaceAPIView):
@@ -165,3 +171,39 @@ class RunDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
 
     def scoped_queryset(self) -> QuerySet[WorkflowRun]:
         return selectors.run_list(workspace=self.workspace)
+
+
+class RunRetryApi(WorkspaceAPIView):
+    @extend_schema(
+        request=None,
+        parameters=[ExecuteParameters, IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: ExecuteResponseSerializer, 202: ExecuteResponseSerializer},
+        description="Run a failed or canceled run again: a new run (`retry_of` this one) with its input "
+        "and its steps as they were when it ran. Steps that had succeeded are carried over (`carried_over`, "
+        "their output kept), not run again. Answers like execute; 409 for a run that succeeded, is under "
+        "way, or was already re-run by a run that has not failed.",
+    )
+    def post(self, request: Request, workspace_id: int, run_id: int) -> Response:
+        wait = ExecuteParameters.read(request)["wait"]
+        run, _ = services.rerun(
+            workspace=self.workspace,
+            run_id=run_id,
+            trigger=RunTrigger.API,
+            requested_by=self.requesting_user,
+            api_key=self.api_key,
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
+        )
+        return answer_started(workspace=self.workspace, run=run, wait=wait)
+
+
+class RunCancelApi(WorkspaceAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: RunSerializer},
+        description="Cancel a queued run, or one waiting to retry a step or for its send slot: its "
+        "remaining steps are skipped. 409 for a run that has finished or is running a step right now.",
+    )
+    def post(self, request: Request, workspace_id: int, run_id: int) -> Response:
+        services.cancel_run(workspace=self.workspace, run_id=run_id)
+        run = selectors.get_run(workspace=self.workspace, run_id=run_id)
+        return Response(RunSerializer(run).data)

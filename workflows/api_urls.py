@@ -21,4 +21,6 @@ urlpatterns = [
     ),
     path(prefix + "runs/", api.RunListApi.as_view(), name="api_run_list"),
     path(prefix + "runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api_run_detail"),
+    path(prefix + "runs/<int:run_id>/retry/", api.RunRetryApi.as_view(), name="api_run_retry"),
+    path(prefix + "runs/<int:run_id>/cancel/", api.RunCancelApi.as_view(), name="api_run_cancel"),
 ]

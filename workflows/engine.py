@@ -84,7 +84,13 @@ def advance(*, run_id: int) -> Progress:
     now = timezone.now()
     if run.status == RunStatus.QUEUED:
         run.status, run.started_at = RunStatus.RUNNING, now
-        WorkflowRun.objects.filter(pk=run.pk).update(status=run.status, started_at=now)
+        # Conditional: a run canceled since it was read stays canceled.
+        if not WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=run.status, started_at=now
+        ):
+            run.refresh_from_db(fields=["status", "started_at"])
+            if run.is_finished:
+                return Progress(finished=True)
 
     for step_run in step_runs:
         if step_run.status == StepStatus.SUCCEEDED:

@@ -101,6 +101,10 @@ class WorkflowRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)
+    # A re-run: the run it repeats. Its steps that had succeeded are carried over, not run again.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -169,3 +173,8 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"Step {self.position + 1} of run {self.run_id}: {self.action} ({self.status})"
+
+    @property
+    def carried_over(self) -> bool:
+        """Succeeded in the run this one re-runs: its output was copied, nothing was attempted."""
+        return self.status == StepStatus.SUCCEEDED and self.attempts == 0

@@ -186,6 +186,10 @@ class PreviewResponseSerializer(serializers.Serializer):
 
 class StepRunSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
+    carried_over = serializers.BooleanField(
+        read_only=True,
+        help_text="Succeeded in the run this one re-runs: its output was kept, it did not run again.",
+    )
 
     class Meta:
         model = StepRun
@@ -194,6 +198,7 @@ class StepRunSerializer(serializers.ModelSerializer):
             "key",
             "action",
             "status",
+            "carried_over",
             "attempts",
             "output",
             "error",
@@ -215,6 +220,9 @@ class RunSerializer(serializers.ModelSerializer):
     trigger_id = serializers.IntegerField(
         source="source_trigger_id", allow_null=True, read_only=True, help_text="The trigger that started it."
     )
+    retry_of = serializers.IntegerField(
+        source="retry_of_id", allow_null=True, read_only=True, help_text="The run this one re-runs."
+    )
 
     class Meta:
         model = WorkflowRun
@@ -226,6 +234,7 @@ class RunSerializer(serializers.ModelSerializer):
             "status",
             "trigger",
             "trigger_id",
+            "retry_of",
             "input",
             "created_at",
             "started_at",

@@ -2,6 +2,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,15 @@ from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
 from workflows import inputs, rendering
 from workflows.actions.registry import get_action
-from workflows.models import RunStatus, RunTrigger, StepRun, Workflow, WorkflowRun, WorkflowStep
+from workflows.models import (
+    RunStatus,
+    RunTrigger,
+    StepRun,
+    StepStatus,
+    Workflow,
+    WorkflowRun,
+    WorkflowStep,
+)
 from workflows.selectors import get_run, get_workflow, run_by_idempotency_key, stalled_runs
 from workspaces.models import ApiKey, Workspace
 
@@ -271,6 +280,28 @@ def start_run(
     already used for the same request, return that run instead: (run, created). A run that failed
     before it started does not hold its key."""
     fingerprint = request_fingerprint(workflow_id=workflow_id, run_input=run_input)
+    return _start_once(
+        workspace=workspace,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        create=lambda: _create_run(
+            workspace=workspace,
+            workflow_id=workflow_id,
+            run_input=run_input,
+            trigger=RunTrigger(trigger),
+            requested_by=requested_by,
+            api_key=api_key,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            source_trigger_id=source_trigger_id,
+        ),
+    )
+
+
+def _start_once(
+    *, workspace: Workspace, idempotency_key: str, fingerprint: str, create: Callable[[], WorkflowRun]
+) -> tuple[WorkflowRun, bool]:
+    """`create` a run in a transaction, unless the idempotency key names one already: (run, created)."""
     if idempotency_key:
         _check_idempotency_key(idempotency_key)
         existing = _existing_run_for_key(
@@ -280,17 +311,7 @@ def start_run(
             return existing, False
     try:
         with transaction.atomic():
-            run = _create_run(
-                workspace=workspace,
-                workflow_id=workflow_id,
-                run_input=run_input,
-                trigger=RunTrigger(trigger),
-                requested_by=requested_by,
-                api_key=api_key,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                source_trigger_id=source_trigger_id,
-            )
+            run = create()
     except IntegrityError:
         # Another request with the same key won the race: answer with its run.
         existing = _existing_run_for_key(workspace=workspace, key=idempotency_key, fingerprint=fingerprint)
@@ -362,6 +383,161 @@ def _create_run(
         "Run queued", extra={"event": "run_queued", "workflow_id": workflow.pk, "trigger": trigger.value}
     )
     transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
+    return run
+
+
+# A run that ended without doing all its work may be re-run; one that succeeded has nothing left.
+RERUNNABLE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.CANCELED})
+
+
+def rerun(
+    *,
+    workspace: Workspace,
+    run_id: int,
+    trigger: str,
+    requested_by: User | None = None,
+    api_key: ApiKey | None = None,
+    idempotency_key: str = "",
+) -> tuple[WorkflowRun, bool]:
+    """Run a failed or canceled run again, as a new run (`retry_of` the old one) with the old run's
+    input and steps as they were snapshotted: a re-run repeats what failed, whatever the workflow
+    has become since. Steps that had succeeded are carried over (their output copied, not run
+    again), so later steps still read them. Like `start_run`: (run, created), idempotency key
+    honoured."""
+    fingerprint = hashlib.sha256(f"retry_of:{run_id}".encode()).hexdigest()
+    return _start_once(
+        workspace=workspace,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        create=lambda: _create_rerun(
+            workspace=workspace,
+            run_id=run_id,
+            trigger=RunTrigger(trigger),
+            requested_by=requested_by,
+            api_key=api_key,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        ),
+    )
+
+
+def _create_rerun(
+    *,
+    workspace: Workspace,
+    run_id: int,
+    trigger: RunTrigger,
+    requested_by: User | None,
+    api_key: ApiKey | None,
+    idempotency_key: str,
+    fingerprint: str,
+) -> WorkflowRun:
+    from workflows.tasks import enqueue_run
+
+    # Locked: of two requests to re-run it, the second sees the first's re-run.
+    old = (
+        WorkflowRun.objects.for_workspace(workspace)
+        .select_for_update()
+        .select_related("workflow")
+        .filter(pk=run_id)
+        .first()
+    )
+    if old is None:
+        raise NotFound()
+    if old.status not in RERUNNABLE_STATUSES:
+        raise Conflict(
+            f"Run #{old.pk} is {old.get_status_display().lower()}: only a failed or canceled run can be re-run.",
+            code="run_not_rerunnable",
+        )
+    if old.workflow.archived_at is not None:
+        raise Conflict("This run's workflow was deleted, so it cannot be run again.", code="workflow_deleted")
+    if not old.workflow.is_active:
+        raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
+    under_way = (
+        WorkflowRun.objects.for_workspace(workspace)
+        .filter(retry_of=old)
+        .exclude(status__in=RERUNNABLE_STATUSES)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if under_way is not None:
+        raise Conflict(
+            f"Run #{old.pk} was already re-run as run #{under_way.pk}, which is "
+            f"{under_way.get_status_display().lower()}. Open that run instead.",
+            code="already_rerun",
+        )
+    run = WorkflowRun.objects.create(
+        workspace=workspace,
+        workflow=old.workflow,
+        input=old.input,
+        trigger=trigger,
+        requested_by=requested_by,
+        api_key=api_key,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        retry_of=old,
+    )
+    now = timezone.now()
+    StepRun.objects.bulk_create(
+        StepRun(
+            workspace=workspace,
+            run=run,
+            position=step.position,
+            key=step.key,
+            action=step.action,
+            integration_id=step.integration_id,
+            params=step.params,
+            **(
+                {"status": StepStatus.SUCCEEDED, "output": step.output, "started_at": now, "finished_at": now}
+                if step.status == StepStatus.SUCCEEDED
+                else {}
+            ),
+        )
+        for step in StepRun.objects.for_workspace(workspace).filter(run=old).order_by("position")
+    )
+    context.bind(run_id=run.pk)
+    logger.info(
+        "Run queued", extra={"event": "run_queued", "workflow_id": old.workflow_id, "retry_of": old.pk}
+    )
+    transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
+    return run
+
+
+# A step in one of these may be skipped by a cancel: nothing is under way for it.
+_CANCELABLE_STEP_STATUSES = [StepStatus.PENDING, StepStatus.RETRYING]
+
+
+def cancel_run(*, workspace: Workspace, run_id: int) -> WorkflowRun:
+    """Cancel a run that is queued or waiting (to retry a step, or for a send slot): its remaining
+    steps are skipped. A step under way (claimed) cannot be called back: 409, as for a finished run.
+
+    The steps are skipped with one conditional UPDATE, which a concurrent claim (the engine's own
+    conditional UPDATE on the same rows) either precedes, and then the cancel finds the step under
+    way and is rolled back, or follows, and then it finds nothing to claim."""
+    with transaction.atomic():
+        run = WorkflowRun.objects.for_workspace(workspace).select_for_update().filter(pk=run_id).first()
+        if run is None:
+            raise NotFound()
+        if run.is_finished:
+            raise Conflict(
+                f"Run #{run.pk} has already finished ({run.get_status_display().lower()}): "
+                "there is nothing left to cancel.",
+                code="run_finished",
+            )
+        steps = StepRun.objects.for_workspace(workspace).filter(run=run)
+        skipped = steps.filter(status__in=_CANCELABLE_STEP_STATUSES).update(
+            status=StepStatus.SKIPPED, next_attempt_at=None, send_slot_at=None
+        )
+        if not skipped or steps.exclude(status__in=[StepStatus.SUCCEEDED, StepStatus.SKIPPED]).exists():
+            raise Conflict(  # leaving the transaction undoes the skips
+                f"Run #{run.pk} is running a step right now, so it cannot be canceled. "
+                "Wait for the step to finish, then cancel it if it is still waiting.",
+                code="run_in_progress",
+            )
+        run.status, run.finished_at = RunStatus.CANCELED, timezone.now()
+        run.error_code, run.error_message = "", ""
+        run.save(update_fields=["status", "finished_at", "error_code", "error_message"])
+        context.bind(run_id=run.pk)
+        logger.info("Run canceled", extra={"event": "run_canceled"})
     return run
 
 

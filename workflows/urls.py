@@ -13,4 +13,6 @@ urlpatterns = [
     path("workflows/<int:workflow_id>/delete/", views.WorkflowDeleteView.as_view(), name="workflow_delete"),
     path("runs/", views.RunListView.as_view(), name="run_list"),
     path("runs/<int:run_id>/", views.RunDetailView.as_view(), name="run_detail"),
+    path("runs/<int:run_id>/retry/", views.RunRetryView.as_view(), name="run_retry"),
+    path("runs/<int:run_id>/cancel/", views.RunCancelView.as_view(), name="run_cancel"),
 ]

@@ -432,6 +432,10 @@ class RunDetailView(WorkspacePageMixin, TemplateView):
         error_codes = {run.error_code} | {step.error_code for step in steps}
         ctx.update(
             run=run,
+            rerunnable=run.status in services.RERUNNABLE_STATUSES,
+            retries=list(
+                selectors.run_list(workspace=self.workspace).filter(retry_of=run).values_list("pk", flat=True)
+            ),
             duration=duration_text(run),
             input_json=json.dumps(run.input, indent=2, ensure_ascii=False, sort_keys=True),
             steps=[
@@ -451,6 +455,38 @@ class RunDetailView(WorkspacePageMixin, TemplateView):
             api_url=reverse("api_run_detail", kwargs={"workspace_id": self.workspace.pk, "run_id": run.pk}),
         )
         return ctx
+
+
+class RunRetryView(WorkspacePageMixin, View):
+    """POST: re-run a failed or canceled run from its page, and go to the new run."""
+
+    def post(self, request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+        try:
+            run, _ = services.rerun(
+                workspace=self.workspace,
+                run_id=run_id,
+                trigger=RunTrigger.UI,
+                requested_by=request.user,  # type: ignore[arg-type]
+            )
+        except AppError as error:
+            if error.status == 404:
+                raise Http404 from None
+            messages.error(request, error.message)
+            return redirect("run_detail", slug=self.workspace.slug, run_id=run_id)
+        return redirect("run_detail", slug=self.workspace.slug, run_id=run.pk)
+
+
+class RunCancelView(WorkspacePageMixin, View):
+    """POST: cancel a queued or waiting run from its page."""
+
+    def post(self, request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+        try:
+            services.cancel_run(workspace=self.workspace, run_id=run_id)
+        except AppError as error:
+            if error.status == 404:
+                raise Http404 from None
+            messages.error(request, error.message)
+        return redirect("run_detail", slug=self.workspace.slug, run_id=run_id)
 
 
 @dataclass(frozen=True)
