@@ -2,6 +2,7 @@
 run's input and snapshotted steps; steps that had succeeded are carried over, not run again."""
 
 from html import unescape
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,7 +16,7 @@ from workflows.tests.helpers import create_workflow, execute
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ADA = {"name": "Ada", "email": "ada@example.com"}
-MAIL_THEN_EVENT = {
+MAIL_THEN_EVENT: dict[str, Any] = {
     "name": "Welcome and kick-off",
     "steps": [
         {
