@@ -45,6 +45,7 @@ class TriggerListApi(_WorkflowTriggersMixin, generics.ListCreateAPIView):
             trigger_type=serializer.validated_data["type"],
             enabled=serializer.validated_data["enabled"],
             signing=serializer.validated_data["signing"],
+            config=serializer.validated_data["config"],
         )
         return Response(NewTriggerSerializer(trigger).data, status=status.HTTP_201_CREATED)
 

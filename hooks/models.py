@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from integrations.fields import EncryptedTextField
+from integrations.models import Integration
 from workflows.models import Workflow
 from workspaces.models import Workspace
 from workspaces.querysets import WorkspaceQuerySet
@@ -9,6 +10,16 @@ from workspaces.querysets import WorkspaceQuerySet
 
 class TriggerType(models.TextChoices):
     WEBHOOK = "webhook", "Webhook"
+    SCHEDULE = "schedule", "Schedule"
+    GMAIL_NEW_EMAIL = "gmail.new_email", "New Gmail email"
+
+
+class TriggerPause(models.TextChoices):
+    """Why a polling trigger is not polling though it is enabled."""
+
+    NONE = "", "Not paused"
+    READ_ACCESS_MISSING = "read_access_missing", "Waiting for read access to the mailbox"
+    REAUTH_REQUIRED = "reauth_required", "The account needs reconnecting"
 
 
 class Trigger(models.Model):
@@ -32,6 +43,17 @@ class Trigger(models.Model):
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token = EncryptedTextField(blank=True, editable=False)
     signing_secret = EncryptedTextField(blank=True, editable=False)
+    # New Gmail email: the mailbox read, and the history id read up to (advanced in the
+    # transaction that creates the runs of what was read).
+    integration = models.ForeignKey(
+        Integration, null=True, blank=True, on_delete=models.SET_NULL, related_name="triggers"
+    )
+    cursor = models.CharField(max_length=40, blank=True, editable=False)
+    # Schedule: the next cron time; Gmail: the next poll. The minute tick picks the due ones.
+    due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused = models.CharField(max_length=30, choices=TriggerPause.choices, blank=True, default="")
+    # When its owner was told it stopped working; cleared when it works again, so they hear once.
+    unhealthy_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -47,7 +69,16 @@ class Trigger(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["workspace", "workflow"], name="trigger_by_workflow_idx")]
+        indexes = [
+            models.Index(fields=["workspace", "workflow"], name="trigger_by_workflow_idx"),
+            models.Index(fields=["type", "due_at"], name="trigger_due_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(type="gmail.new_email") | models.Q(integration__isnull=False),
+                name="gmail_trigger_has_integration",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} trigger of workflow {self.workflow_id}"
@@ -55,6 +86,25 @@ class Trigger(models.Model):
     @property
     def signing(self) -> bool:
         return bool(self.signing_secret)
+
+
+class TriggerFiring(models.Model):
+    """One thing a trigger acted on: a schedule's tick (its ISO time) or a Gmail message (its id).
+    Unique per trigger, so however many schedulers or pollers race, each starts one run."""
+
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="firings")
+    key = models.CharField(max_length=100)
+    run = models.ForeignKey(
+        "workflows.WorkflowRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["trigger", "key"], name="one_firing_per_trigger_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} of trigger {self.trigger_id}"
 
 
 class NotificationEvent(models.TextChoices):

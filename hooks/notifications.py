@@ -26,7 +26,7 @@ from standardwebhooks.webhooks import Webhook
 
 from hooks import selectors
 from hooks.destinations import session
-from hooks.models import DeliveryOutcome, NotificationEndpoint, NotificationEvent, WebhookDelivery
+from hooks.models import DeliveryOutcome, NotificationEndpoint, NotificationEvent, Trigger, WebhookDelivery
 from integrations.models import Integration
 from integrations.serializers import IntegrationSerializer
 from workflows.models import RunStatus, WorkflowRun
@@ -200,3 +200,20 @@ def delete_old_deliveries() -> int:
     cutoff = timezone.now() - timedelta(days=settings.NOTIFICATION_DELIVERY_RETENTION_DAYS)
     deleted, _ = selectors.deliveries_before(moment=cutoff).delete()
     return deleted
+
+
+def trigger_unhealthy(*, trigger_id: int) -> None:
+    """Called once when a trigger stops working (its account needs reconnecting, or it has not
+    checked its mailbox for 10 minutes). Never raises, like `run_finished`."""
+    from hooks.serializers import TriggerSerializer
+
+    try:
+        trigger = Trigger.objects.filter(pk=trigger_id).first()
+        if trigger is not None:
+            emit(
+                workspace_id=trigger.workspace_id,
+                event=NotificationEvent.TRIGGER_UNHEALTHY,
+                data={"trigger": dict(TriggerSerializer(trigger).data)},
+            )
+    except Exception:
+        logger.exception("Could not notify about a trigger", extra={"event": "notification_failed"})

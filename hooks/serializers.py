@@ -2,14 +2,59 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from hooks.models import NotificationEndpoint, NotificationEvent, Trigger, TriggerType, WebhookDelivery
+from hooks.models import (
+    NotificationEndpoint,
+    NotificationEvent,
+    Trigger,
+    TriggerPause,
+    TriggerType,
+    WebhookDelivery,
+)
+from hooks.schedules import next_times
+from hooks.trigger_types import checked_config
 
 
 def webhook_url(trigger: Trigger) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("webhook_receive", kwargs={"token": trigger.token})
+
+
+def authorization_url(trigger: Trigger) -> str | None:
+    """Gmail trigger waiting for read access: the page that asks Google for it."""
+    if trigger.paused != TriggerPause.READ_ACCESS_MISSING:
+        return None
+    path = reverse(
+        "workflow_trigger_read_access",
+        kwargs={"slug": trigger.workspace.slug, "workflow_id": trigger.workflow_id, "trigger_id": trigger.pk},
+    )
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def schedule_next_times(trigger: Trigger, count: int = 5) -> list[str]:
+    if trigger.type != TriggerType.SCHEDULE:
+        return []
+    zone = trigger.config["timezone"]
+    times = next_times(cron=trigger.config["cron"], zone=zone, after=timezone.now(), count=count)
+    return [moment.isoformat() for moment in times]
+
+
+def trigger_health(trigger: Trigger) -> str:
+    """healthy, disabled, paused (waiting for read access or a reconnect) or unhealthy (a polling
+    trigger that has not checked successfully for 10 minutes)."""
+    from hooks.gmail_trigger import UNHEALTHY_AFTER
+
+    if not trigger.enabled:
+        return "disabled"
+    if trigger.paused:
+        return "paused"
+    if trigger.type == TriggerType.GMAIL_NEW_EMAIL:
+        since = trigger.last_checked_at or trigger.created_at
+        if since is not None and timezone.now() - since > UNHEALTHY_AFTER:
+            return "unhealthy"
+    return "healthy"
 
 
 class TriggerErrorSerializer(serializers.Serializer):
@@ -23,6 +68,12 @@ class TriggerSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="Webhook: where to POST a JSON object to start a run.")
     signing = serializers.BooleanField(read_only=True, help_text="Webhook: calls must be signed.")
     last_error = serializers.SerializerMethodField()
+    next_times = serializers.SerializerMethodField(help_text="Schedule: its next five times, in its zone.")
+    authorization_url = serializers.SerializerMethodField(
+        help_text="New Gmail email: the page that grants read access to the mailbox, while it is missing."
+    )
+    health = serializers.SerializerMethodField(help_text="healthy, disabled, paused or unhealthy.")
+    paused_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Trigger
@@ -34,6 +85,11 @@ class TriggerSerializer(serializers.ModelSerializer):
             "url",
             "signing",
             "config",
+            "integration",
+            "next_times",
+            "authorization_url",
+            "health",
+            "paused_reason",
             "last_fired_at",
             "last_checked_at",
             "last_error",
@@ -44,6 +100,21 @@ class TriggerSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_url(self, obj: Trigger) -> str | None:
         return webhook_url(obj) if obj.type == TriggerType.WEBHOOK else None
+
+    @extend_schema_field({"type": "array", "items": {"type": "string", "format": "date-time"}})
+    def get_next_times(self, obj: Trigger) -> list[str]:
+        return schedule_next_times(obj)
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_authorization_url(self, obj: Trigger) -> str | None:
+        return authorization_url(obj)
+
+    def get_health(self, obj: Trigger) -> str:
+        return trigger_health(obj)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_paused_reason(self, obj: Trigger) -> str | None:
+        return obj.get_paused_display() if obj.paused else None
 
     @extend_schema_field(TriggerErrorSerializer(allow_null=True))
     def get_last_error(self, obj: Trigger) -> dict[str, Any] | None:
@@ -70,6 +141,22 @@ class TriggerCreateSerializer(serializers.Serializer):
     signing = serializers.BooleanField(
         default=False, help_text="Webhook: require a Standard Webhooks signature on every call."
     )
+    cron = serializers.CharField(required=False, help_text="Schedule: five cron fields.")
+    timezone = serializers.CharField(required=False, help_text="Schedule: an IANA zone (default UTC).")
+    input = serializers.DictField(required=False, help_text="Schedule: the input of every run.")
+    integration = serializers.IntegerField(required=False, help_text="New Gmail email: the account watched.")
+    query = serializers.CharField(
+        required=False, allow_blank=True, help_text="New Gmail email: a Gmail search."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = {
+            name: attrs[name]
+            for name in ("cron", "timezone", "input", "integration", "query")
+            if name in attrs
+        }
+        attrs["config"] = checked_config(attrs["type"], given)
+        return attrs
 
 
 class TriggerUpdateSerializer(serializers.Serializer):

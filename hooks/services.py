@@ -1,12 +1,19 @@
 """Writes: triggers of a workflow and the workspace's notification endpoints."""
 
+from typing import Any
+
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from galaxyco.errors import InvalidInput, NotFound
 from hooks import selectors
 from hooks.destinations import check_destination
+from hooks.gmail_trigger import has_read_access
 from hooks.keys import new_signing_secret, new_token, token_hash
-from hooks.models import NotificationEndpoint, NotificationEvent, Trigger, TriggerType
+from hooks.models import NotificationEndpoint, NotificationEvent, Trigger, TriggerPause, TriggerType
+from hooks.schedules import schedule_due_at
+from integrations.models import IntegrationType
+from integrations.selectors import get_integration, may_use_integration
 from workflows.selectors import get_workflow
 from workspaces.models import Workspace
 
@@ -21,7 +28,9 @@ def create_trigger(
     trigger_type: str,
     enabled: bool = True,
     signing: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> Trigger:
+    """`config` is the type's settings, already checked by hooks.trigger_types."""
     workflow = get_workflow(workspace=workspace, workflow_id=workflow_id)
     if workflow is None:
         raise NotFound()
@@ -29,9 +38,27 @@ def create_trigger(
     trigger = Trigger(
         workspace=workspace, workflow=workflow, type=kind, enabled=enabled, created_by=created_by
     )
+    config = dict(config or {})
     if kind == TriggerType.WEBHOOK:
         _set_token(trigger)
         trigger.signing_secret = new_signing_secret() if signing else ""
+    elif kind == TriggerType.SCHEDULE:
+        trigger.config = config
+        trigger.due_at = schedule_due_at(config=config, now=timezone.now())
+    elif kind == TriggerType.GMAIL_NEW_EMAIL:
+        integration = get_integration(workspace=workspace, integration_id=config.pop("integration"))
+        if (
+            integration is None
+            or integration.type != IntegrationType.GMAIL
+            or not may_use_integration(integration=integration, user_id=created_by.pk if created_by else None)
+        ):
+            raise InvalidInput(
+                "Choose a Gmail account of this workspace that you may use.", code="invalid_integration"
+            )
+        trigger.integration = integration
+        trigger.config = config
+        # Read access is asked for now, by the trigger's authorization_url; it polls once granted.
+        trigger.paused = "" if has_read_access(integration) else TriggerPause.READ_ACCESS_MISSING
     trigger.save()
     return trigger
 
@@ -52,9 +79,14 @@ def update_trigger(
     *, workspace: Workspace, workflow_id: int, trigger_id: int, enabled: bool | None
 ) -> Trigger:
     trigger = _trigger(workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id)
-    if enabled is not None:
+    if enabled is not None and enabled != trigger.enabled:
         trigger.enabled = enabled
-        trigger.save(update_fields=["enabled", "updated_at"])
+        fields = ["enabled", "updated_at"]
+        if enabled and trigger.type == TriggerType.SCHEDULE:
+            # Back on: from the next time, with no catch-up for the time it was off.
+            trigger.due_at = schedule_due_at(config=trigger.config, now=timezone.now())
+            fields.append("due_at")
+        trigger.save(update_fields=fields)
     return trigger
 
 

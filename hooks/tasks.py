@@ -1,8 +1,9 @@
 """Thin Celery tasks: ids and the message in, hooks.notifications does the work."""
 
 from celery import Task, shared_task
+from django.utils import timezone
 
-from hooks import notifications
+from hooks import gmail_trigger, notifications, schedules
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -27,3 +28,21 @@ def deliver_notification(self: Task, endpoint_id: int, message_id: str, event: s
 def delete_old_deliveries() -> int:
     """Scheduled by Celery beat (a row of django-celery-beat's, made by a migration)."""
     return notifications.delete_old_deliveries()
+
+
+@shared_task
+def tick_triggers() -> int:
+    """Every minute (a django-celery-beat row, made by a migration): fire the due schedule
+    triggers, and queue one poll per due Gmail trigger (fan-out: one task per mailbox watched)."""
+    now = timezone.now()
+    fired = schedules.fire_due_schedules(now=now)
+    for trigger_id in gmail_trigger.due_gmail_ids(now=now):
+        if gmail_trigger.claim_poll(trigger_id=trigger_id, now=now):
+            poll_gmail_trigger.delay(trigger_id)
+    gmail_trigger.notify_stale(now=now)
+    return fired
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def poll_gmail_trigger(trigger_id: int) -> int:
+    return gmail_trigger.poll(trigger_id=trigger_id)

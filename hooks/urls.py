@@ -13,6 +13,11 @@ urlpatterns = [
         views.TriggerChangeView.as_view(),
         name="workflow_trigger_change",
     ),
+    path(
+        "workflows/<int:workflow_id>/triggers/<int:trigger_id>/read-access/",
+        views.TriggerReadAccessView.as_view(),
+        name="workflow_trigger_read_access",
+    ),
     path("settings/webhooks/", views.EndpointCreateView.as_view(), name="notification_endpoint_create"),
     path(
         "settings/webhooks/<int:endpoint_id>/",

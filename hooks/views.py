@@ -10,8 +10,9 @@ from django.utils.cache import add_never_cache_headers
 from django.views import View
 
 from galaxyco.errors import AppError
-from hooks import services
-from hooks.models import NotificationEvent, TriggerType
+from hooks import selectors, services
+from hooks.models import NotificationEvent, Trigger, TriggerType
+from integrations.google.oauth.views import redirect_for_read_access
 from workflows.selectors import get_workflow
 from workspaces.scoping import WorkspacePageMixin
 
@@ -71,6 +72,31 @@ class TriggerChangeView(TriggerPageBase):
                 raise Http404 from None
             messages.error(request, error.message)
         return self.back(workflow_id)
+
+
+class TriggerReadAccessView(TriggerPageBase):
+    """A Gmail trigger's authorization_url: GET shows what will be asked and a button; the POST
+    (CSRF-protected) goes to Google's consent screen for read access to the trigger's mailbox."""
+
+    def _trigger(self, workflow_id: int, trigger_id: int) -> Trigger:
+        trigger = selectors.get_trigger(
+            workspace=self.workspace, workflow_id=workflow_id, trigger_id=trigger_id
+        )
+        if trigger is None or trigger.integration is None:
+            raise Http404
+        return trigger
+
+    def get(self, request: HttpRequest, slug: str, workflow_id: int, trigger_id: int) -> HttpResponse:
+        trigger = self._trigger(workflow_id, trigger_id)
+        return render(request, "hooks/read_access.html", {"workspace": self.workspace, "trigger": trigger})
+
+    def post(self, request: HttpRequest, slug: str, workflow_id: int, trigger_id: int) -> HttpResponse:
+        trigger = self._trigger(workflow_id, trigger_id)
+        assert trigger.integration is not None
+        back = reverse("workflow_edit", kwargs={"slug": self.workspace.slug, "workflow_id": workflow_id})
+        return redirect_for_read_access(
+            request, workspace=self.workspace, integration=trigger.integration, next_url=back + "#triggers"
+        )
 
 
 class EndpointForm(forms.Form):

@@ -376,6 +376,23 @@ def record_use(*, integration: Integration) -> None:
         integration.last_used_at = now
 
 
+# Gmail's per-mailbox quota, and what its calls cost, in Google's own units.
+GMAIL_QUOTA_UNITS_PER_MINUTE = 15_000
+GMAIL_UNITS = {"send": 100, "get": 5, "list": 5, "history": 2, "profile": 1}
+
+
+def quota_interval(units: int) -> float:
+    """Seconds of the mailbox's minute budget a call of `units` takes up."""
+    return units * 60.0 / GMAIL_QUOTA_UNITS_PER_MINUTE
+
+
+def reserve_quota(*, integration_id: int, units: int) -> float:
+    """Book `units` of the mailbox's Gmail quota; returns how many seconds to wait first. Sends
+    and a trigger's reads share one pace per mailbox (paced_until), so together they stay under
+    Google's limit."""
+    return reserve_send_slot(integration_id=integration_id, interval=quota_interval(units))
+
+
 def reserve_send_slot(*, integration_id: int, interval: float) -> float:
     """Book this account's next send slot; returns how many seconds to wait for it.
 

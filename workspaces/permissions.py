@@ -92,6 +92,7 @@ WRITE_ENDPOINTS: dict[tuple[str, str], Action] = {
     ("workflow_delete", "POST"): Action.DELETE_WORKFLOWS,
     ("workflow_trigger_create", "POST"): Action.BUILD_WORKFLOWS,
     ("workflow_trigger_change", "POST"): Action.BUILD_WORKFLOWS,
+    ("workflow_trigger_read_access", "POST"): Action.MANAGE_OWN_CONNECTIONS,
     ("notification_endpoint_create", "POST"): Action.MANAGE_NOTIFICATIONS,
     ("notification_endpoint_change", "POST"): Action.MANAGE_NOTIFICATIONS,
     ("integrations_google_connect", "POST"): Action.MANAGE_OWN_CONNECTIONS,

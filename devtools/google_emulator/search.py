@@ -3,7 +3,8 @@
 One function, :func:`matches`, answers for every caller. Supported: ``from:``, ``to:``,
 ``subject:``, ``after:``/``before:`` (``YYYY/MM/DD`` or epoch seconds), ``label:``,
 ``in:`` (``inbox``, ``sent``, ``drafts``, ``anywhere``), ``rfc822msgid:``, quoted phrases and
-bare words (matched in subject and body), and ``-`` before a term to negate it. Words are
+bare words (matched in subject and body), ``-`` before a term to negate it, and parentheses
+(grouping terms that must all hold; ``OR`` is not supported). Words are
 case-insensitive and every term must hold, as in Gmail.
 """
 
@@ -29,10 +30,12 @@ class QueryError(ValueError):
 
 
 def _terms(query: str) -> list[str]:
+    """The query's terms; parentheses only group (every term must hold either way)."""
     try:
-        return shlex.split(query)
+        terms = shlex.split(query)
     except ValueError as exc:
         raise QueryError(f"Invalid query: {exc}") from exc
+    return [stripped for term in terms if (stripped := term.strip("()"))]
 
 
 def _epoch(value: str) -> float:

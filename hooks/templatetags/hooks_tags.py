@@ -7,7 +7,7 @@ from django import template
 
 from hooks import selectors
 from hooks.models import TriggerType
-from hooks.serializers import webhook_url
+from hooks.serializers import authorization_url, schedule_next_times, trigger_health, webhook_url
 from hooks.views import EndpointForm
 from workflows.models import Workflow
 from workspaces.models import Membership, Workspace
@@ -24,7 +24,13 @@ def workflow_triggers(workspace: Workspace, workflow: Workflow) -> dict[str, Any
         "workspace": workspace,
         "workflow": workflow,
         "rows": [
-            {"trigger": trigger, "url": webhook_url(trigger) if trigger.type == TriggerType.WEBHOOK else ""}
+            {
+                "trigger": trigger,
+                "url": webhook_url(trigger) if trigger.type == TriggerType.WEBHOOK else "",
+                "next_times": schedule_next_times(trigger),
+                "authorization_url": authorization_url(trigger),
+                "health": trigger_health(trigger),
+            }
             for trigger in triggers
         ],
     }

@@ -13,12 +13,15 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthError
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from galaxyco.errors import AppError, NotFound
+from galaxyco.errors import AppError, NotFound, ScopeNotGranted
 from integrations import services
+from integrations.google.oauth.views import READ_ACCESS_INTENT
+from integrations.google.scopes import GMAIL_READONLY
 from integrations.models import Integration, IntegrationType
 from workspaces.models import Workspace
 from workspaces.selectors import workspaces_for_user
@@ -80,6 +83,10 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
             granted_scopes=getattr(sociallogin, "granted_scopes", []),
         )
         workspace = Workspace.objects.filter(pk=int(intent.get("workspace_id") or 0)).first()
+        if intent.get(READ_ACCESS_INTENT):
+            self._grant_read_access(
+                request, user=request.user, workspace=workspace, intent=intent, grant=grant, fallback=target
+            )
         try:
             if workspace is None:
                 raise NotFound("That workspace no longer exists, so nothing was connected.")
@@ -100,6 +107,58 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
         else:
             messages.success(request, connected_message(kind=kind, integration=integration))
         # The workspace stays in the session: a reused consent link lands on its page too.
+        raise ImmediateHttpResponse(HttpResponseRedirect(target))
+
+    def _grant_read_access(
+        self,
+        request: HttpRequest,
+        *,
+        user: User,
+        workspace: Workspace | None,
+        intent: dict[str, Any],
+        grant: services.GoogleGrant,
+        fallback: str,
+    ) -> None:
+        """Incremental consent for a Gmail trigger: the same account's integration gains read
+        access (its scopes and token are updated); never a new integration."""
+        target = str(intent.get("next_url") or fallback)
+        integration = (
+            Integration.objects.for_workspace(workspace).filter(pk=int(intent[READ_ACCESS_INTENT])).first()
+            if workspace is not None
+            else None
+        )
+        try:
+            if integration is None:
+                raise NotFound("That Gmail account is no longer connected, so nothing was changed.")
+            if grant.account_id != integration.provider_account_id:
+                raise ScopeNotGranted(
+                    f"You chose a different Google account. Choose {integration.email} to let "
+                    "GalaxyCo read that mailbox.",
+                    code="wrong_account",
+                )
+            if GMAIL_READONLY not in grant.granted_scopes:
+                raise ScopeNotGranted(
+                    "You did not allow GalaxyCo to read this mailbox, so the trigger cannot see new "
+                    "email. Try again and leave “Read your email” ticked on Google's consent screen."
+                )
+            services.connect_google_integration(
+                workspace=integration.workspace,
+                user=user,
+                integration_type=integration.type,
+                grant=grant,
+            )
+        except AppError as error:
+            logger.warning(
+                "Read access not granted: %s",
+                error.code,
+                extra={"event": "read_access_failed", "error_code": error.code},
+            )
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                f"GalaxyCo may now read {integration.email}: the trigger starts checking it within a minute.",
+            )
         raise ImmediateHttpResponse(HttpResponseRedirect(target))
 
     def on_authentication_error(

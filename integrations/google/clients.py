@@ -53,6 +53,11 @@ def _gmail_messages(api_base_url: str) -> Resource:
 
 
 @lru_cache(maxsize=8)
+def _gmail_users(api_base_url: str) -> Resource:
+    return _service("gmail", "v1", api_base_url).users()
+
+
+@lru_cache(maxsize=8)
 def _calendar_events(api_base_url: str) -> Resource:
     return _service("calendar", "v3", api_base_url).events()
 
@@ -157,4 +162,72 @@ def insert_calendar_event(
         request_for=lambda: _calendar_events(settings.GOOGLE_API_BASE_URL).insert(
             calendarId=calendar_id, body=event, sendUpdates=send_updates
         ),
+    )
+
+
+# --- Gmail reads (a trigger watching a mailbox); each needs gmail.readonly.
+
+
+# Items per page of a history or message listing (Gmail's maximum); every page is read.
+GMAIL_PAGE_SIZE = 500
+
+
+class HistoryExpired(PermanentError):
+    """Gmail no longer has history from this id (404): list the mailbox's messages instead."""
+
+    code = "history_expired"
+
+
+def _gmail_read(integration: Integration, request_for: Callable[[], Any]) -> dict[str, Any]:
+    try:
+        return execute(integration=integration, service_label="Gmail", request_for=request_for)
+    except PermanentError as error:
+        cause = error.__cause__
+        if isinstance(cause, HttpError) and int(cause.resp.status) == 404:
+            raise HistoryExpired("Gmail has no history from this point any more.") from cause
+        raise
+
+
+def gmail_profile(*, integration: Integration) -> dict[str, Any]:
+    """users.getProfile: the mailbox's address and current historyId."""
+    return _gmail_read(
+        integration, lambda: _gmail_users(settings.GOOGLE_API_BASE_URL).getProfile(userId="me")
+    )
+
+
+def gmail_history_page(
+    *, integration: Integration, start_history_id: str, page_token: str | None
+) -> dict[str, Any]:
+    """One page of users.history.list (messages added since `start_history_id`)."""
+    return _gmail_read(
+        integration,
+        lambda: (
+            _gmail_users(settings.GOOGLE_API_BASE_URL)
+            .history()
+            .list(
+                userId="me",
+                startHistoryId=start_history_id,
+                historyTypes="messageAdded",
+                maxResults=500,
+                pageToken=page_token,
+            )
+        ),
+    )
+
+
+def gmail_list_page(*, integration: Integration, query: str, page_token: str | None) -> dict[str, Any]:
+    """One page of users.messages.list with a Gmail search query."""
+    return _gmail_read(
+        integration,
+        lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).list(
+            userId="me", q=query, maxResults=GMAIL_PAGE_SIZE, pageToken=page_token
+        ),
+    )
+
+
+def gmail_get_message(*, integration: Integration, message_id: str) -> dict[str, Any]:
+    """users.messages.get, format=full (headers, bodies, attachment names and sizes)."""
+    return _gmail_read(
+        integration,
+        lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).get(userId="me", id=message_id, format="full"),
     )

@@ -3,6 +3,8 @@
 from integrations.models import IntegrationType
 
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
+# Asked for only when a member adds a "new Gmail email" trigger (incremental consent), never at connect.
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 CALENDAR_EVENTS = "https://www.googleapis.com/auth/calendar.events"
 IDENTITY = ["openid", "email", "profile"]
 

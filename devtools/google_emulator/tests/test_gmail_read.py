@@ -172,4 +172,5 @@ def test_search_operators() -> None:
     assert matches(message, 'from:orders@shop.test subject:"order shipped" in:sent')
     assert matches(message, "rfc822msgid:<abc@shop.test> after:2026/02/28 before:2026/03/02")
     assert matches(message, "tracking -label:DRAFT")
+    assert matches(message, "(from:orders@shop.test) after:1700000000")
     assert not matches(message, "in:inbox") and not matches(message, "-from:shop.test")
