@@ -8,10 +8,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views import View
+from rest_framework.exceptions import ValidationError
 
 from galaxyco.errors import AppError
 from hooks import selectors, services
 from hooks.models import NotificationEvent, Trigger, TriggerType
+from hooks.trigger_types import checked_config
 from integrations.google.oauth.views import redirect_for_read_access
 from workflows.selectors import get_workflow
 from workspaces.scoping import WorkspacePageMixin
@@ -27,17 +29,40 @@ class TriggerPageBase(WorkspacePageMixin, View):
             raise Http404
 
 
+# The builder's add forms post these; each type's serializer checks them (hooks.trigger_types).
+CONFIG_FIELDS = ("cron", "timezone", "integration", "query")
+ADDED: dict[str, str] = {
+    TriggerType.WEBHOOK: "Webhook trigger added. POST a JSON object to its URL to start a run.",
+    TriggerType.SCHEDULE: "Schedule trigger added. Its next times are listed below.",
+    TriggerType.GMAIL_NEW_EMAIL: "Gmail trigger added. It checks the mailbox every minute once it may read it.",
+}
+
+
 class TriggerCreateView(TriggerPageBase):
     def post(self, request: HttpRequest, slug: str, workflow_id: int) -> HttpResponse:
         self.check_workflow(workflow_id)
-        services.create_trigger(
-            workspace=self.workspace,
-            workflow_id=workflow_id,
-            created_by=request.user,  # type: ignore[arg-type]
-            trigger_type=TriggerType.WEBHOOK,
-            signing=request.POST.get("signing") == "on",
-        )
-        messages.success(request, "Webhook trigger added. POST a JSON object to its URL to start a run.")
+        kind = request.POST.get("type") or TriggerType.WEBHOOK
+        if kind not in TriggerType.values:
+            raise Http404
+        fields = {name: request.POST[name] for name in CONFIG_FIELDS if request.POST.get(name, "") != ""}
+        try:
+            services.create_trigger(
+                workspace=self.workspace,
+                workflow_id=workflow_id,
+                created_by=request.user,  # type: ignore[arg-type]
+                trigger_type=kind,
+                signing=request.POST.get("signing") == "on",
+                config=checked_config(kind, fields),
+            )
+        except ValidationError as error:
+            detail = error.detail if isinstance(error.detail, dict) else {"": error.detail}
+            problems = [str(problem) for found in detail.values() for problem in found]
+            messages.error(request, " ".join(problems))
+            return self.back(workflow_id)
+        except AppError as error:
+            messages.error(request, error.message)
+            return self.back(workflow_id)
+        messages.success(request, ADDED[kind])
         return self.back(workflow_id)
 
 

@@ -9,6 +9,8 @@ from hooks import selectors
 from hooks.models import TriggerType
 from hooks.serializers import authorization_url, schedule_next_times, trigger_health, webhook_url
 from hooks.views import EndpointForm
+from integrations.models import IntegrationType
+from integrations.selectors import usable_integrations
 from workflows.models import Workflow
 from workspaces.models import Membership, Workspace
 
@@ -17,12 +19,16 @@ register = template.Library()
 RECENT_DELIVERIES = 20
 
 
-@register.inclusion_tag("hooks/_triggers.html")
-def workflow_triggers(workspace: Workspace, workflow: Workflow) -> dict[str, Any]:
+@register.inclusion_tag("hooks/_triggers.html", takes_context=True)
+def workflow_triggers(context: template.Context, workspace: Workspace, workflow: Workflow) -> dict[str, Any]:
     triggers = list(selectors.trigger_list(workspace=workspace, workflow_id=workflow.pk))
+    user = context["request"].user
     return {
         "workspace": workspace,
         "workflow": workflow,
+        "gmail_accounts": usable_integrations(workspace=workspace, user_id=user.pk).filter(
+            type=IntegrationType.GMAIL
+        ),
         "rows": [
             {
                 "trigger": trigger,

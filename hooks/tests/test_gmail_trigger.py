@@ -392,3 +392,19 @@ def test_read_access_from_another_account_changes_nothing(live_server, google, w
     )
     assert "You chose a different Google account" in landed.text
     assert Integration.objects.count() == 1 and GMAIL_READONLY not in Integration.objects.get().scopes
+
+
+def test_the_builder_adds_a_gmail_trigger_that_asks_for_read_access(
+    google, workspace, member, session_client, workflow_id
+):
+    integration = connect(google, workspace=workspace, user=member, email=MAILBOX, share=True)
+    builder = f"/w/{workspace.slug}/workflows/{workflow_id}/"
+    page = session_client.post(
+        f"{builder}triggers/",
+        {"type": "gmail.new_email", "integration": integration.pk, "query": f"from:{ORDERS}"},
+        follow=True,
+    )
+    trigger = Trigger.objects.get()
+    assert trigger.integration == integration and trigger.config == {"query": f"from:{ORDERS}"}
+    html = page.content.decode()
+    assert 'data-testid="grant-read-access"' in html and f"/triggers/{trigger.pk}/read-access/" in html

@@ -195,3 +195,23 @@ def test_the_builder_shows_the_next_five_times(workspace, key_client, session_cl
     html = page.content.decode()
     for moment in trigger["next_times"]:
         assert f'<time datetime="{moment}">' in html
+
+
+def test_the_builder_adds_a_schedule_and_refuses_a_bad_one(workspace, session_client, workflow_id):
+    from html import unescape
+
+    builder = f"/w/{workspace.slug}/workflows/{workflow_id}/"
+    add = f"{builder}triggers/"
+    bad = session_client.post(add, {"type": "schedule", "cron": "0 25 * * *", "timezone": "UTC"}, follow=True)
+    assert "is not a cron expression" in unescape(bad.content.decode()) and Trigger.objects.count() == 0
+    bad = session_client.post(
+        add, {"type": "schedule", "cron": "0 9 * * *", "timezone": "Berlin"}, follow=True
+    )
+    assert "is not a time zone we know" in unescape(bad.content.decode()) and Trigger.objects.count() == 0
+
+    page = session_client.post(
+        add, {"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}, follow=True
+    )
+    trigger = Trigger.objects.get()
+    assert trigger.config == {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin", "input": {}}
+    assert page.content.decode().count("<time datetime=") == 5
