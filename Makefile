@@ -43,8 +43,8 @@ bench: install
 # The large versions of the fault proofs (minutes, not seconds); `make test` runs small ones.
 # The database outage needs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/galaxyco make soak
 soak: install
-	PACING_BURST=400 $(BIN)/pytest -p no:cacheprovider -s workflows/tests/test_pacing.py \
-		workflows/tests/soak_database_outage.py $(PYTEST_ARGS)
+	PACING_BURST=400 FAULT_PROOF_RUNS=1000 $(BIN)/pytest -p no:cacheprovider -s workflows/tests/test_pacing.py \
+		workflows/tests/test_fault_proofs.py workflows/tests/soak_database_outage.py $(PYTEST_ARGS)
 
 # Schemathesis against /api/schema/ in process, every check on (tests/fuzz); `make test` runs 300 cases.
 # FUZZ_MAX_EXAMPLES sets the budget. It runs on the database DATABASE_URL names: SQLite when unset,

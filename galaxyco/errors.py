@@ -98,6 +98,14 @@ class RetryableError(ProviderError):
     retryable = True
 
 
+class SendOutcomeUnknown(ProviderError):
+    """The request went out and no answer came back: the provider may or may not have done it."""
+
+    code = "outcome_unknown"
+    status = 502
+    message = "Google did not answer after the request was sent, so it may or may not have been done."
+
+
 class PermanentError(ProviderError):
     """The provider refused the request itself; trying again will not help."""
 

@@ -94,7 +94,9 @@ class InputGuardMiddleware:
         view_args: tuple[object, ...],
         view_kwargs: dict[str, object],
     ) -> HttpResponse | None:
-        for value in (*view_args, *view_kwargs.values()):
-            if isinstance(value, int) and not 1 <= value <= MAX_ID:
+        named = [(None, value) for value in view_args] + list(view_kwargs.items())
+        for name, value in named:
+            lowest = 0 if name == "position" else 1  # a step's position counts from 0; ids from 1
+            if isinstance(value, int) and not lowest <= value <= MAX_ID:
                 return self._refused(request, Http404())
         return None

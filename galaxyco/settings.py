@@ -321,6 +321,8 @@ WORKFLOW_RETRY_BASE_SECONDS = env.float("WORKFLOW_RETRY_BASE_SECONDS", default=2
 WORKFLOW_EXECUTE_WAIT_SECONDS = env.float("WORKFLOW_EXECUTE_WAIT_SECONDS", default=30.0)
 # The scheduled sweep enqueues again the runs left queued or running longer than this.
 WORKFLOW_RESUME_AFTER_SECONDS = env.float("WORKFLOW_RESUME_AFTER_SECONDS", default=300.0)
+# How long a step's attempt may take before another executor may assume it died.
+WORKFLOW_ATTEMPT_LEASE_SECONDS = env.float("WORKFLOW_ATTEMPT_LEASE_SECONDS", default=120.0)
 
 # --- Notifications out (hooks): webhook URLs for triggers start with SITE_URL.
 # Private, loopback and link-local addresses are refused unless this is on (a developer's machine).

@@ -147,6 +147,19 @@ class WorkflowPreviewApi(WorkspaceAPIView):
         return Response(PreviewResponseSerializer({"steps": previews}).data)
 
 
+class StepSendAgainApi(WorkspaceAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: ExecuteResponseSerializer, 202: ExecuteResponseSerializer},
+        description="Send again a step whose outcome is unknown (error code outcome_unknown: Gmail "
+        "did not answer after the email went out). Check the mailbox's Sent folder first: this "
+        "sends the email once more. The run then carries on; 409 when the step is not in that state.",
+    )
+    def post(self, request: Request, workspace_id: int, run_id: int, position: int) -> Response:
+        run = services.send_step_again(workspace=self.workspace, run_id=run_id, position=position)
+        return run_response(run)
+
+
 class RunListApi(WorkspaceGenericAPIView, generics.ListAPIView):
     serializer_class = RunSerializer
 

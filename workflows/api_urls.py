@@ -23,4 +23,9 @@ urlpatterns = [
     path(prefix + "runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api_run_detail"),
     path(prefix + "runs/<int:run_id>/retry/", api.RunRetryApi.as_view(), name="api_run_retry"),
     path(prefix + "runs/<int:run_id>/cancel/", api.RunCancelApi.as_view(), name="api_run_cancel"),
+    path(
+        prefix + "runs/<int:run_id>/steps/<int:position>/send-again/",
+        api.StepSendAgainApi.as_view(),
+        name="api_step_send_again",
+    ),
 ]

@@ -7,13 +7,23 @@
   a lost Google grant also marks the integration `reauth_required`;
 - anything unexpected: logged with its traceback, the run fails with a generic message;
 - a paced send whose mailbox slot is more than PACING_INLINE_SECONDS away is not claimed: the
-  step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits.
+  step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits;
+- an at-most-once call (a Gmail send) is made at most once without a person's word: the attempt
+  records, committed, that the call is under way (`provider_call_started_at`) just before the
+  request goes out, and clears it when the answer is recorded. A call that failed before that
+  point, or was answered 429/5xx, is retried as above. One whose outcome is unknown (a read
+  timeout after sending, or an executor that died with the mark set) is settled by looking the
+  message up where the account can read its Sent mail (found: succeeded; not found: sent again,
+  with the same Message-ID); otherwise the step ends `outcome_unknown` and the run fails with that
+  code, until a person checks the Sent folder and chooses "Send again".
 """
 
 import logging
 import random
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, ReauthRequired, RetryableError
+from galaxyco.errors import AppError, ReauthRequired, RetryableError, SendOutcomeUnknown
 from hooks import notifications
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import integration_for_step
@@ -36,9 +46,12 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
-# How long an attempt may take before another executor may assume it died: the call's
-# timeout plus the short pacing wait, with room to spare.
-ATTEMPT_LEASE_SECONDS = 120.0
+OUTCOME_UNKNOWN_CODE = "outcome_unknown"
+# How long after a call whose outcome is unknown it is looked up (in units of the retry base),
+# so the provider has had time to file what it did.
+LOOKUP_DELAY_BASES = 5
+# Message-IDs we give our emails: <run-…-step-…-…@MESSAGE_ID_DOMAIN>.
+MESSAGE_ID_DOMAIN = "galaxyco.app"
 # A send slot at most this far away is waited for inside the attempt; a later one is waited
 # for outside it (the step is rescheduled for its slot, unclaimed).
 PACING_INLINE_SECONDS = 2.0
@@ -131,7 +144,7 @@ def _claim(step_run: StepRun) -> bool:
     take over a step whose executor died mid-attempt.
     """
     now = timezone.now()
-    lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+    lease_until = now + timedelta(seconds=attempt_lease_seconds())
     claimable = Q(status__in=[StepStatus.PENDING, StepStatus.RETRYING]) | Q(
         status=StepStatus.RUNNING, next_attempt_at__lt=now
     )
@@ -149,6 +162,12 @@ def _claim(step_run: StepRun) -> bool:
         step_run.next_attempt_at = lease_until
         step_run.send_slot_at = None
     return bool(claimed)
+
+
+def attempt_lease_seconds() -> float:
+    """How long an attempt may take before another executor may assume it died: the call's
+    timeout plus the short pacing wait, with room to spare (120 s unless configured)."""
+    return float(settings.WORKFLOW_ATTEMPT_LEASE_SECONDS)
 
 
 def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: float) -> float:
@@ -211,25 +230,42 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         if not _claim(step_run):
             return StepOutcome(retry_in=1.0)
         return _fail_step(step_run=step_run, integration=None, error=error)
+    settling = action.at_most_once and step_run.provider_call_started_at is not None
     send_slot: datetime | None = None
-    if integration is not None and action.pace_interval:
+    if integration is not None and action.pace_interval and not settling:
         slot_wait = _book_send_slot(step_run=step_run, integration=integration, interval=action.pace_interval)
         if slot_wait > PACING_INLINE_SECONDS:
             return _wait_for_slot_unclaimed(step_run=step_run, slot_wait=slot_wait)
         send_slot = step_run.send_slot_at
     if not _claim(step_run):
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
+    step = StepContext(workspace_id=run.workspace_id, run_id=run.pk, position=step_run.position)
+    if action.at_most_once:
+        step = replace(
+            step, message_id_header=_message_id_header(run=run, step_run=step_run), on_call=_marker(step_run)
+        )
     try:
+        if settling:
+            settled = _settle(action=action, integration=integration, step_run=step_run, step=step)
+            if settled is not None:
+                return settled
+            settling = False
+            if integration is not None and action.pace_interval:
+                send_slot = timezone.now() + timedelta(
+                    seconds=_book_send_slot(
+                        step_run=step_run, integration=integration, interval=action.pace_interval
+                    )
+                )
         params = action.prepare(params=step_run.params, run_input=run.input, step_outputs=step_outputs)
         if send_slot is not None:
             _sleep_until(send_slot)
-        output = action.run(
-            params=params,
-            integration=integration,
-            step=StepContext(workspace_id=run.workspace_id, run_id=run.pk, position=step_run.position),
-        )
+        output = action.run(params=params, integration=integration, step=step)
+    except SendOutcomeUnknown as error:
+        return _outcome_unknown(action=action, integration=integration, step_run=step_run, error=error)
     except RetryableError as error:
-        return _retry_or_give_up(step_run=step_run, error=error)
+        if not settling:
+            step_run.provider_call_started_at = None  # answered, or never sent: not ambiguous
+        return _retry_or_give_up(step_run=step_run, error=error, integration=integration)
     except AppError as error:
         return _fail_step(step_run=step_run, integration=integration, error=error)
     except DATABASE_ERRORS:
@@ -241,6 +277,71 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         return StepOutcome(error=crash)
     _record_success(step_run=step_run, output=output)
     return StepOutcome(succeeded=True)
+
+
+def _message_id_header(*, run: WorkflowRun, step_run: StepRun) -> str:
+    """The step's Message-ID, made and committed before its first send; every retry reuses it."""
+    if not step_run.message_id_header:
+        made = f"<run-{run.pk}-step-{step_run.position}-{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
+        StepRun.objects.filter(pk=step_run.pk, message_id_header="").update(message_id_header=made)
+        step_run.message_id_header = (
+            StepRun.objects.filter(pk=step_run.pk).values_list("message_id_header", flat=True).get()
+        )
+    return step_run.message_id_header
+
+
+def _marker(step_run: StepRun) -> Callable[[], None]:
+    def mark_call_under_way() -> None:
+        # Its own committed write (autocommit outside a transaction): a worker that dies after
+        # this leaves the mark for the next executor to find.
+        now = timezone.now()
+        StepRun.objects.filter(pk=step_run.pk).update(provider_call_started_at=now)
+        step_run.provider_call_started_at = now
+
+    return mark_call_under_way
+
+
+def _settle(
+    *, action: Action, integration: Integration | None, step_run: StepRun, step: StepContext
+) -> StepOutcome | None:
+    """An earlier call's outcome is unknown: find out before sending anything. None: it was not
+    done, send it now."""
+    if not action.can_find_done(integration=integration):
+        return _finish_outcome_unknown(step_run=step_run, integration=integration)
+    found = action.find_done(integration=integration, step=step)
+    if found is not None:
+        logger.info("Settled an unknown outcome: it was done", extra={"event": "step_settled_done"})
+        _record_success(step_run=step_run, output=found)
+        return StepOutcome(succeeded=True)
+    logger.info("Settled an unknown outcome: it was not done", extra={"event": "step_settled_not_done"})
+    StepRun.objects.filter(pk=step_run.pk).update(provider_call_started_at=None)
+    step_run.provider_call_started_at = None
+    return None
+
+
+def _outcome_unknown(
+    *, action: Action, integration: Integration | None, step_run: StepRun, error: SendOutcomeUnknown
+) -> StepOutcome:
+    """The request went out and no answer came: look it up later, or ask the person."""
+    if not action.can_find_done(integration=integration):
+        return _finish_outcome_unknown(step_run=step_run, integration=integration)
+    base = float(settings.WORKFLOW_RETRY_BASE_SECONDS)
+    delay = max(backoff_seconds(attempt=step_run.attempts, retry_after=None), LOOKUP_DELAY_BASES * base)
+    _schedule_retry(step_run=step_run, error=error, delay=delay)
+    return StepOutcome(retry_in=delay)
+
+
+def _finish_outcome_unknown(*, step_run: StepRun, integration: Integration | None) -> StepOutcome:
+    mailbox = integration.email if integration is not None else "the sending account"
+    error = AppError(
+        "We asked Gmail to send this email but got no answer, so we cannot tell whether it was sent. "
+        f"Check the Sent folder of {mailbox}: if the email is not there, choose Send again.",
+        code=OUTCOME_UNKNOWN_CODE,
+        status=502,
+    )
+    _finish_step(step_run=step_run, status=StepStatus.OUTCOME_UNKNOWN, error=error)
+    logger.warning("Step outcome unknown", extra={"event": "step_outcome_unknown"})
+    return StepOutcome(error=error)
 
 
 def _record_success(*, step_run: StepRun, output: dict[str, Any]) -> None:
@@ -271,7 +372,13 @@ def _fail_step(*, step_run: StepRun, integration: Integration | None, error: App
     return StepOutcome(error=error)
 
 
-def _retry_or_give_up(*, step_run: StepRun, error: RetryableError) -> StepOutcome:
+def _retry_or_give_up(
+    *, step_run: StepRun, error: RetryableError, integration: Integration | None = None
+) -> StepOutcome:
+    giving_up = (error.retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS or step_run.attempts >= MAX_ATTEMPTS
+    if giving_up and step_run.provider_call_started_at is not None:
+        # Still unsettled when we stop trying: the person decides.
+        return _finish_outcome_unknown(step_run=step_run, integration=integration)
     if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER_SECONDS:
         final = RetryableError(
             f"Google asked us to wait {error.retry_after / 60:.0f} minutes before trying again. "
@@ -295,17 +402,23 @@ def _retry_or_give_up(*, step_run: StepRun, error: RetryableError) -> StepOutcom
         )
         return StepOutcome(error=final)
     delay = backoff_seconds(attempt=step_run.attempts, retry_after=error.retry_after)
+    _schedule_retry(step_run=step_run, error=error, delay=delay)
+    return StepOutcome(retry_in=delay)
+
+
+def _schedule_retry(*, step_run: StepRun, error: AppError, delay: float) -> None:
     step_run.status = StepStatus.RETRYING
     step_run.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     step_run.error_code, step_run.error_message = error.code, error.message
-    step_run.save(update_fields=["status", "next_attempt_at", "error_code", "error_message"])
+    step_run.save(
+        update_fields=["status", "next_attempt_at", "error_code", "error_message", "provider_call_started_at"]
+    )
     logger.info(
         "Step will retry in %.1f s: %s",
         delay,
         error.code,
         extra={"event": "step_retry", "error_code": error.code, "attempt": step_run.attempts},
     )
-    return StepOutcome(retry_in=delay)
 
 
 def _finish_step(
@@ -317,8 +430,18 @@ def _finish_step(
     step_run.output = output or {}
     step_run.error_code = error.code if error else ""
     step_run.error_message = error.message if error else ""
+    if status != StepStatus.OUTCOME_UNKNOWN:
+        step_run.provider_call_started_at = None  # the answer is recorded
     step_run.save(
-        update_fields=["status", "finished_at", "next_attempt_at", "output", "error_code", "error_message"]
+        update_fields=[
+            "status",
+            "finished_at",
+            "next_attempt_at",
+            "output",
+            "error_code",
+            "error_message",
+            "provider_call_started_at",
+        ]
     )
 
 

@@ -138,6 +138,9 @@ class StepStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # The provider may or may not have done the work (an email sent, no answer): never redone
+    # without a person's word ("Send again").
+    OUTCOME_UNKNOWN = "outcome_unknown", "Outcome unknown"
 
 
 class StepRun(models.Model):
@@ -164,6 +167,11 @@ class StepRun(models.Model):
     # The mailbox send slot booked for the next attempt; kept while the step waits for it, so
     # coming back does not book (and push every later send back by) another one.
     send_slot_at = models.DateTimeField(null=True, blank=True)
+    # Set (committed) just before a call the provider cannot deduplicate goes out, cleared when
+    # its answer is recorded: still set, the call's outcome is unknown and it is not made blindly.
+    provider_call_started_at = models.DateTimeField(null=True, blank=True)
+    # Our Message-ID for this step's email: kept across retries, so a lookup finds any of them.
+    message_id_header = models.CharField(max_length=255, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
 

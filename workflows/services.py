@@ -607,6 +607,46 @@ def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> Workfl
     return get_run(workspace=workspace, run_id=run_id)
 
 
+def send_step_again(*, workspace: Workspace, run_id: int, position: int) -> WorkflowRun:
+    """On a person's word, send again a step whose outcome was unknown (they checked the Sent
+    folder): the step gets a fresh attempt and Message-ID, the steps after it run again, and the
+    run carries on from there. Only once: a second request finds the run under way (409)."""
+    from workflows.tasks import enqueue_run
+
+    with transaction.atomic():
+        run = get_run(workspace=workspace, run_id=run_id)
+        if run is None:
+            raise NotFound()
+        step = StepRun.objects.for_workspace(workspace).filter(run=run, position=position).first()
+        if step is None:
+            raise NotFound()
+        if step.status != StepStatus.OUTCOME_UNKNOWN:
+            raise Conflict("Only a step whose outcome is unknown can be sent again.")
+        reopened = WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.FAILED).update(
+            status=RunStatus.QUEUED, finished_at=None, error_code="", error_message=""
+        )
+        if not reopened:
+            raise Conflict("This run is already under way again.")
+        StepRun.objects.filter(pk=step.pk, status=StepStatus.OUTCOME_UNKNOWN).update(
+            status=StepStatus.PENDING,
+            attempts=0,
+            error_code="",
+            error_message="",
+            finished_at=None,
+            next_attempt_at=None,
+            send_slot_at=None,
+            provider_call_started_at=None,
+            message_id_header="",
+        )
+        StepRun.objects.filter(run=run, position__gt=position, status=StepStatus.SKIPPED).update(
+            status=StepStatus.PENDING
+        )
+        logger.info("Step sent again on request", extra={"event": "step_send_again", "position": position})
+        transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
+    run.refresh_from_db()
+    return run
+
+
 def resume_stalled_runs(*, older_than: timedelta) -> int:
     """Enqueue again every run (of every workspace: an operator's sweep) left queued or running
     with no attempt waiting or under way. Safe at any time: a step that succeeded never runs

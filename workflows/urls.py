@@ -15,4 +15,9 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.RunDetailView.as_view(), name="run_detail"),
     path("runs/<int:run_id>/retry/", views.RunRetryView.as_view(), name="run_retry"),
     path("runs/<int:run_id>/cancel/", views.RunCancelView.as_view(), name="run_cancel"),
+    path(
+        "runs/<int:run_id>/steps/<int:position>/send-again/",
+        views.StepSendAgainView.as_view(),
+        name="run_step_send_again",
+    ),
 ]

@@ -489,6 +489,21 @@ class RunCancelView(WorkspacePageMixin, View):
         return redirect("run_detail", slug=self.workspace.slug, run_id=run_id)
 
 
+class StepSendAgainView(WorkspacePageMixin, View):
+    """POST: send again a step whose outcome is unknown, on the person's word; back to the run."""
+
+    def post(self, request: HttpRequest, slug: str, run_id: int, position: int) -> HttpResponse:
+        try:
+            services.send_step_again(workspace=self.workspace, run_id=run_id, position=position)
+        except AppError as error:
+            if error.status == 404:
+                raise Http404 from error
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Step {position + 1} will be sent again.")
+        return redirect("run_detail", slug=self.workspace.slug, run_id=run_id)
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     level: str  # the message style: success, error, warning, info

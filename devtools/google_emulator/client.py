@@ -57,11 +57,50 @@ class EmulatorClient:
             {"endpoint": endpoint, "status": status, "count": count, "retry_after": retry_after},
         )
 
-    def hang(self, endpoint: str, seconds: float, *, count: int = 1, status: int | None = None) -> None:
-        """The next ``count`` calls of ``endpoint`` wait ``seconds`` first (then fail with ``status``)."""
+    def hang(
+        self,
+        endpoint: str,
+        seconds: float,
+        *,
+        count: int = 1,
+        status: int | None = None,
+        after_delivering: bool = False,
+    ) -> None:
+        """The next ``count`` calls of ``endpoint`` wait ``seconds`` first (then fail with ``status``,
+        and are never done); ``after_delivering``: each is done first (an email delivered), then its
+        answer waits ``seconds``, so a client that gives up cannot tell."""
         self._post(
             "/_emulator/control/faults",
-            {"endpoint": endpoint, "hang_seconds": seconds, "count": count, "status": status},
+            {
+                "endpoint": endpoint,
+                "hang_seconds": seconds,
+                "count": count,
+                "status": status,
+                "hang_after": after_delivering,
+            },
+        )
+
+    def random_faults(
+        self,
+        *,
+        rate: float,
+        seed: int = 0,
+        endpoints: Iterable[str] = ("token", "gmail.send"),
+        kinds: Iterable[str] = ("500", "429", "hang", "deliver_then_hang"),
+        hang_seconds: float = 2.0,
+    ) -> None:
+        """From now on fail ``rate`` of the calls of ``endpoints`` at random (seeded); rate 0 stops.
+        "hang" waits ``hang_seconds`` then answers 503 (not done); "deliver_then_hang" does the call
+        and holds its answer back ``hang_seconds``."""
+        self._post(
+            "/_emulator/control/random-faults",
+            {
+                "rate": rate,
+                "seed": seed,
+                "endpoints": list(endpoints),
+                "kinds": list(kinds),
+                "hang_seconds": hang_seconds,
+            },
         )
 
     def set_consent(

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import gmail_read, pages
 from .gmail import InvalidMessage
+from .state import RANDOM_FAULT_KINDS
 from .web import Context, Request, Response, html_response, json_response
 
 _OK = {"ok": True}
@@ -107,6 +108,26 @@ def add_fault(ctx: Context, req: Request) -> Response:
             count=_get(body, "count", (int,), 1),
             hang_seconds=_get(body, "hang_seconds", (int, float)),
             retry_after=_get(body, "retry_after", (int,)),
+            hang_after=_get(body, "hang_after", (bool,), False),
+        )
+    except ValueError as exc:
+        return _error(str(exc))
+    return json_response(_OK)
+
+
+def random_faults(ctx: Context, req: Request) -> Response:
+    try:
+        body = _body(req)
+        names = _get(body, "endpoints", (list,), ["token", "gmail.send"])
+        kinds = _get(body, "kinds", (list,), list(RANDOM_FAULT_KINDS))
+        if not all(isinstance(item, str) for item in [*names, *kinds]):
+            raise ControlError("endpoints and kinds must be lists of strings")
+        ctx.state.set_random_faults(
+            rate=_get(body, "rate", (int, float), 0),
+            seed=_get(body, "seed", (int,), 0),
+            endpoints=names,
+            kinds=kinds,
+            hang_seconds=_get(body, "hang_seconds", (int, float), 2.0),
         )
     except ValueError as exc:
         return _error(str(exc))

@@ -162,3 +162,14 @@ def _send(ctx: Context, req: Request, auth: Authorized, user_id: str) -> Respons
     }
     ctx.state.add_message(stored)
     return json_response({"id": message_id, "threadId": thread_id, "labelIds": ["SENT"]})
+
+
+def message_id_of(req: Request) -> str | None:
+    """The Message-ID header of a send request's message, if it can be read (for fault records)."""
+    try:
+        body = req.json_body()
+        data = _decode_raw(body.get("raw") if isinstance(body, dict) else None)
+        value = BytesParser(policy=policy.default).parsebytes(data, headersonly=True).get("Message-ID")
+    except (InvalidMessage, ValueError, TypeError, LookupError):
+        return None
+    return str(value) if value is not None else None

@@ -153,6 +153,12 @@ URL_MAP = Map(
         ),
         _rule(
             "POST",
+            "/_emulator/control/random-faults",
+            control.random_faults,
+            doc="fail a share of calls at random, seeded (500, 429, hang, deliver_then_hang)",
+        ),
+        _rule(
+            "POST",
             "/_emulator/control/consent",
             control.set_consent,
             doc="answer the next consent screen at once (email, decision, scopes)",
@@ -283,14 +289,31 @@ class EmulatorApp:
             self.ctx.state.record(names)
             fault = self.ctx.state.take_fault(names)
             if fault is not None:
+                message_id = gmail.message_id_of(request) if endpoint.name == "gmail.send" else None
+                self.ctx.state.record_applied_fault(names[0], fault.kind, message_id)
+                if fault.hang_after:
+                    return self._answer_late(endpoint, request, values, fault.hang_seconds or 0.0)
                 # Wait on the stop event rather than sleeping, so stop() cuts hangs short.
                 if fault.hang_seconds and self.ctx.stopping.wait(fault.hang_seconds):
                     return api_error(503, "The emulator is shutting down.", "backendError")
                 if fault.status is not None:
                     return fault_response(endpoint.fault_style, fault)
+        return self._handle(endpoint, request, values)
+
+    def _handle(self, endpoint: Endpoint, request: Request, values: Mapping[str, Any]) -> Response:
         response = endpoint.handler(self.ctx, request, **values)
         if endpoint.writes:
             self.ctx.state.save()
+        return response
+
+    def _answer_late(
+        self, endpoint: Endpoint, request: Request, values: Mapping[str, Any], seconds: float
+    ) -> Response:
+        """Do the call (an email is delivered), then hold the answer back: the client that gave
+        up waiting cannot tell whether it was done."""
+        response = self._handle(endpoint, request, values)
+        if self.ctx.stopping.wait(seconds):
+            return api_error(503, "The emulator is shutting down.", "backendError")
         return response
 
     def track(self, connection: socket.socket, open_: bool) -> None:

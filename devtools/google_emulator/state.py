@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import secrets
 import tempfile
 import threading
@@ -48,6 +49,9 @@ FAULT_ENDPOINTS = frozenset(
         "calendar.insert",
     }
 )
+#: What a random fault may be: an error answer, a hang before the call is done (then 503, never
+#: done), or the call done and its answer held back (``deliver_then_hang``).
+RANDOM_FAULT_KINDS = ("500", "429", "hang", "deliver_then_hang")
 QUOTA_WINDOW_SECONDS = 60.0
 STATE_FILE_VERSION = 1
 CONSENT_DECISIONS = ("allow", "deny")
@@ -115,6 +119,25 @@ class Fault:
     remaining: int
     hang_seconds: float | None
     retry_after: int | None
+    # The call is done first, then its answer waits hang_seconds (deliver, then hang).
+    hang_after: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.hang_after:
+            return "deliver_then_hang"
+        return "hang" if self.hang_seconds else str(self.status)
+
+
+@dataclass
+class RandomFaults:
+    """Fail a share (``rate``) of the calls of ``endpoints`` at random, reproducibly (``seed``)."""
+
+    rate: float
+    endpoints: frozenset[str]
+    kinds: tuple[str, ...]
+    hang_seconds: float
+    rng: random.Random
 
 
 @dataclass(frozen=True)
@@ -152,6 +175,8 @@ class EmulatorState:
     _next_history_id: int
     _events: list[dict[str, Any]]
     _faults: list[Fault]
+    _random_faults: RandomFaults | None
+    _applied_faults: list[dict[str, Any]]
     _consent: ConsentPreset | None
     _stats: Counter[str]
     _quota_usage: dict[str, deque[tuple[float, int]]]
@@ -247,8 +272,12 @@ class EmulatorState:
         count: int = 1,
         hang_seconds: float | None = None,
         retry_after: int | None = None,
+        hang_after: bool = False,
     ) -> None:
-        """Make the next ``count`` calls of ``endpoint`` hang and/or fail."""
+        """Make the next ``count`` calls of ``endpoint`` hang and/or fail; ``hang_after``: do the
+        call, then hold its answer back ``hang_seconds`` (deliver, then hang)."""
+        if hang_after and (not hang_seconds or status is not None):
+            raise ValueError("hang_after needs hang_seconds and no status (the call is done, then hangs)")
         if endpoint not in FAULT_ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(FAULT_ENDPOINTS)}")
         if status is None and hang_seconds is None:
@@ -262,7 +291,41 @@ class EmulatorState:
         if retry_after is not None and retry_after < 0:
             raise ValueError("retry_after must not be negative")
         with self.lock:
-            self._faults.append(Fault(endpoint, status, count, hang_seconds, retry_after))
+            self._faults.append(Fault(endpoint, status, count, hang_seconds, retry_after, hang_after))
+
+    def set_random_faults(
+        self,
+        *,
+        rate: float,
+        seed: int = 0,
+        endpoints: Iterable[str] = ("token", "gmail.send"),
+        kinds: Iterable[str] = RANDOM_FAULT_KINDS,
+        hang_seconds: float = 2.0,
+    ) -> None:
+        """From now on fail ``rate`` (0-1) of the calls of ``endpoints`` with one of ``kinds``,
+        chosen by a generator seeded with ``seed``; rate 0 stops. Armed faults go first."""
+        names, chosen = frozenset(endpoints), tuple(kinds)
+        if not 0 <= rate <= 1:
+            raise ValueError("rate must be between 0 and 1")
+        if not names <= FAULT_ENDPOINTS:
+            raise ValueError(f"unknown endpoints {sorted(names - FAULT_ENDPOINTS)}")
+        if not chosen or not set(chosen) <= set(RANDOM_FAULT_KINDS):
+            raise ValueError(f"kinds must be some of {list(RANDOM_FAULT_KINDS)}")
+        if hang_seconds <= 0:
+            raise ValueError("hang_seconds must be positive")
+        with self.lock:
+            self._random_faults = (
+                RandomFaults(rate, names, chosen, float(hang_seconds), random.Random(seed)) if rate else None
+            )
+
+    def record_applied_fault(self, endpoint: str, kind: str, message_id: str | None) -> None:
+        """Keep what a fault did to which call (``message_id``: the sent email's Message-ID)."""
+        with self.lock:
+            self._applied_faults.append({"endpoint": endpoint, "kind": kind, "message_id": message_id})
+
+    def applied_faults(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(self._applied_faults)
 
     def set_consent(
         self,
@@ -390,7 +453,19 @@ class EmulatorState:
                         if fault.remaining <= 0:
                             self._faults.remove(fault)
                         return copy.copy(fault)
+            return self._random_fault(names)
+
+    def _random_fault(self, names: Iterable[str]) -> Fault | None:
+        chaos = self._random_faults
+        matched = [name for name in names if chaos is not None and name in chaos.endpoints]
+        if chaos is None or not matched or chaos.rng.random() >= chaos.rate:
             return None
+        kind = chaos.rng.choice(chaos.kinds)
+        if kind == "hang":
+            return Fault(matched[0], 503, 1, chaos.hang_seconds, None)
+        if kind == "deliver_then_hang":
+            return Fault(matched[0], None, 1, chaos.hang_seconds, None, hang_after=True)
+        return Fault(matched[0], int(kind), 1, None, None)
 
     def pop_consent(self) -> ConsentPreset | None:
         with self.lock:
@@ -499,6 +574,8 @@ class EmulatorState:
             self._next_history_id = 1000
             self._events = []
             self._faults = []
+            self._random_faults = None
+            self._applied_faults = []
             self._consent = None
             self._stats = Counter()
             self._quota_usage = {}

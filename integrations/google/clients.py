@@ -3,6 +3,12 @@
 The service objects are built once per process and API base URL (from the static discovery
 documents in the wheel, so no network is needed); each call executes with its own
 authorized HTTP object carrying that integration's credentials.
+
+A send Gmail cannot deduplicate is classified by where it failed: before the request left
+(connection refused, DNS, a connect or TLS timeout; a 429 or 5xx answer) it was not sent and
+may be retried; after it (a read timeout, a connection dropped before the answer) its outcome
+is unknown: `SendOutcomeUnknown`, never retried blindly. httplib2's own silent resend of a
+request whose answer never came is refused for such calls.
 """
 
 import json
@@ -10,7 +16,7 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import google_auth_httplib2
 import httplib2
@@ -20,7 +26,7 @@ from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
-from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
+from galaxyco.errors import PermanentError, ReauthRequired, RetryableError, SendOutcomeUnknown
 from integrations.google.credentials import credentials_for, refresh_credentials
 from integrations.models import Integration
 from integrations.services import record_use
@@ -31,6 +37,62 @@ logger = logging.getLogger(__name__)
 _RATE_LIMIT_REASONS = {"ratelimitexceeded", "userratelimitexceeded", "quotaexceeded", "rate_limit_exceeded"}
 # 403 reasons that mean the account lacks a permission the person can grant by reconnecting.
 _PERMISSION_REASONS = {"insufficientpermissions", "access_token_scope_insufficient", "forbidden"}
+
+
+# Scopes that let the app read the mailbox's Sent mail (to settle a send whose outcome is unknown).
+READ_SCOPES = frozenset(
+    {
+        "https://www.googleapis.com/auth/gmail.readonly",
+        "https://www.googleapis.com/auth/gmail.modify",
+        "https://mail.google.com/",
+    }
+)
+
+
+class NotConnected(ConnectionError):
+    """The connection (TCP, TLS) to Google could not be made: no byte of the request left."""
+
+
+class ResendRefused(Exception):
+    """httplib2 tried to send a request a second time on its own: refused, the first may have landed."""
+
+
+def _guarded(connection_class: type[Any]) -> type[Any]:
+    class Guarded(connection_class):
+        sent = False
+
+        def connect(self) -> None:
+            try:
+                super().connect()
+            except OSError as error:  # refused, unreachable, DNS, connect or handshake timeout
+                raise NotConnected(str(error)) from error
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            if self.sent:
+                raise ResendRefused()
+            self.sent = True
+            super().request(*args, **kwargs)
+
+    return Guarded
+
+
+_GUARDED_CONNECTIONS = {
+    "http": _guarded(httplib2.HTTPConnectionWithTimeout),
+    "https": _guarded(httplib2.HTTPSConnectionWithTimeout),
+}
+
+
+class _OnceHttp(httplib2.Http):
+    """An Http whose connections tell a failed connect apart and never resend a request."""
+
+    def request(self, uri: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("connection_type") is None:
+            kwargs["connection_type"] = _GUARDED_CONNECTIONS[urlsplit(uri).scheme]
+        return super().request(uri, *args, **kwargs)
+
+
+def can_read_sent_mail(integration: Integration) -> bool:
+    return bool(READ_SCOPES & set(integration.scopes or []))
 
 
 @lru_cache(maxsize=8)
@@ -64,8 +126,9 @@ def _calendar_events(api_base_url: str) -> Resource:
 
 def _authorized_http(credentials: Credentials) -> google_auth_httplib2.AuthorizedHttp:
     # A 401 comes back to `execute`, which refreshes once (one worker refreshes, the others wait).
+    # A fresh Http per call: one request per connection, so a connection's first request is its only one.
     return google_auth_httplib2.AuthorizedHttp(
-        credentials, http=httplib2.Http(timeout=settings.GOOGLE_HTTP_TIMEOUT), refresh_status_codes=()
+        credentials, http=_OnceHttp(timeout=settings.GOOGLE_HTTP_TIMEOUT), refresh_status_codes=()
     )
 
 
@@ -113,11 +176,27 @@ def _classify(error: HttpError, *, service_label: str) -> Exception:
 
 
 def _execute_once(
-    request_for: Callable[[], Any], credentials: Credentials, service_label: str
+    request_for: Callable[[], Any],
+    credentials: Credentials,
+    service_label: str,
+    on_call: Callable[[], None] | None,
 ) -> dict[str, Any]:
+    """`on_call`: for a call Google cannot deduplicate; it runs just before the request goes out,
+    and a failure after that point raises SendOutcomeUnknown instead of RetryableError."""
+    request = request_for()
+    if on_call is not None:
+        on_call()
     try:
-        response: dict[str, Any] = request_for().execute(http=_authorized_http(credentials))
-    except (TimeoutError, OSError, httplib2.HttpLib2Error) as error:
+        response: dict[str, Any] = request.execute(http=_authorized_http(credentials))
+    except (NotConnected, httplib2.ServerNotFoundError) as error:
+        raise RetryableError(
+            f"{service_label} could not be reached. We will try again shortly.", code="provider_unreachable"
+        ) from error
+    except (TimeoutError, OSError, httplib2.HttpLib2Error, ResendRefused) as error:
+        if on_call is not None:
+            raise SendOutcomeUnknown(
+                f"{service_label} did not answer after the request was sent, so it may or may not have been done."
+            ) from error
         raise RetryableError(
             f"{service_label} did not answer in time. We will try again shortly.", code="provider_timeout"
         ) from error
@@ -125,32 +204,57 @@ def _execute_once(
 
 
 def execute(
-    *, integration: Integration, service_label: str, request_for: Callable[[], Any]
+    *,
+    integration: Integration,
+    service_label: str,
+    request_for: Callable[[], Any],
+    on_call: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run one API request with the integration's credentials; refresh once if Google answers 401."""
     credentials = credentials_for(integration=integration)
     try:
         try:
-            response = _execute_once(request_for, credentials, service_label)
+            response = _execute_once(request_for, credentials, service_label, on_call)
         except HttpError as error:
             if int(error.resp.status) != 401:
                 raise
             credentials = refresh_credentials(integration=integration, rejected_token=credentials.token)
-            response = _execute_once(request_for, credentials, service_label)
+            response = _execute_once(request_for, credentials, service_label, on_call)
     except HttpError as error:
         raise _classify(error, service_label=service_label) from error
     record_use(integration=integration)
     return response
 
 
-def send_gmail_message(*, integration: Integration, raw: str) -> dict[str, Any]:
+def send_gmail_message(
+    *, integration: Integration, raw: str, on_call: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """`on_call` runs (and must commit its record) just before the request goes out."""
     return execute(
         integration=integration,
         service_label="Gmail",
         request_for=lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).send(
             userId="me", body={"raw": raw}
         ),
+        on_call=on_call,
     )
+
+
+def find_sent_message(*, integration: Integration, message_id_header: str) -> dict[str, Any] | None:
+    """The message in the mailbox's Sent mail that carries our Message-ID, or None.
+
+    Gmail's search takes `rfc822msgid:` (the Message-ID header, without its angle brackets).
+    """
+    query = f"rfc822msgid:{message_id_header.strip('<>')} in:sent"
+    found = execute(
+        integration=integration,
+        service_label="Gmail",
+        request_for=lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).list(
+            userId="me", q=query, maxResults=1
+        ),
+    )
+    messages = found.get("messages") or []
+    return dict(messages[0]) if messages else None
 
 
 def insert_calendar_event(

@@ -23,6 +23,7 @@ def connect(
     email: str = "sender@gmail.test",
     integration_type: str = "gmail",
     share: bool | None = None,
+    extra_scopes: tuple[str, ...] = (),
 ) -> Integration:
     """An integration with a live grant at the emulator (anything with a `.url`), saved through
     the real service. `share` None: as the connect form's box is ticked for this person (shared
@@ -32,7 +33,9 @@ def connect(
         share = membership is not None and first_shared_account_would_be_default(
             workspace=workspace, integration_type=integration_type, role=membership.role
         )
-    data = EmulatorClient(emulator.url).issue_grant(email=email, scopes=scopes_for(integration_type))
+    data = EmulatorClient(emulator.url).issue_grant(
+        email=email, scopes=[*scopes_for(integration_type), *extra_scopes]
+    )
     return connect_google_integration(
         workspace=workspace,
         user=user,

@@ -5,6 +5,7 @@ retry-after hint) or PermanentError (the request itself was refused; reconnect n
 """
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -83,6 +84,10 @@ class StepContext:
     workspace_id: int
     run_id: int
     position: int
+    # For an at-most-once action: the Message-ID its email carries, and what to call (it records,
+    # committed, that the call is under way) just before the request goes out.
+    message_id_header: str = ""
+    on_call: Callable[[], None] | None = None
 
 
 class Action:
@@ -98,6 +103,17 @@ class Action:
     output_fields: ClassVar[frozenset[str]] = frozenset()
     # Seconds between two calls for one account (a provider's per-account rate), or None.
     pace_interval: ClassVar[float | None] = None
+    # Its call cannot be deduplicated by the provider (an email): a call whose outcome is unknown
+    # is looked up (`find_done`) where the account allows it, and never made again blindly.
+    at_most_once: ClassVar[bool] = False
+
+    def can_find_done(self, *, integration: Integration | None) -> bool:
+        """Whether `find_done` can settle an unknown outcome for this account."""
+        return False
+
+    def find_done(self, *, integration: Integration | None, step: StepContext) -> dict[str, Any] | None:
+        """The output of the call if the provider did it (found by `step.message_id_header`), else None."""
+        raise NotImplementedError
 
     def validate_params(self, params: Any) -> dict[str, Any]:
         """For saving a step: raises serializers.ValidationError with field errors."""

@@ -110,13 +110,20 @@ def test_transient_gmail_failures_are_retried_until_the_email_is_sent(
     assert len(google.state.messages()) == 1
 
 
-def test_a_gmail_call_that_times_out_is_retried(google, gmail, workspace, key_client, settings):
+def test_a_gmail_send_that_times_out_is_not_sent_again_blindly(
+    google, gmail, workspace, key_client, settings
+):
+    """The request went out and Gmail delivered it late: sending again would be a second email.
+    Without a read scope to look it up, the person is asked to check the Sent folder."""
     settings.GOOGLE_HTTP_TIMEOUT = 1
-    google.state.add_fault("gmail.send", hang_seconds=2, count=1)
+    google.state.add_fault("gmail.send", hang_seconds=2, hang_after=True)
     workflow_id = create_workflow(key_client, workspace)
     body = execute(key_client, workspace, workflow_id, ADA).json()
-    assert body["success"] is True
-    assert body["run"]["steps"][0]["attempts"] == 2
+    assert body["success"] is False
+    assert body["error"]["code"] == "outcome_unknown"
+    assert body["run"]["steps"][0]["status"] == "outcome_unknown"
+    assert body["run"]["steps"][0]["attempts"] == 1
+    assert len(google.state.messages()) == 1
 
 
 def test_retry_after_is_honoured(google, gmail, workspace, key_client):

@@ -17,6 +17,7 @@ from django.db import connections
 
 from integrations.tests.google_grants import connect
 from workflows import engine
+from workflows.actions.gmail_send_email import GmailSendEmail
 from workflows.models import StepRun
 from workflows.services import StepSpec, create_workflow, start_run
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BURST = int(os.environ.get("PACING_BURST", "20"))
 EXECUTORS = 8
-SEND_INTERVAL = 0.4  # Gmail: 15,000 quota units a minute, 100 a send
+SEND_INTERVAL = GmailSendEmail.pace_interval  # Gmail: 15,000 units a minute, 100 a send, and a margin
 
 
 class CountdownPool:
@@ -82,12 +83,12 @@ class CountdownPool:
 
 
 def test_a_burst_to_one_mailbox_is_paced_and_each_step_is_claimed_once(
-    google, workspace, member, monkeypatch
+    google, workspace, member, monkeypatch, settings
 ):
     connect(google, workspace=workspace, user=member, email="busy@gmail.test")
     # A lease far shorter than the burst: a step that waited for its slot while holding one
     # would be claimed again by the second executor, and its email sent twice.
-    monkeypatch.setattr(engine, "ATTEMPT_LEASE_SECONDS", 2.0)
+    settings.WORKFLOW_ATTEMPT_LEASE_SECONDS = 2.0
     monkeypatch.setattr(engine, "PACING_INLINE_SECONDS", 0.5, raising=False)
     workflow = create_workflow(
         workspace=workspace,
@@ -121,11 +122,10 @@ def test_a_burst_to_one_mailbox_is_paced_and_each_step_is_claimed_once(
     assert {step.status for step in steps} == {"succeeded"}
     calls = google.state.stats()["gmail.send"]
     assert sum(step.attempts for step in steps) == calls  # every claim made one call, no more
-    if BURST * SEND_INTERVAL < 60:
-        assert calls == BURST  # within one quota minute nothing is refused: one claim per step
-    # Longer bursts run at exactly Gmail's limit over its rolling minute, where a send that its
-    # executor started late lets the next one exceed the minute by one: a 429, retried as a new
-    # claim with its own call (counted above), never a second email.
+    # Nothing is refused (no 429), however long the burst: the pace keeps a margin below Gmail's
+    # limit, so a send that its executor started late does not put one too many into a rolling
+    # minute. One claim, one call per step.
+    assert calls == BURST
     sent_at = sorted(datetime.fromisoformat(message["received_at"]) for message in messages)
     span = (sent_at[-1] - sent_at[0]).total_seconds()
     assert span >= 0.9 * SEND_INTERVAL * (BURST - 1)  # never faster than 2.5 a second
