@@ -1,9 +1,10 @@
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from galaxyco.errors import Forbidden
 from integrations import services
 from integrations.models import Integration
 from integrations.selectors import integration_list, integration_status
@@ -13,6 +14,7 @@ from integrations.serializers import (
     IntegrationSerializer,
     IntegrationStatusSerializer,
     IntegrationUpdateSerializer,
+    SidemailConnectSerializer,
 )
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
@@ -79,3 +81,23 @@ class IntegrationStatusApi(WorkspaceAPIView):
     @extend_schema(responses=IntegrationStatusSerializer)
     def get(self, request: Request, workspace_id: int) -> Response:
         return Response(IntegrationStatusSerializer(integration_status(workspace=self.workspace)).data)
+
+
+class SidemailConnectApi(WorkspaceAPIView):
+    @extend_schema(request=SidemailConnectSerializer, responses={201: IntegrationSerializer})
+    def post(self, request: Request, workspace_id: int) -> Response:
+        serializer = SidemailConnectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if self.requesting_user is None:
+            raise Forbidden(
+                "A Sidemail account belongs to the member who connects it, so it is connected by a "
+                "signed-in member (on the Integrations page), not with an API key."
+            )
+        integration = services.connect_sidemail_integration(
+            workspace=self.workspace,
+            user=self.requesting_user,
+            api_key=serializer.validated_data["api_key"],
+            from_address=serializer.validated_data["from_address"],
+            share=serializer.validated_data["shared"],
+        )
+        return Response(IntegrationSerializer(integration).data, status=status.HTTP_201_CREATED)

@@ -14,6 +14,11 @@ urlpatterns = [
         name="api_integration_status",
     ),
     path(
+        "workspaces/<int:workspace_id>/integrations/sidemail/",
+        api.SidemailConnectApi.as_view(),
+        name="api_integration_sidemail_connect",
+    ),
+    path(
         "workspaces/<int:workspace_id>/integrations/<int:integration_id>/",
         api.IntegrationDetailApi.as_view(),
         name="api_integration_detail",

@@ -10,6 +10,7 @@ from workspaces.querysets import WorkspaceQuerySet
 class IntegrationType(models.TextChoices):
     GMAIL = "gmail", "Gmail"
     CALENDAR = "calendar", "Google Calendar"
+    SIDEMAIL = "sidemail", "Sidemail"
 
 
 class IntegrationStatus(models.TextChoices):
@@ -20,7 +21,8 @@ class IntegrationStatus(models.TextChoices):
 
 
 class Integration(models.Model):
-    """A Google account connected to a workspace for one purpose (Gmail or Calendar).
+    """An account connected to a workspace for one purpose: a Google account (Gmail or Calendar),
+    or the workspace's own Sidemail account (an API key and a from-address).
 
     Its owner is the member who connected it (`connected_by`). A private account sends only for
     its owner's runs; a shared one for any member's, API key's or trigger's. At most one shared
@@ -103,3 +105,19 @@ class OAuthToken(models.Model):
 
     def __str__(self) -> str:
         return f"Token for integration {self.integration_id}"
+
+
+class SidemailAccount(models.Model):
+    """A Sidemail integration's credentials, encrypted at rest like OAuth tokens and never shown
+    again: the workspace's API key and the address its emails are sent from."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="sidemail_account")
+    api_key = EncryptedTextField()
+    from_address = EncryptedTextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Sidemail key for integration {self.integration_id}"

@@ -84,6 +84,22 @@ class IntegrationStatusEntrySerializer(serializers.Serializer):
 class IntegrationStatusSerializer(serializers.Serializer):
     gmail = IntegrationStatusEntrySerializer()
     calendar = IntegrationStatusEntrySerializer()
+    sidemail = IntegrationStatusEntrySerializer()
+
+
+class SidemailConnectSerializer(serializers.Serializer):
+    """POST .../integrations/sidemail/: the workspace's own Sidemail account. The key is checked
+    with Sidemail before it is saved, stored encrypted, and never shown again."""
+
+    api_key = serializers.CharField(write_only=True, max_length=500, help_text="A Sidemail project API key.")
+    from_address = serializers.EmailField(
+        help_text="The address workflow emails are sent from, on a domain verified in Sidemail."
+    )
+    shared = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Share with the workspace (any member's runs, API keys and triggers may send from it).",
+    )
 
 
 class IntegrationFilters(PageParameters):
@@ -95,9 +111,10 @@ class DisconnectResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     revoked_at_google = serializers.BooleanField()
     revocation = serializers.ChoiceField(
-        choices=["revoked", "kept", "unreachable"],
+        choices=["revoked", "kept", "unreachable", "not_applicable"],
         help_text="revoked: Google revoked the access. kept: other connections of the same Google account "
-        "still use it. unreachable: Google could not be reached; the access lapses unused.",
+        "still use it. unreachable: Google could not be reached; the access lapses unused. "
+        "not_applicable: a Sidemail key, deleted here (it still works at Sidemail).",
     )
     message = serializers.CharField()
     integration = IntegrationSerializer()

@@ -1,3 +1,4 @@
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from galaxyco import context
 from galaxyco.errors import AppError, ConnectionFailed, Forbidden, InvalidInput, NotFound, ScopeNotGranted
 from integrations.google import oauth_client
 from integrations.google.scopes import PERMISSION_LABEL, REQUIRED_SCOPE
-from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken
+from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken, SidemailAccount
 from integrations.selectors import get_integration, may_manage_integration
+from integrations.sidemail.api_client import SidemailClient, SidemailError
 from workspaces.models import Workspace
 from workspaces.permissions import Action, ensure, may
 from workspaces.selectors import membership_for
@@ -125,6 +127,89 @@ def connect_google_integration(
     return integration
 
 
+def _sidemail_account_id(*, api_key: str, from_address: str) -> str:
+    """The account a key and from-address make: a digest, so the key itself is never an identifier."""
+    return hashlib.sha256(f"{api_key}\n{from_address.lower()}".encode()).hexdigest()
+
+
+def connect_sidemail_integration(
+    *,
+    workspace: Workspace,
+    user: User,
+    api_key: str,
+    from_address: str,
+    share: bool = False,
+    client: SidemailClient | None = None,
+) -> Integration:
+    """Check the key with one call to Sidemail, then save the workspace's Sidemail account with its
+    key and from-address encrypted. A refused key saves nothing and says Sidemail's reason.
+    Sharing and the default follow the rules of a Google connection."""
+    membership = membership_for(user=user, workspace=workspace)
+    if membership is None:
+        raise NotFound()
+    ensure(role=membership.role, action=Action.MANAGE_OWN_CONNECTIONS)
+    try:
+        (client or SidemailClient(api_key=api_key)).check_key()
+    except SidemailError as error:
+        if error.retryable:
+            raise AppError(
+                "Sidemail could not be reached to check the API key, so nothing was saved. "
+                "Try again in a minute.",
+                code="sidemail_unavailable",
+                status=503,
+            ) from error
+        raise InvalidInput(
+            f"Sidemail refused this API key, so nothing was saved: {error.message}",
+            code="sidemail_key_refused",
+            details={"fields": {"api_key": [error.message]}},
+        ) from error
+    with transaction.atomic():
+        account_id = _sidemail_account_id(api_key=api_key, from_address=from_address)
+        previous = (
+            Integration.objects.for_workspace(workspace)
+            .select_for_update()
+            .filter(provider="sidemail", type=IntegrationType.SIDEMAIL, provider_account_id=account_id)
+            .first()
+        )
+        sharing = {}
+        if previous is None or previous.status == IntegrationStatus.DISCONNECTED:
+            becomes_default = share and first_shared_account_would_be_default(
+                workspace=workspace, integration_type=IntegrationType.SIDEMAIL, role=membership.role
+            )
+            sharing = {"shared": share, "is_default": becomes_default}
+        now = timezone.now()
+        integration, created = Integration.objects.update_or_create(
+            workspace=workspace,
+            provider="sidemail",
+            type=IntegrationType.SIDEMAIL,
+            provider_account_id=account_id,
+            defaults={
+                "connected_by": user,
+                "status": IntegrationStatus.ACTIVE,
+                # The from-address is the account's public name (it heads every email it sends).
+                "email": from_address,
+                "display_name": "",
+                "scopes": [],
+                "connected_at": now,
+                "last_error_code": "",
+                "last_error_message": "",
+                "last_error_at": None,
+                **sharing,
+            },
+        )
+        SidemailAccount.objects.update_or_create(
+            integration=integration,
+            defaults={"workspace": workspace, "api_key": api_key, "from_address": from_address},
+        )
+    context.bind(integration_id=integration.pk)
+    logger.info(
+        "Integration %s",
+        "connected" if created else "reconnected",
+        extra={"integration_type": IntegrationType.SIDEMAIL.value, "event": "integration_connected"},
+    )
+    return integration
+
+
 def _get_for_update(*, workspace: Workspace, integration_id: int) -> Integration:
     integration = (
         Integration.objects.for_workspace(workspace).select_for_update().filter(pk=integration_id).first()
@@ -138,12 +223,18 @@ def _get_for_update(*, workspace: Workspace, integration_id: int) -> Integration
 class Disconnection:
     integration: Integration
     # "revoked", "kept" (other connections of the same Google account use the grant),
-    # "unreachable" (Google could not be reached; the grant lapses when it goes unused).
+    # "unreachable" (Google could not be reached; the grant lapses when it goes unused),
+    # "not_applicable" (a Sidemail key: GalaxyCo forgets it; Sidemail has no revoke call).
     revocation: str
 
     @property
     def message(self) -> str:
         label = f"{self.integration.get_type_display()} ({self.integration.email})"
+        if self.revocation == "not_applicable":
+            return (
+                f"{label} was disconnected and its API key deleted here. The key itself still works at "
+                "Sidemail: delete it in Sidemail's dashboard if nothing else should use it."
+            )
         if self.revocation == "unreachable":
             return (
                 f"{label} was disconnected here, but Google could not be reached to revoke access. "
@@ -161,6 +252,7 @@ def _detach(*, integration: Integration) -> str:
     secret = (token.refresh_token or token.access_token) if token else ""
     if token is not None:
         token.delete()
+    SidemailAccount.objects.filter(integration=integration).delete()
     integration.status = IntegrationStatus.DISCONNECTED
     # A disconnected account cannot be the default: steps naming none then ask for a choice.
     integration.is_default = False
@@ -170,7 +262,7 @@ def _detach(*, integration: Integration) -> str:
 
 def _revoke_unless_used(*, integration: Integration, secret: str) -> str:
     """Revoke the grant at Google unless another connection of the same Google account still
-    uses it. Never inside a transaction: it is an HTTP call."""
+    uses it. Never inside a transaction: it is an HTTP call. A Sidemail key has nothing to revoke."""
     # Across workspaces on purpose: only whether the same Google account is still connected anywhere.
     still_used = (
         Integration.objects.filter(
@@ -179,7 +271,9 @@ def _revoke_unless_used(*, integration: Integration, secret: str) -> str:
         .exclude(status=IntegrationStatus.DISCONNECTED)
         .exists()
     )
-    if not secret:
+    if integration.provider != "google":
+        revocation = "not_applicable"
+    elif not secret:
         revocation = "revoked"
     elif still_used:
         revocation = "kept"

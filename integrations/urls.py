@@ -10,6 +10,11 @@ urlpatterns = [
         name="integrations_google_connect",
     ),
     path(
+        "integrations/sidemail/connect/",
+        views.SidemailConnectView.as_view(),
+        name="integrations_sidemail_connect",
+    ),
+    path(
         "integrations/<int:integration_id>/sharing/",
         views.SharingView.as_view(),
         name="integrations_update",

@@ -11,9 +11,10 @@ from django.views.generic import TemplateView
 from galaxyco.errors import AppError, InvalidInput
 from integrations import services
 from integrations.google.adapter import PENDING_CONNECT_SESSION_KEY
-from integrations.google.scopes import scopes_for
+from integrations.google.scopes import REQUIRED_SCOPE, scopes_for
 from integrations.models import Integration, IntegrationType
 from integrations.selectors import connected_integrations, may_manage_integration
+from integrations.serializers import SidemailConnectSerializer
 from workspaces.scoping import WorkspacePageMixin
 
 
@@ -53,7 +54,7 @@ class GoogleConnectView(WorkspacePageMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, slug: str, integration_type: str) -> HttpResponse:
-        if integration_type not in IntegrationType.values:
+        if integration_type not in REQUIRED_SCOPE:  # Google's types only
             raise Http404
         provider = get_social_adapter(request).get_provider(request, "google")
         auth_params = {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
@@ -72,6 +73,42 @@ class GoogleConnectView(WorkspacePageMixin, View):
             scope=scopes_for(integration_type),
             auth_params=auth_params,
         )
+
+
+class SidemailConnectView(WorkspacePageMixin, View):
+    """POST the workspace's own Sidemail API key and from-address, as POST .../integrations/sidemail/."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        form = SidemailConnectSerializer(
+            data={
+                "api_key": request.POST.get("api_key", "").strip(),
+                "from_address": request.POST.get("from_address", "").strip(),
+                "shared": request.POST.get("share") == "1",
+            }
+        )
+        try:
+            if not form.is_valid():
+                raise InvalidInput(
+                    "Enter the Sidemail API key and a from-address on a domain verified in Sidemail."
+                )
+            integration = services.connect_sidemail_integration(
+                workspace=self.workspace,
+                user=self.membership.user,
+                api_key=form.validated_data["api_key"],
+                from_address=form.validated_data["from_address"],
+                share=form.validated_data["shared"],
+            )
+        except AppError as error:
+            if error.status in (403, 404):
+                raise
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, f"Sidemail connected: workflow emails can be sent from {integration.email}."
+            )
+        return redirect("integrations_page", slug=self.workspace.slug)
 
 
 class DisconnectView(WorkspacePageMixin, View):

@@ -56,7 +56,7 @@ def test_disconnect_documents_the_body_it_answers(schema):
     body = component(schema, response_schema(schema["paths"][path]["post"], "200"))
     assert set(body["properties"]) == {"success", "revoked_at_google", "revocation", "message", "integration"}
     [revocation] = body["properties"]["revocation"]["allOf"]
-    assert component(schema, revocation)["enum"] == ["revoked", "kept", "unreachable"]
+    assert component(schema, revocation)["enum"] == ["revoked", "kept", "unreachable", "not_applicable"]
 
 
 def test_filters_ids_and_pages_are_bounded_in_the_schema(schema):
@@ -70,7 +70,7 @@ def test_filters_ids_and_pages_are_bounded_in_the_schema(schema):
     assert runs["workspace_id"]["maximum"] == 2**63 - 1
     integrations = schema["paths"]["/api/workspaces/{workspace_id}/integrations/"]["get"]["parameters"]
     filters = {p["name"]: p["schema"] for p in integrations}
-    assert filters["type"]["enum"] == ["gmail", "calendar"]
+    assert filters["type"]["enum"] == ["gmail", "calendar", "sidemail"]
     assert filters["status"]["enum"] == ["active", "reauth_required", "disconnected", "error"]
 
 

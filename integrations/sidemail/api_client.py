@@ -113,6 +113,11 @@ class SidemailClient:
         next_cursor = body.get("paginationCursorNext") if body.get("hasMore") else None
         return [item for item in body["data"] if isinstance(item, dict)], next_cursor or None
 
+    def check_key(self) -> None:
+        """One cheap authenticated read (a page of one contact): raises SidemailError when
+        Sidemail refuses the key."""
+        self._request("GET", "/contacts", params={"limit": 1})
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         if not self.api_key:
             raise SidemailError(

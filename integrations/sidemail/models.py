@@ -151,3 +151,29 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.sequence}"
+
+
+class WorkflowEmail(models.Model):
+    """An email a workflow step sent through the workspace's own Sidemail account, one per
+    recipient, recorded as soon as Sidemail accepts it: a retried step skips the recipients that
+    already have one, and delivery webhooks move its status on."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    run_id = models.BigIntegerField()
+    position = models.PositiveIntegerField()
+    to_address = models.EmailField(max_length=254)
+    sidemail_id = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=20, default="queued")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run_id", "position", "to_address"], name="sidemail_workflow_email_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} step {self.position} → {self.to_address} ({self.status})"

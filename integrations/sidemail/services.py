@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from integrations.sidemail import sequences
 from integrations.sidemail.api_client import SidemailClient, SidemailError
-from integrations.sidemail.models import OutboundEmail, WebhookEvent
+from integrations.sidemail.models import OutboundEmail, WebhookEvent, WorkflowEmail
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +255,7 @@ def apply_webhook_event(*, event: WebhookEventData) -> bool:
                 payload=event.payload,
             )
             new_status = _EVENT_STATUS[event.event_type]
+            _apply_to_workflow_email(event=event)
             if email is not None and _RANK.get(Status(email.status), -1) < _RANK[new_status]:
                 email.status = new_status
                 email.save(update_fields=["status", "updated_at"])
@@ -264,6 +265,24 @@ def apply_webhook_event(*, event: WebhookEventData) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+# A workflow step's email keeps Sidemail's own words for its status; they too only move forward.
+_WORKFLOW_EMAIL_STATUS = {
+    "email.delivered": "delivered",
+    "email.open": "open",
+    "email.bounce": "bounce",
+    "email.complaint": "complaint",
+}
+_WORKFLOW_EMAIL_RANK = {"queued": 0, "delivered": 1, "open": 2, "bounce": 3, "complaint": 3}
+
+
+def _apply_to_workflow_email(*, event: WebhookEventData) -> None:
+    new_status = _WORKFLOW_EMAIL_STATUS[event.event_type]
+    earlier = [s for s, rank in _WORKFLOW_EMAIL_RANK.items() if rank < _WORKFLOW_EMAIL_RANK[new_status]]
+    WorkflowEmail.objects.filter(sidemail_id=event.sidemail_id, status__in=earlier).update(
+        status=new_status, updated_at=timezone.now()
+    )
 
 
 # ------------------------------------------------------------------ contacts

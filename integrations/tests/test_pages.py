@@ -19,7 +19,8 @@ def test_the_page_shows_each_type_and_how_to_connect(page_client, workspace):
     content = unescape(page_client.get(f"/w/{workspace.slug}/integrations/").content.decode())
     assert "Connect Gmail" in content
     assert "Connect Google Calendar" in content
-    assert content.count("Not connected.") == 2
+    assert "Connect Sidemail" in content
+    assert content.count("Not connected.") == 3
 
 
 @pytest.mark.django_db

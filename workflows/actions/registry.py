@@ -3,8 +3,11 @@
 from workflows.actions.base import Action
 from workflows.actions.calendar_create_event import CalendarCreateEvent
 from workflows.actions.gmail_send_email import GmailSendEmail
+from workflows.actions.sidemail_send_email import SidemailSendEmail
 
-ACTIONS: dict[str, Action] = {action.type: action for action in (GmailSendEmail(), CalendarCreateEvent())}
+ACTIONS: dict[str, Action] = {
+    action.type: action for action in (GmailSendEmail(), CalendarCreateEvent(), SidemailSendEmail())
+}
 
 
 def get_action(action_type: str) -> Action | None:
