@@ -36,7 +36,6 @@ class OAuthTokenInline(MaskedTokenMixin, admin.StackedInline):
         "masked_refresh_token",
         "expires_at",
         "scope",
-        "token_type",
         "updated_at",
     )
 

@@ -92,7 +92,6 @@ class OAuthToken(models.Model):
     refresh_token = EncryptedTextField()
     expires_at = models.DateTimeField()
     scope = models.TextField(blank=True)
-    token_type = models.CharField(max_length=20, default="Bearer")
     # Until when one worker is refreshing this token (outside any transaction); the others wait.
     refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

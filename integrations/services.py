@@ -115,7 +115,6 @@ def connect_google_integration(
             "refresh_token": grant.refresh_token,
             "expires_at": grant.expires_at,
             "scope": " ".join(sorted(set(grant.granted_scopes))),
-            "token_type": "Bearer",
         },
     )
     context.bind(integration_id=integration.pk)
