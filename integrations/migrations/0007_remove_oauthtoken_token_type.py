@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0005_oauthtoken_verbose_name'),
+        ('integrations', '0006_sidemail_accounts'),
     ]
 
     operations = [
