@@ -214,3 +214,12 @@ def test_set_workspace_plan_starts_a_trial_of_the_given_length(clock, django_cap
 
 def test_existing_workspaces_are_paid_so_no_one_gets_a_trial_mail_out_of_the_blue():
     assert Workspace._meta.get_field("plan").default == Plan.PAID
+
+
+def test_beat_runs_the_tick_every_minute_from_the_database():
+    from django_celery_beat.models import PeriodicTask
+
+    from integrations.sidemail.tasks import send_due_sequence_steps
+
+    scheduled = PeriodicTask.objects.get(task=send_due_sequence_steps.name)
+    assert scheduled.enabled and (scheduled.interval.every, scheduled.interval.period) == (1, "minutes")
