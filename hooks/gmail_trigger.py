@@ -20,7 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from galaxyco.errors import AppError, ReauthRequired, RetryableError
+from galaxyco.errors import AppError, ReauthRequired
 from hooks.models import Trigger, TriggerFiring, TriggerPause, TriggerType
 from integrations.google import clients
 from integrations.google.scopes import GMAIL_READONLY
@@ -101,14 +101,16 @@ def poll(*, trigger_id: int) -> int:
         _pause(trigger, TriggerPause.REAUTH_REQUIRED)
         return 0
     except AppError as error:
+        if error.code == "insufficient_permissions":  # read access was taken back at Google
+            _pause(trigger, TriggerPause.READ_ACCESS_MISSING)
+        # Recorded, not raised: the next tick tries again, and ten minutes without a good check
+        # make the trigger unhealthy and tell its owner.
         Trigger.objects.filter(pk=trigger.pk).update(last_error=error.message, last_error_at=timezone.now())
         logger.info(
             "Gmail trigger poll failed: %s",
             error.code,
             extra={"event": "gmail_poll_failed", "trigger_id": trigger.pk, "error_code": error.code},
         )
-        if not isinstance(error, RetryableError):
-            raise
         return 0
 
 
@@ -123,28 +125,34 @@ def _read_new_mail(trigger: Trigger, integration: Integration) -> int:
             _call(integration, "profile", lambda: clients.gmail_profile(integration=integration))["historyId"]
         )
         since = (trigger.last_checked_at or trigger.created_at) - FALLBACK_MARGIN
-        candidates = _listed(integration, f"{query} after:{int(since.timestamp())}".strip())
+        found_by = f"({query}) " if query else ""
+        candidates = _listed(integration, f"{found_by}after:{int(since.timestamp())}")
         matching = set(candidates)
     seen = set(
         TriggerFiring.objects.filter(trigger=trigger, key__in=candidates).values_list("key", flat=True)
     )
-    fetched = [
-        _call(
-            integration,
-            "get",
-            lambda message_id=message_id: clients.gmail_get_message(
-                integration=integration, message_id=message_id
-            ),
-        )
-        for message_id in candidates
-        if message_id not in seen
-    ]
-    fetched = [message for message in fetched if not SKIPPED_LABELS & set(message.get("labelIds", []))]
+    fetched: list[dict[str, Any]] = []
+    for message_id in candidates:
+        message = _fetch(integration, message_id) if message_id not in seen else None
+        if message is not None and not SKIPPED_LABELS & set(message.get("labelIds", [])):
+            fetched.append(message)
     if query and matching is None and fetched:
         earliest = min(int(message["internalDate"]) for message in fetched) // 1000
         matching = set(_listed(integration, f"({query}) after:{earliest - 1}"))
     wanted = [message for message in fetched if matching is None or message["id"] in matching]
     return _start_runs(trigger, old_cursor=old_cursor, new_cursor=new_cursor, messages=wanted)
+
+
+def _fetch(integration: Integration, message_id: str) -> dict[str, Any] | None:
+    """The message in full, or None when it was deleted since history listed it."""
+    try:
+        return _call(
+            integration,
+            "get",
+            lambda: clients.gmail_get_message(integration=integration, message_id=message_id),
+        )
+    except clients.HistoryExpired:
+        return None
 
 
 def _history_since(integration: Integration, cursor: str) -> tuple[list[str], str]:

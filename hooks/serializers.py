@@ -6,6 +6,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from galaxyco.query import MAX_ID
 from hooks.models import (
     NotificationEndpoint,
     NotificationEvent,
@@ -144,7 +145,9 @@ class TriggerCreateSerializer(serializers.Serializer):
     cron = serializers.CharField(required=False, help_text="Schedule: five cron fields.")
     timezone = serializers.CharField(required=False, help_text="Schedule: an IANA zone (default UTC).")
     input = serializers.DictField(required=False, help_text="Schedule: the input of every run.")
-    integration = serializers.IntegerField(required=False, help_text="New Gmail email: the account watched.")
+    integration = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="New Gmail email: the account watched."
+    )
     query = serializers.CharField(
         required=False, allow_blank=True, help_text="New Gmail email: a Gmail search."
     )

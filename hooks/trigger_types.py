@@ -5,6 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from galaxyco.query import MAX_ID
 from hooks.models import TriggerType
 from hooks.schedules import ScheduleError, check_cron, check_zone
 
@@ -30,7 +31,9 @@ class ScheduleConfigSerializer(serializers.Serializer):
 
 
 class GmailConfigSerializer(serializers.Serializer):
-    integration = serializers.IntegerField(help_text="The Gmail account (integration id) to watch.")
+    integration = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The Gmail account (integration id) to watch."
+    )
     query = serializers.CharField(
         max_length=500, allow_blank=True, default="", help_text="A Gmail search, e.g. from:orders@shop.test."
     )

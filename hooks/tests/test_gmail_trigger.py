@@ -408,3 +408,16 @@ def test_the_builder_adds_a_gmail_trigger_that_asks_for_read_access(
     assert trigger.integration == integration and trigger.config == {"query": f"from:{ORDERS}"}
     html = page.content.decode()
     assert 'data-testid="grant-read-access"' in html and f"/triggers/{trigger.pk}/read-access/" in html
+
+
+def test_a_message_deleted_before_it_is_read_is_skipped(
+    google, mailbox, workspace, session_client, workflow_id
+):
+    trigger = add_gmail_trigger(session_client, workspace, workflow_id, mailbox)
+    gmail_trigger.poll(trigger_id=trigger["id"])
+    gone, kept = order(google, 1), order(google, 2)
+    with google.state.lock:  # deleted in Gmail after history recorded it: messages.get answers 404
+        google.state._messages = [message for message in google.state._messages if message["id"] != gone]
+    assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
+    assert [run.input["message_id"] for run in runs_of(trigger["id"])] == [kept]
+    assert Trigger.objects.get(pk=trigger["id"]).last_error == ""

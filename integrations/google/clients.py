@@ -277,7 +277,8 @@ GMAIL_PAGE_SIZE = 500
 
 
 class HistoryExpired(PermanentError):
-    """Gmail no longer has history from this id (404): list the mailbox's messages instead."""
+    """Gmail answered 404: from history.list, it no longer has history from that id (list the
+    mailbox's messages instead); from messages.get, the message was deleted."""
 
     code = "history_expired"
 
