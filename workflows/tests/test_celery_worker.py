@@ -188,7 +188,11 @@ def test_a_broker_that_is_down_fails_the_run_with_a_message_not_a_500(
     workspace, key_client, unreachable_broker
 ):
     workflow_id = create_workflow(key_client, workspace, WELCOME)
-    response = key_client.post(execute_url(workspace, workflow_id), {"input": {}}, format="json")
+    response = key_client.post(
+        execute_url(workspace, workflow_id),
+        {"input": {"name": "Ada", "email": "ada@example.com"}},
+        format="json",
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is False
