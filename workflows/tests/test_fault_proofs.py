@@ -29,8 +29,8 @@ from workflows.tests.test_celery_worker import embedded_broker, running_worker, 
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 RUNS = int(os.environ.get("FAULT_PROOF_RUNS", "60"))
 MAILBOXES = 6
-TIMEOUT = 0.3  # the client's
-HANG = 0.6  # the emulator's, past it
+TIMEOUT = 1.0  # the client's: far above a healthy answer on a loaded machine, so only hangs time out
+HANG = 1.5  # the emulator's, past it
 
 
 @pytest.mark.django_db
@@ -113,7 +113,8 @@ def test_random_faults_never_send_an_email_twice(
     assert all(count == 1 for count in recipients.values())
     assert all(steps[pk].status == StepStatus.OUTCOME_UNKNOWN for pk in unknown)
     # unknown only where a hang really left the send's outcome open
-    assert all(steps[pk].message_id_header in hung_sends for pk in unknown)
+    unexplained = [pk for pk in unknown if steps[pk].message_id_header not in hung_sends]
+    assert unexplained == [], [(pk, steps[pk].error_message) for pk in unexplained]
     if read_scope:
         assert unknown == []  # every open outcome settled by looking in the Sent mail
     assert any(f["kind"] == "deliver_then_hang" and f["endpoint"] == "gmail.send" for f in applied)
