@@ -146,8 +146,7 @@ class GmailSendEmail(Action):
     address_params = frozenset({"to", "cc", "bcc", "reply_to"})
     output_fields = frozenset({"message_id", "thread_id", "from"})
     # Gmail gives a mailbox 15,000 quota units a minute and a send costs 100: 2.5 sends a second.
-    # Slightly slower than that, so a late send does not put 151 into one rolling minute.
-    pace_interval = 0.41
+    pace_interval = 0.4
     at_most_once = True
 
     def can_find_done(self, *, integration: Integration | None) -> bool:
