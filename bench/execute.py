@@ -221,7 +221,7 @@ BREAKDOWN = [
     ("      build the MIME message", "workflows/actions/gmail_send_email.py", "build_message"),
     ("      Gmail call (request building + HTTP)", "integrations/google/clients.py", "_execute_once"),
     ("        HTTP round trip to the emulator", "httplib2/__init__.py", "_conn_request"),
-    ("      pacing slot (one UPDATE)", "integrations/services.py", "reserve_send_slot"),
+    ("      pacing slot (one UPDATE)", "integrations/health.py", "reserve_send_slot"),
     ("  wait_for_run (read the run back)", "workflows/services.py", "wait_for_run"),
     ("  serialize the response", "rest_framework/serializers.py", "data"),
 ]

@@ -219,7 +219,7 @@ GOOGLE_ID_TOKEN_ISSUER = env.str("GOOGLE_ID_TOKEN_ISSUER", default="https://acco
 GOOGLE_API_BASE_URL = env.str("GOOGLE_API_BASE_URL", default="")
 GOOGLE_HTTP_TIMEOUT = env.float("GOOGLE_HTTP_TIMEOUT", default=10.0)
 
-SOCIALACCOUNT_ADAPTER = "integrations.google.adapter.IntegrationSocialAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "integrations.adapter.IntegrationSocialAccountAdapter"
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = GOOGLE_HTTP_TIMEOUT
 SOCIALACCOUNT_PROVIDERS = {

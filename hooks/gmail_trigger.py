@@ -7,7 +7,7 @@ The minute tick (hooks.tasks.tick_triggers) queues one poll task per due trigger
 own runs included), keeps those the trigger's query finds, and then, in one transaction, moves
 the cursor on (compare-and-set: a second poller of the same cursor stops there) and records a
 TriggerFiring per message (unique per trigger and message id) with its run. Every call is booked
-against the mailbox's Gmail quota first (integrations.services.reserve_quota), the budget sends use.
+against the mailbox's Gmail quota first (integrations.health.reserve_quota), the budget sends use.
 """
 
 import logging
@@ -24,8 +24,8 @@ from galaxyco.errors import AppError, ReauthRequired
 from hooks.models import Trigger, TriggerFiring, TriggerPause, TriggerType
 from integrations.google import clients
 from integrations.google.scopes import GMAIL_READONLY
+from integrations.health import GMAIL_UNITS, reserve_quota
 from integrations.models import Integration, IntegrationStatus
-from integrations.services import GMAIL_UNITS, reserve_quota
 from workflows.models import RunTrigger
 from workflows.services import start_run
 

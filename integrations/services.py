@@ -1,13 +1,10 @@
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db import transaction
 from django.utils import timezone
 
 from galaxyco import context
@@ -396,112 +393,3 @@ def disconnect_integrations_of(*, user_id: int, workspace: Workspace | None = No
 
         transaction.on_commit(revoke)
     return [integration for integration, _ in detached]
-
-
-def mark_reauth_required(*, integration: Integration, error: AppError, token_updated_at: datetime) -> None:
-    """Google refused this token's grant: unless the token was replaced since (a reconnect won
-    the race) or deleted (disconnected), the person must reconnect."""
-    _set_reauth_required(
-        rows=Integration.objects.filter(pk=integration.pk, token__updated_at=token_updated_at),
-        integration_id=integration.pk,
-        fields={
-            "last_error_code": error.code,
-            "last_error_message": error.message,
-            "last_error_at": timezone.now(),
-        },
-    )
-
-
-def _set_reauth_required(*, rows: QuerySet[Integration], integration_id: int, fields: dict[str, Any]) -> None:
-    """The one write that moves an account to reauth_required. The workspace's notification
-    endpoints, and the member who connected the account (by email), hear of it once, when it
-    moves, not on every later refusal."""
-    moved = rows.exclude(status=IntegrationStatus.REAUTH_REQUIRED).update(
-        status=IntegrationStatus.REAUTH_REQUIRED, **fields
-    )
-    if not moved:
-        rows.update(**fields)
-        return
-
-    def notify() -> None:
-        from hooks.notifications import integration_reauth_required
-        from integrations.sidemail.notices import send_reauth_notice
-
-        integration_reauth_required(integration_id=integration_id)
-        send_reauth_notice(integration_id=integration_id)
-
-    transaction.on_commit(notify)
-
-
-def record_refresh(*, integration: Integration) -> None:
-    """A refresh worked: the connection is healthy (unless it was disconnected meanwhile)."""
-    Integration.objects.filter(pk=integration.pk).exclude(status=IntegrationStatus.DISCONNECTED).update(
-        last_refreshed_at=timezone.now(), status=IntegrationStatus.ACTIVE
-    )
-
-
-def record_integration_error(*, integration: Integration, error: AppError, status: str | None = None) -> None:
-    """Remember the last error (and, for a lost grant, that the person must reconnect)."""
-    fields = {
-        "last_error_code": error.code,
-        "last_error_message": error.message,
-        "last_error_at": timezone.now(),
-    }
-    rows = Integration.objects.filter(pk=integration.pk)
-    if status == IntegrationStatus.REAUTH_REQUIRED:
-        _set_reauth_required(rows=rows, integration_id=integration.pk, fields=fields)
-    else:
-        rows.update(**fields, **({} if status is None else {"status": status}))
-    if status is not None:
-        fields["status"] = status
-    for name, value in fields.items():
-        setattr(integration, name, value)
-
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def record_use(*, integration: Integration) -> None:
-    """Note that the account was used; written at most once a minute, not per call."""
-    now = timezone.now()
-    if integration.last_used_at is None or now - integration.last_used_at >= LAST_USED_RESOLUTION:
-        Integration.objects.filter(pk=integration.pk).update(last_used_at=now)
-        integration.last_used_at = now
-
-
-# Gmail's per-mailbox quota, and what its calls cost, in Google's own units.
-GMAIL_QUOTA_UNITS_PER_MINUTE = 15_000
-GMAIL_UNITS = {"send": 100, "get": 5, "list": 5, "history": 2, "profile": 1}
-
-
-def quota_interval(units: int) -> float:
-    """Seconds of the mailbox's minute budget a call of `units` takes up."""
-    return units * 60.0 / GMAIL_QUOTA_UNITS_PER_MINUTE
-
-
-def reserve_quota(*, integration_id: int, units: int) -> float:
-    """Book `units` of the mailbox's Gmail quota; returns how many seconds to wait first. Sends
-    and a trigger's reads share one pace per mailbox (paced_until), so together they stay under
-    Google's limit."""
-    return reserve_send_slot(integration_id=integration_id, interval=quota_interval(units))
-
-
-def reserve_send_slot(*, integration_id: int, interval: float) -> float:
-    """Book this account's next send slot; returns how many seconds to wait for it.
-
-    One atomic UPDATE ... RETURNING in the database, so every worker process shares one pace
-    per account and concurrent bookings each get their own slot.
-    """
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    table = Integration._meta.db_table
-    now = time.time()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET paced_until = {greatest}(COALESCE(paced_until, %s), %s) + %s "  # noqa: S608
-            "WHERE id = %s RETURNING paced_until",
-            [now, now, interval, integration_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return 0.0
-    return max(0.0, float(row[0]) - interval - now)

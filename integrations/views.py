@@ -10,7 +10,7 @@ from django.views.generic import TemplateView
 
 from galaxyco.errors import AppError, InvalidInput
 from integrations import services
-from integrations.google.adapter import PENDING_CONNECT_SESSION_KEY
+from integrations.adapter import PENDING_CONNECT_SESSION_KEY
 from integrations.google.scopes import REQUIRED_SCOPE, scopes_for
 from integrations.models import Integration, IntegrationType
 from integrations.selectors import connected_integrations, may_manage_integration

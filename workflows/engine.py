@@ -3,8 +3,8 @@
 - a step that succeeded is never run again;
 - RetryableError (429, 5xx, timeouts): the step waits (exponential backoff with jitter,
   at least the provider's Retry-After) and `advance` returns how long; at most 5 attempts;
-- PermanentError (and any AppError): the step and the run fail with its user-facing message;
-  a lost Google grant also marks the integration `reauth_required`;
+- PermanentError (and any AppError): the step and the run fail with its user-facing message
+  (where Google refused a grant, the Google layer has marked the integration `reauth_required`);
 - anything unexpected: logged with its traceback, the run fails with a generic message;
 - a paced send whose mailbox slot is more than PACING_INLINE_SECONDS away is not claimed: the
   step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits;
@@ -33,11 +33,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, ReauthRequired, RetryableError, SendOutcomeUnknown
+from galaxyco.errors import AppError, RetryableError, SendOutcomeUnknown
 from hooks import notifications
-from integrations.models import Integration, IntegrationStatus
+from integrations.health import reserve_send_slot
+from integrations.models import Integration
 from integrations.selectors import integration_for_step
-from integrations.services import record_integration_error, reserve_send_slot
 from workflows.actions.base import Action, StepContext
 from workflows.actions.registry import get_action
 from workflows.models import RunStatus, StepRun, StepStatus, WorkflowRun
@@ -229,7 +229,7 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
     except AppError as error:
         if not _claim(step_run):
             return StepOutcome(retry_in=1.0)
-        return _fail_step(step_run=step_run, integration=None, error=error)
+        return _fail_step(step_run=step_run, error=error)
     settling = action.at_most_once and step_run.provider_call_started_at is not None
     send_slot: datetime | None = None
     if integration is not None and action.pace_interval and not settling:
@@ -267,7 +267,7 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
             step_run.provider_call_started_at = None  # answered, or never sent: not ambiguous
         return _retry_or_give_up(step_run=step_run, error=error, integration=integration)
     except AppError as error:
-        return _fail_step(step_run=step_run, integration=integration, error=error)
+        return _fail_step(step_run=step_run, error=error)
     except DATABASE_ERRORS:
         raise  # not the step's fault: the task retries the run once the database answers again
     except Exception:
@@ -362,11 +362,7 @@ def _record_success(*, step_run: StepRun, output: dict[str, Any]) -> None:
     _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
 
 
-def _fail_step(*, step_run: StepRun, integration: Integration | None, error: AppError) -> StepOutcome:
-    if isinstance(error, ReauthRequired) and integration is not None:
-        record_integration_error(
-            integration=integration, error=error, status=IntegrationStatus.REAUTH_REQUIRED
-        )
+def _fail_step(*, step_run: StepRun, error: AppError) -> StepOutcome:
     _finish_step(step_run=step_run, status=StepStatus.FAILED, error=error)
     logger.warning("Step failed: %s", error.code, extra={"event": "step_failed", "error_code": error.code})
     return StepOutcome(error=error)

@@ -27,9 +27,9 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
 from galaxyco.errors import PermanentError, ReauthRequired, RetryableError, SendOutcomeUnknown
-from integrations.google.credentials import credentials_for, refresh_credentials
+from integrations.google.credentials import credentials_for, record_rejected, refresh_credentials
+from integrations.health import record_use
 from integrations.models import Integration
-from integrations.services import record_use
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,10 @@ def execute(
             credentials = refresh_credentials(integration=integration, rejected_token=credentials.token)
             response = _execute_once(request_for, credentials, service_label, on_call)
     except HttpError as error:
-        raise _classify(error, service_label=service_label) from error
+        failure = _classify(error, service_label=service_label)
+        if isinstance(failure, ReauthRequired):
+            record_rejected(integration=integration, rejected_token=credentials.token, error=failure)
+        raise failure from error
     record_use(integration=integration)
     return response
 

@@ -18,9 +18,9 @@ from google.oauth2.credentials import Credentials
 
 from galaxyco import context
 from galaxyco.errors import IntegrationNotConnected, ReauthRequired, RetryableError
+from integrations import health
 from integrations.google import oauth_client
 from integrations.models import Integration, IntegrationStatus, OAuthToken
-from integrations.services import mark_reauth_required, record_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,16 @@ def _saved_since(integration: Integration, token: OAuthToken) -> Credentials | N
     return None if current.access_token == token.access_token else _as_credentials(current)
 
 
+def record_rejected(*, integration: Integration, rejected_token: str | None, error: ReauthRequired) -> None:
+    """Google refused a token it had just renewed: the person must reconnect, unless the stored
+    token is no longer the one refused (a reconnect or another refresh replaced it)."""
+    token = OAuthToken.objects.filter(integration_id=integration.pk).first()
+    if token is not None and token.access_token == rejected_token:
+        health.record_reauth_required(
+            integration_id=integration.pk, error=error, credentials_generation=token.updated_at
+        )
+
+
 def refresh_credentials(
     *, integration: Integration, rejected_token: str | None = None, force: bool = False
 ) -> Credentials:
@@ -163,7 +173,9 @@ def refresh_credentials(
     except ReauthRequired as refused:
         error = ReauthRequired(_reauth_message(integration))
         # Marked before the lease is released, so the workers waiting on it see the status.
-        mark_reauth_required(integration=integration, error=error, token_updated_at=token.updated_at)
+        health.record_reauth_required(
+            integration_id=integration.pk, error=error, credentials_generation=token.updated_at
+        )
         _release_lease(token, lease)
         logger.warning(
             "Google refused to renew access: the grant is gone", extra={"event": "reauth_required"}
@@ -175,11 +187,12 @@ def refresh_credentials(
     except BaseException:
         _release_lease(token, lease)
         raise
+    generation = timezone.now()
     fields = {
         "access_token": refreshed.access_token,
         "expires_at": refreshed.expires_at,
         "refresh_lease_until": None,
-        "updated_at": timezone.now(),
+        "updated_at": generation,
     }
     if refreshed.refresh_token:  # Google usually sends none: keep the one we have.
         fields["refresh_token"] = refreshed.refresh_token
@@ -196,6 +209,6 @@ def refresh_credentials(
     )
     if not saved:
         return _saved_since(integration, token) or fresh
-    record_refresh(integration=integration)
+    health.record_refresh(integration_id=integration.pk, credentials_generation=generation)
     logger.info("Access token refreshed", extra={"event": "token_refreshed"})
     return fresh

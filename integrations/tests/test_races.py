@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from galaxyco.errors import IntegrationNotConnected, ReauthRequired, RetryableError
 from integrations.google.credentials import credentials_for, refresh_credentials
+from integrations.health import record_reauth_required
 from integrations.models import Integration, IntegrationStatus, OAuthToken
-from integrations.services import disconnect_integration, mark_reauth_required
+from integrations.services import disconnect_integration
 from integrations.tests.google_grants import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +58,7 @@ def test_a_lost_grant_does_not_mark_a_connection_that_was_renewed_since(google, 
     OAuthToken.objects.filter(integration=integration).update(
         updated_at=timezone.now() + timedelta(seconds=1)
     )
-    mark_reauth_required(integration=integration, error=ReauthRequired(), token_updated_at=seen)
+    record_reauth_required(integration_id=integration.pk, error=ReauthRequired(), credentials_generation=seen)
     assert Integration.objects.get(pk=integration.pk).status == IntegrationStatus.ACTIVE
 
 

@@ -4,13 +4,15 @@ account (an integration of type `sidemail`: its API key and from-address), never
 Each recipient's email is recorded (WorkflowEmail) as soon as Sidemail accepts it, so a retried
 step sends only to the recipients still without one. Sidemail's errors are classified once, by
 `integrations.sidemail.api_client`: retryable ones (429, 5xx, timeouts) become RetryableError, a
-refused key ReauthRequired (the account needs a new key), the rest PermanentError."""
+refused key ReauthRequired (the account needs a new key, and is marked so), the rest
+PermanentError."""
 
 from typing import Any
 
 from rest_framework import serializers
 
 from galaxyco.errors import IntegrationNotConnected, PermanentError, ReauthRequired, RetryableError
+from integrations.health import record_reauth_required
 from integrations.models import Integration, IntegrationType, SidemailAccount
 from integrations.sidemail.api_client import SidemailClient, SidemailError
 from integrations.sidemail.models import WorkflowEmail
@@ -170,7 +172,14 @@ class SidemailSendEmail(Action):
                         sidemail_payload(to=to, from_address=from_address, params=params)
                     )
                 except SidemailError as error:
-                    raise step_error(error, account_address=account.from_address) from error
+                    failure = step_error(error, account_address=account.from_address)
+                    if isinstance(failure, ReauthRequired):
+                        record_reauth_required(
+                            integration_id=integration.pk,
+                            error=failure,
+                            credentials_generation=account.updated_at,
+                        )
+                    raise failure from error
                 email, _ = WorkflowEmail.objects.get_or_create(
                     run_id=step.run_id,
                     position=step.position,

@@ -1,0 +1,116 @@
+"""An account's health: the one writer of its use, refresh, reconnect-needed status, last error
+and send pacing (connecting and disconnecting live in `integrations.services`).
+
+A write that follows a call to the provider applies only while the account's credentials are
+the ones that call used (the `updated_at` of its OAuthToken or SidemailAccount row: their
+generation). A reconnect saves new credentials, so a late failure of the old ones cannot mark
+the fresh connection "Reconnect needed"; a disconnect deletes them, so nothing revives a
+disconnected account.
+"""
+
+import time
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from galaxyco.errors import AppError
+from integrations.models import Integration, IntegrationStatus
+
+# last_used_at is written at most this often, so a busy account does not write per call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _while_credentials_are(*, integration_id: int, credentials_generation: datetime) -> QuerySet[Integration]:
+    """The account's row, only while its credentials are still the ones the call used."""
+    return Integration.objects.filter(
+        Q(token__updated_at=credentials_generation) | Q(sidemail_account__updated_at=credentials_generation),
+        pk=integration_id,
+    )
+
+
+def record_use(*, integration: Integration) -> None:
+    """Note that the account was used; written at most once a minute, not per call."""
+    now = timezone.now()
+    if integration.last_used_at is None or now - integration.last_used_at >= LAST_USED_RESOLUTION:
+        Integration.objects.filter(pk=integration.pk).update(last_used_at=now)
+        integration.last_used_at = now
+
+
+def record_refresh(*, integration_id: int, credentials_generation: datetime) -> None:
+    """A refresh saved the token of this generation: the connection is healthy."""
+    _while_credentials_are(
+        integration_id=integration_id, credentials_generation=credentials_generation
+    ).update(last_refreshed_at=timezone.now(), status=IntegrationStatus.ACTIVE)
+
+
+def record_reauth_required(*, integration_id: int, error: AppError, credentials_generation: datetime) -> bool:
+    """The provider refused the credentials of this generation (a lost Google grant, a revoked
+    Sidemail key): the person must reconnect, unless they already did (or disconnected) since.
+    Returns whether the status moved.
+
+    The workspace's notification endpoints, and the member who connected the account (by
+    email), hear of it once, when it moves, not on every later refusal."""
+    rows = _while_credentials_are(
+        integration_id=integration_id, credentials_generation=credentials_generation
+    )
+    last_error = {
+        "last_error_code": error.code,
+        "last_error_message": error.message,
+        "last_error_at": timezone.now(),
+    }
+    moved = rows.exclude(status=IntegrationStatus.REAUTH_REQUIRED).update(
+        status=IntegrationStatus.REAUTH_REQUIRED, **last_error
+    )
+    if not moved:
+        rows.update(**last_error)
+        return False
+
+    def notify() -> None:
+        from hooks.notifications import integration_reauth_required
+        from integrations.sidemail.notices import send_reauth_notice
+
+        integration_reauth_required(integration_id=integration_id)
+        send_reauth_notice(integration_id=integration_id)
+
+    transaction.on_commit(notify)
+    return True
+
+
+# Gmail's per-mailbox quota, and what its calls cost, in Google's own units.
+GMAIL_QUOTA_UNITS_PER_MINUTE = 15_000
+GMAIL_UNITS = {"send": 100, "get": 5, "list": 5, "history": 2, "profile": 1}
+
+
+def quota_interval(units: int) -> float:
+    """Seconds of the mailbox's minute budget a call of `units` takes up."""
+    return units * 60.0 / GMAIL_QUOTA_UNITS_PER_MINUTE
+
+
+def reserve_quota(*, integration_id: int, units: int) -> float:
+    """Book `units` of the mailbox's Gmail quota; returns how many seconds to wait first. Sends
+    and a trigger's reads share one pace per mailbox (paced_until), so together they stay under
+    Google's limit."""
+    return reserve_send_slot(integration_id=integration_id, interval=quota_interval(units))
+
+
+def reserve_send_slot(*, integration_id: int, interval: float) -> float:
+    """Book this account's next send slot; returns how many seconds to wait for it.
+
+    One atomic UPDATE ... RETURNING in the database, so every worker process shares one pace
+    per account and concurrent bookings each get their own slot.
+    """
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    table = Integration._meta.db_table
+    now = time.time()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET paced_until = {greatest}(COALESCE(paced_until, %s), %s) + %s "  # noqa: S608
+            "WHERE id = %s RETURNING paced_until",
+            [now, now, interval, integration_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return 0.0
+    return max(0.0, float(row[0]) - interval - now)
