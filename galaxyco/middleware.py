@@ -4,13 +4,12 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.core.exceptions import BadRequest
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from galaxyco import context
-from galaxyco.errors import AppError, DatabaseUnavailable
+from galaxyco.errors import AppError, RefusedInput, error_payload
 from galaxyco.query import MAX_ID
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -39,7 +38,8 @@ class RequestContextMiddleware:
 
 
 class AppErrorPageMiddleware:
-    """Pages show an AppError's message on the error page for its status (the API maps its own)."""
+    """Pages show an AppError's message on the error page for its status (the API's views answer
+    through galaxyco.api; both map with galaxyco.errors.error_payload)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -48,16 +48,11 @@ class AppErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, OperationalError | InterfaceError):
-            exception = DatabaseUnavailable()
-        if not isinstance(exception, AppError):
+        if not isinstance(exception, AppError | OperationalError | InterfaceError):
             return None
-        template = "404.html" if exception.status == 404 else "error.html"
-        return render(request, template, {"error_message": exception.message}, status=exception.status)
-
-
-class RefusedInput(BadRequest):
-    """A request refused before any view runs; its message is shown (galaxyco.views.bad_request)."""
+        payload = error_payload(exception, request_id=context.request_id())
+        template = "404.html" if payload.status == 404 else "error.html"
+        return render(request, template, {"error_message": payload.message}, status=payload.status)
 
 
 class InputGuardMiddleware:

@@ -9,9 +9,10 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from galaxyco.errors import ErrorCode
 from galaxyco.query import MAX_ID
 
-# The client errors any operation may answer, each with the error shape (galaxyco.api.error_body).
+# The client errors any operation may answer, each with the error shape (galaxyco.errors.error_payload).
 ERROR_STATUSES = {
     "400": "The request is not valid: see `error.fields` for what to change.",
     "401": "No valid API key or session was sent.",
@@ -25,8 +26,9 @@ ERROR_STATUSES = {
 
 
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(
-        help_text="A stable, machine-readable code such as `invalid` or `not_found`."
+    code = serializers.ChoiceField(
+        choices=[(code.value, code.name) for code in ErrorCode],
+        help_text="A stable, machine-readable code such as `invalid` or `not_found`.",
     )
     message = serializers.CharField(help_text="A sentence a person can act on.")
     request_id = serializers.CharField(allow_null=True, help_text="Quote it when you contact support.")

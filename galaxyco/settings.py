@@ -281,6 +281,7 @@ SPECTACULAR_SETTINGS = {
         "IntegrationTypeEnum": "integrations.models.IntegrationType",
         "TriggerTypeEnum": "hooks.models.TriggerType",
         "NotificationEventEnum": "hooks.models.NotificationEvent",
+        "ErrorCodeEnum": "galaxyco.errors.ErrorCode",
     },
 }
 

@@ -4,16 +4,17 @@ from urllib.parse import urlsplit
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from galaxyco.middleware import RefusedInput
+from galaxyco import context
+from galaxyco.errors import NotFound, error_payload
 
 logger = logging.getLogger(__name__)
 
@@ -61,42 +62,25 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _error_page(
-    request: HttpRequest, template: str, status: int, *, code: str = "", message: str = ""
-) -> HttpResponse:
+def _error_page(request: HttpRequest, template: str, exception: Exception) -> HttpResponse:
+    payload = error_payload(exception, request_id=context.request_id())
     if request.path.startswith("/api/"):
-        from galaxyco.api import error_body
-
-        codes = {400: "bad_request", 403: "forbidden", 404: "not_found", 500: "server_error"}
-        messages = {
-            400: "The request could not be understood.",
-            403: "You do not have permission to do that.",
-            404: "We could not find that. It may have been removed, or you may not have access.",
-            500: "Something went wrong on our side. It has been logged; please try again.",
-        }
-        return JsonResponse(
-            error_body(code=code or codes[status], message=message or messages[status]), status=status
-        )
-    return render(request, template, {"error_message": message} if message else None, status=status)
+        return JsonResponse(payload.body, status=payload.status, headers=payload.headers)
+    if payload.status != 400 and template == "400.html":
+        template = "error.html"
+    return render(request, template, {"error_message": payload.message}, status=payload.status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if isinstance(exception, RequestDataTooBig):
-        from galaxyco.api import request_too_large
-
-        error = request_too_large()
-        return _error_page(request, "error.html", error.status, code=error.code, message=error.message)
-    if isinstance(exception, RefusedInput):
-        return _error_page(request, "400.html", 400, code="malformed_request", message=str(exception))
-    return _error_page(request, "400.html", 400)
+    return _error_page(request, "400.html", exception or BadRequest())
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, "403.html", 403)
+    return _error_page(request, "403.html", exception or PermissionDenied())
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, "404.html", 404)
+    return _error_page(request, "404.html", exception or Http404())
 
 
 @csrf_exempt
@@ -110,13 +94,10 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
             match = None
         if match is not None and match.func is not api_not_found:
             return _error_page(
-                request,
-                "404.html",
-                404,
-                message=f"API paths end with a slash: try {request.path}/",
+                request, "404.html", NotFound(f"API paths end with a slash: try {request.path}/")
             )
-    return _error_page(request, "404.html", 404)
+    return _error_page(request, "404.html", Http404())
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error_page(request, "500.html", 500)
+    return _error_page(request, "500.html", Exception())

@@ -14,7 +14,7 @@ from django.conf import settings
 from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import InvalidIPAddress, get_ip_address
 
-from galaxyco.errors import InvalidInput
+from galaxyco.errors import ErrorCode, InvalidInput
 
 USER_AGENT = "GalaxyCo-Webhooks/1.0"
 
@@ -27,11 +27,13 @@ def check_destination(url: str) -> None:
     """Raise InvalidInput, saying why, unless notifications may be sent to this URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("Enter a URL that starts with http:// or https://.", code="invalid_url")
+        raise InvalidInput("Enter a URL that starts with http:// or https://.", code=ErrorCode.INVALID_URL)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise InvalidInput("The URL's port is not a number from 1 to 65535.", code="invalid_url") from None
+        raise InvalidInput(
+            "The URL's port is not a number from 1 to 65535.", code=ErrorCode.INVALID_URL
+        ) from None
     if private_addresses_allowed():
         return
     try:
@@ -40,11 +42,12 @@ def check_destination(url: str) -> None:
         raise InvalidInput(
             "This URL's host is a private, loopback or link-local address, which notifications are "
             "never sent to. Use a public address.",
-            code="private_url",
+            code=ErrorCode.PRIVATE_URL,
         ) from None
     except (OSError, UnicodeError):
         raise InvalidInput(
-            f"We could not find the host “{parts.hostname}”. Check the URL's spelling.", code="unknown_host"
+            f"We could not find the host “{parts.hostname}”. Check the URL's spelling.",
+            code=ErrorCode.UNKNOWN_HOST,
         ) from None
 
 

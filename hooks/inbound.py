@@ -13,7 +13,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from galaxyco import context
-from galaxyco.errors import AppError, Conflict, MalformedRequest, NotFound
+from galaxyco.errors import AppError, Conflict, ErrorCode, MalformedRequest, NotFound
 from galaxyco.parsers import UnsafeJSON, loads_strict
 from hooks import selectors
 from hooks.models import Trigger
@@ -27,7 +27,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class SignatureRequired(AppError):
-    code = "invalid_signature"
+    code = ErrorCode.INVALID_SIGNATURE
     status = 401
     message = (
         "This webhook requires a valid Standard Webhooks signature: send the webhook-id, "
@@ -36,13 +36,14 @@ class SignatureRequired(AppError):
 
 
 class BodyTooLarge(AppError):
-    code = "request_too_large"
+    code = ErrorCode.REQUEST_TOO_LARGE
     status = 413
     message = f"The request body is too large. Send at most {MAX_BODY_BYTES // 1024} KB."
 
 
 UNKNOWN_HOOK = NotFound(
-    "No webhook answers at this address. It may have been rotated, disabled or deleted.", code="not_found"
+    "No webhook answers at this address. It may have been rotated, disabled or deleted.",
+    code=ErrorCode.NOT_FOUND,
 )
 
 
@@ -62,7 +63,7 @@ def receive_webhook(*, token: str, body: bytes, headers: Mapping[str, str]) -> W
         if trigger.workflow.archived_at is not None:
             raise Conflict(
                 "This workflow was deleted, so its webhook starts no runs. Remove the webhook's sender.",
-                code="workflow_archived",
+                code=ErrorCode.WORKFLOW_ARCHIVED,
             )
         run, _ = start_run(
             workspace=trigger.workspace,

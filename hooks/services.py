@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from galaxyco.errors import InvalidInput, NotFound
+from galaxyco.errors import ErrorCode, InvalidInput, NotFound
 from hooks import selectors
 from hooks.destinations import check_destination
 from hooks.gmail_trigger import has_read_access
@@ -94,7 +94,7 @@ def rotate_trigger_token(*, workspace: Workspace, workflow_id: int, trigger_id: 
     """A new URL for a webhook trigger; the old one stops answering at once."""
     trigger = _trigger(workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id)
     if trigger.type != TriggerType.WEBHOOK:
-        raise InvalidInput("Only a webhook trigger has a URL to replace.", code="not_a_webhook")
+        raise InvalidInput("Only a webhook trigger has a URL to replace.", code=ErrorCode.NOT_A_WEBHOOK)
     _set_token(trigger)
     trigger.save(update_fields=["token", "token_hash", "updated_at"])
     return trigger
@@ -110,9 +110,9 @@ def delete_trigger(*, workspace: Workspace, workflow_id: int, trigger_id: int) -
 def _checked_events(events: list[str]) -> list[str]:
     unknown = sorted(set(events) - set(NotificationEvent.values))
     if unknown:
-        raise InvalidInput(f"Unknown event “{unknown[0]}”.", code="unknown_event")
+        raise InvalidInput(f"Unknown event “{unknown[0]}”.", code=ErrorCode.UNKNOWN_EVENT)
     if not events:
-        raise InvalidInput("Choose at least one event.", code="no_events")
+        raise InvalidInput("Choose at least one event.", code=ErrorCode.NO_EVENTS)
     return sorted(set(events))
 
 

@@ -10,7 +10,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views import View
 from rest_framework.exceptions import ValidationError
 
-from galaxyco.errors import AppError
+from galaxyco.errors import AppError, message_for_page
 from hooks import selectors, services
 from hooks.models import NotificationEvent, Trigger, TriggerType
 from hooks.trigger_types import checked_config
@@ -93,9 +93,7 @@ class TriggerChangeView(TriggerPageBase):
             else:
                 messages.error(request, "Choose enable, disable, rotate or delete.")
         except AppError as error:
-            if error.status == 404:
-                raise Http404 from None
-            messages.error(request, error.message)
+            messages.error(request, message_for_page(error))
         return self.back(workflow_id)
 
 
@@ -176,9 +174,7 @@ class EndpointChangeView(WorkspacePageMixin, View):
             else:
                 messages.error(request, "Choose enable, disable or delete.")
         except AppError as error:
-            if error.status == 404:
-                raise Http404 from None
-            messages.error(request, error.message)
+            messages.error(request, message_for_page(error))
         return redirect(
             reverse("workspace_settings", kwargs={"slug": self.workspace.slug}) + "#notifications"
         )

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from galaxyco.errors import AppError, NotFound, ScopeNotGranted
+from galaxyco.errors import AppError, ErrorCode, NotFound, ScopeNotGranted
 from integrations import services
 from integrations.google.oauth.views import READ_ACCESS_INTENT
 from integrations.google.scopes import GMAIL_READONLY
@@ -174,17 +174,17 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
         intent = (state or {}).get("data") if isinstance(state, dict) else None
         if error == AuthError.CANCELLED:
             code, message = (
-                "consent_denied",
+                ErrorCode.CONSENT_DENIED,
                 "You declined Google's consent screen, so nothing was connected.",
             )
         elif state is None:
-            code = "state_invalid"
+            code = ErrorCode.STATE_INVALID
             message = (
                 "We could not verify that Google sign-in (the link expired or was already used), "
                 "so nothing was connected. Please start again with the Connect button."
             )
         else:
-            code = "connection_failed"
+            code = ErrorCode.CONNECTION_FAILED
             message = (
                 "Google did not complete the connection, so nothing was saved. Please try again in a moment."
             )

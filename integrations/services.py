@@ -8,7 +8,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, ConnectionFailed, Forbidden, InvalidInput, NotFound, ScopeNotGranted
+from galaxyco.errors import (
+    AppError,
+    ConnectionFailed,
+    ErrorCode,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ScopeNotGranted,
+)
 from integrations.google import oauth_client
 from integrations.google.scopes import PERMISSION_LABEL, REQUIRED_SCOPE
 from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken, SidemailAccount
@@ -69,7 +77,7 @@ def connect_google_integration(
         raise ConnectionFailed(
             f"Google did not give GalaxyCo lasting access, so {kind.label} was not connected. "
             "Remove GalaxyCo from your Google Account's third-party access, then connect again.",
-            code="no_refresh_token",
+            code=ErrorCode.NO_REFRESH_TOKEN,
         )
     now = timezone.now()
     previous = (

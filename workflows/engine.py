@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, RetryableError, SendOutcomeUnknown
+from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown
 from hooks import notifications
 from integrations.health import reserve_send_slot
 from integrations.models import Integration
@@ -210,7 +210,9 @@ def _wait_for_slot_unclaimed(*, step_run: StepRun, slot_wait: float) -> StepOutc
 def _setup(*, run: WorkflowRun, step_run: StepRun) -> tuple[Action, Integration | None]:
     action = get_action(step_run.action)
     if action is None:
-        raise AppError(f"This step's action “{step_run.action}” no longer exists.", code="unknown_action")
+        raise AppError(
+            f"This step's action “{step_run.action}” no longer exists.", code=ErrorCode.UNKNOWN_ACTION
+        )
     return action, _resolve_integration(run=run, step_run=step_run, action=action)
 
 
@@ -272,7 +274,7 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         raise  # not the step's fault: the task retries the run once the database answers again
     except Exception:
         logger.exception("Step crashed", extra={"event": "step_crashed", "action": step_run.action})
-        crash = AppError(INTERNAL_ERROR_MESSAGE, code="internal_error", status=500)
+        crash = AppError(INTERNAL_ERROR_MESSAGE, code=ErrorCode.INTERNAL_ERROR, status=500)
         _finish_step(step_run=step_run, status=StepStatus.FAILED, error=crash)
         return StepOutcome(error=crash)
     _record_success(step_run=step_run, output=output)
@@ -459,7 +461,7 @@ def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remain
     transaction.on_commit(lambda: notifications.run_finished(run_id=run.pk))
 
 
-def fail_unstarted_run(*, run_id: int, code: str, message: str) -> None:
+def fail_unstarted_run(*, run_id: int, code: ErrorCode, message: str) -> None:
     run = WorkflowRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
     if run is not None:
         steps = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run))

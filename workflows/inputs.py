@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
-from galaxyco.errors import InvalidInput
+from galaxyco.errors import ErrorCode, InvalidInput
 from workflows import rendering
 from workflows.actions.registry import get_action
 
@@ -128,7 +128,7 @@ def require_valid_input(*, steps: Iterable[StepLike], run_input: Mapping[str, An
     missing = [name for name, messages in errors.items() if messages[0].startswith("A value is required")]
     parts = [f"Missing input: {', '.join(missing)}."] if missing else []
     parts += [f"{name}: {messages[0]}" for name, messages in errors.items() if name not in missing]
-    raise InvalidInput(" ".join(parts), code="invalid_input", details={"fields": {"input": errors}})
+    raise InvalidInput(" ".join(parts), code=ErrorCode.INVALID_INPUT, details={"fields": {"input": errors}})
 
 
 # --- Step keys and `{{ steps.<key>.<field> }}`

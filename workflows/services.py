@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, Conflict, InvalidInput, NotFound
+from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
 from workflows import inputs, rendering
@@ -237,7 +237,7 @@ def _check_idempotency_key(key: str) -> None:
         raise InvalidInput(
             f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII "
             "characters. A UUID works well.",
-            code="invalid_idempotency_key",
+            code=ErrorCode.INVALID_IDEMPOTENCY_KEY,
         )
 
 
@@ -260,7 +260,7 @@ def _existing_run_for_key(
     if existing is not None and existing.request_fingerprint != fingerprint:
         raise Conflict(
             "This Idempotency-Key was already used for a different request. Use a new key for a new run.",
-            code="idempotency_key_reused",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
         )
     return existing
 
@@ -348,12 +348,16 @@ def _create_run(
             .exists()
         ):
             raise NotFound()
-        raise Conflict("This workflow has no steps yet. Add a step, then run it.", code="workflow_empty")
+        raise Conflict(
+            "This workflow has no steps yet. Add a step, then run it.", code=ErrorCode.WORKFLOW_EMPTY
+        )
     workflow = steps[0].workflow
     if workflow.archived_at is not None:
         raise NotFound()
     if not workflow.is_active:
-        raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
+        raise Conflict(
+            "This workflow is paused. Turn it on before running it.", code=ErrorCode.WORKFLOW_INACTIVE
+        )
     inputs.require_valid_input(steps=steps, run_input=run_input)
     run = WorkflowRun.objects.create(
         workspace=workspace,

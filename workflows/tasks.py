@@ -14,6 +14,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from galaxyco import context
+from galaxyco.errors import ErrorCode
 from workflows import engine
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def enqueue_run(*, run_id: int) -> None:
         logger.exception("Could not enqueue run", extra={"event": "enqueue_failed", "run_id": run_id})
         engine.fail_unstarted_run(
             run_id=run_id,
-            code="queue_unavailable",
+            code=ErrorCode.QUEUE_UNAVAILABLE,
             message=(
                 "We could not start this run because our task queue is unavailable. Please run it again shortly."
             ),

@@ -17,7 +17,7 @@ from django.views.generic.base import ContextMixin, TemplateResponseMixin
 from rest_framework import serializers
 
 from galaxyco.api import error_messages
-from galaxyco.errors import AppError
+from galaxyco.errors import AppError, ErrorCode, message_for_page
 from integrations.models import Integration
 from integrations.selectors import (
     StepAccount,
@@ -45,7 +45,7 @@ from workspaces.scoping import WorkspacePageMixin
 
 RUNS_PER_PAGE = 50
 # Run errors that the person fixes on the Integrations page.
-RECONNECT_ERROR_CODES = frozenset({"reauth_required", "integration_not_connected"})
+RECONNECT_ERROR_CODES = frozenset({ErrorCode.REAUTH_REQUIRED, ErrorCode.INTEGRATION_NOT_CONNECTED})
 
 
 class WorkflowListView(WorkspacePageMixin, TemplateView):
@@ -238,8 +238,6 @@ class WorkflowRunView(WorkflowPageBase):
                     requested_by=request.user,  # type: ignore[arg-type]
                 )
             except AppError as error:
-                if error.status == 404:
-                    raise Http404 from None
                 _show_error(form, error)
                 status = error.status
             else:
@@ -276,8 +274,6 @@ class WorkflowPreviewView(WorkflowPageBase):
                 workspace=self.workspace, workflow_id=workflow.pk, run_input=form.run_input()
             )
         except AppError as error:
-            if error.status == 404:
-                raise Http404 from None
             _show_error(form, error)
             return self.builder_response(
                 workflow=workflow, definition=definition_of(workflow), run_form=form, status=error.status
@@ -307,12 +303,13 @@ def _preview_text(value: Any) -> str:
 
 def _show_error(form: RunInputForm, error: AppError) -> None:
     """An error from starting or previewing a run, next to the input it is about."""
+    message = message_for_page(error)
     input_errors = error.details.get("fields", {}).get("input") if error.details else None
     if input_errors:
         form.add_input_errors(input_errors)
-        form.input_errors = error.message
+        form.input_errors = message
     else:
-        form.add_error(None, error.message)
+        form.add_error(None, message)
 
 
 class WorkflowDeleteView(WorkflowPageBase):

@@ -9,7 +9,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views import View
 from django.views.generic import TemplateView
 
-from galaxyco.errors import AppError
+from galaxyco.errors import AppError, message_for_page
 from workspaces import services
 from workspaces.forms import AddMemberForm, ApiKeyForm, ChangeRoleForm
 from workspaces.models import Role
@@ -88,9 +88,7 @@ class MemberChangeView(WorkspacePageMixin, View):
                     )
                     messages.success(request, "The role was changed.")
         except AppError as error:
-            if error.status == 404:
-                raise
-            messages.error(request, error.message)
+            messages.error(request, message_for_page(error))
         return redirect("workspace_members", slug=self.workspace.slug)
 
 

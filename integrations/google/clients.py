@@ -26,7 +26,7 @@ from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
-from galaxyco.errors import PermanentError, ReauthRequired, RetryableError, SendOutcomeUnknown
+from galaxyco.errors import ErrorCode, PermanentError, ReauthRequired, RetryableError, SendOutcomeUnknown
 from integrations.google.credentials import credentials_for, record_rejected, refresh_credentials
 from integrations.health import record_use
 from integrations.models import Integration
@@ -158,7 +158,7 @@ def _classify(error: HttpError, *, service_label: str) -> Exception:
     if status == 429 or (status == 403 and reasons & _RATE_LIMIT_REASONS):
         return RetryableError(
             f"{service_label} is rate-limiting this account. We will try again shortly.",
-            code="rate_limited",
+            code=ErrorCode.RATE_LIMITED,
             retry_after=_retry_after(error),
         )
     if status >= 500:
@@ -169,10 +169,10 @@ def _classify(error: HttpError, *, service_label: str) -> Exception:
         return PermanentError(
             f"{service_label} refused: this connection lacks the permission it needs. "
             "Reconnect it on the Integrations page and allow every permission GalaxyCo asks for.",
-            code="insufficient_permissions",
+            code=ErrorCode.INSUFFICIENT_PERMISSIONS,
         )
     detail = f": {google_message}" if google_message else "."
-    return PermanentError(f"{service_label} rejected the request{detail}", code="provider_rejected")
+    return PermanentError(f"{service_label} rejected the request{detail}", code=ErrorCode.PROVIDER_REJECTED)
 
 
 def _execute_once(
@@ -198,7 +198,8 @@ def _execute_once(
                 f"{service_label} did not answer after the request was sent, so it may or may not have been done."
             ) from error
         raise RetryableError(
-            f"{service_label} did not answer in time. We will try again shortly.", code="provider_timeout"
+            f"{service_label} did not answer in time. We will try again shortly.",
+            code=ErrorCode.PROVIDER_TIMEOUT,
         ) from error
     return response
 

@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
+from galaxyco.errors import ErrorCode, PermanentError, ReauthRequired, RetryableError
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def refresh_access_token(*, refresh_token: str) -> RefreshedToken:
     )
     raise PermanentError(
         "Google refused to renew access for this connection. Reconnect it on the Integrations page.",
-        code="token_refresh_failed",
+        code=ErrorCode.TOKEN_REFRESH_FAILED,
     )
 
 

@@ -14,7 +14,7 @@ from django.core.validators import validate_email
 from rest_framework import serializers
 
 from galaxyco.api import error_messages
-from galaxyco.errors import PermanentError
+from galaxyco.errors import ErrorCode, PermanentError
 from integrations.models import Integration
 from workflows import rendering
 
@@ -135,7 +135,7 @@ class Action:
         if missing:
             raise PermanentError(
                 f"This step reads an earlier step's output that is not there: {' '.join(missing)}",
-                code="invalid_params",
+                code=ErrorCode.INVALID_PARAMS,
             )
         rendered = rendering.render_params(
             params,
@@ -151,7 +151,7 @@ class Action:
             )
             raise PermanentError(
                 f"After filling in the run's input, this step's settings are not valid ({fields}).",
-                code="invalid_params",
+                code=ErrorCode.INVALID_PARAMS,
             )
         return dict(serializer.validated_data)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from galaxyco.errors import IntegrationNotConnected, PermanentError
+from galaxyco.errors import ErrorCode, IntegrationNotConnected, PermanentError
 from integrations.google import clients
 from integrations.models import Integration, IntegrationType
 from workflows.actions.base import (
@@ -115,7 +115,7 @@ def _not_sent(what: str) -> PermanentError:
     return PermanentError(
         f"This email was not sent: {what} would not be what the step's settings say. "
         "Check the run's input for text that mail programs decode, such as =?utf-8?q?...?=.",
-        code="invalid_params",
+        code=ErrorCode.INVALID_PARAMS,
     )
 
 
@@ -173,7 +173,7 @@ class GmailSendEmail(Action):
         except (ValueError, TypeError) as error:  # the email package refuses a header it cannot write safely
             raise PermanentError(
                 "This email could not be built from the run's input: a header value is not allowed.",
-                code="invalid_params",
+                code=ErrorCode.INVALID_PARAMS,
             ) from error
         sent = clients.send_gmail_message(
             integration=integration, raw=base64.urlsafe_b64encode(raw).decode(), on_call=step.on_call
