@@ -196,6 +196,14 @@ class ReauthRequired(PermanentError):
     message = "Your Google connection has expired or was revoked. Reconnect it on the Integrations page."
 
 
+class StepGaveUp(PermanentError):
+    """A step stopped retrying: its attempts ran out, or the provider asked us to wait longer
+    than a run stays open. Permanent, not a 503: the run has failed, and trying again is the
+    person's choice. It keeps the code of the failure it gave up on (`rate_limited`, ...)."""
+
+    message = "We gave up on this step; run the workflow again later."
+
+
 # --- Connecting a Google account.
 
 

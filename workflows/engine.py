@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from galaxyco import context
-from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown
+from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown, StepGaveUp
 from hooks import notifications
 from integrations.health import reserve_send_slot
 from integrations.models import Integration
@@ -378,7 +378,7 @@ def _retry_or_give_up(
         # Still unsettled when we stop trying: the person decides.
         return _finish_outcome_unknown(step_run=step_run, integration=integration)
     if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER_SECONDS:
-        final = RetryableError(
+        final = StepGaveUp(
             f"Google asked us to wait {error.retry_after / 60:.0f} minutes before trying again. "
             "Run the workflow again later.",
             code=error.code,
@@ -389,7 +389,7 @@ def _retry_or_give_up(
         )
         return StepOutcome(error=final)
     if step_run.attempts >= MAX_ATTEMPTS:
-        final = RetryableError(
+        final = StepGaveUp(
             f"{error.message.removesuffix(' We will try again shortly.')} "
             f"We gave up after {step_run.attempts} attempts; run the workflow again later.",
             code=error.code,

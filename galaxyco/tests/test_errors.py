@@ -20,12 +20,20 @@ from galaxyco.errors import (
     Conflict,
     ErrorCode,
     NotFound,
+    PermanentError,
     ReauthRequired,
     RefusedInput,
+    RetryableError,
+    StepGaveUp,
     error_payload,
     message_for_page,
 )
 from galaxyco.middleware import AppErrorPageMiddleware
+from integrations.tests.google_grants import connect
+from workflows import engine
+from workflows.tests.helpers import create_workflow, execute
+
+ADA = {"name": "Ada <Lovelace>", "email": "ada@example.com"}
 
 ROOT = Path(__file__).resolve().parents[2]
 # The project package and every Django app of ours (a folder with apps.py), new ones included.
@@ -156,6 +164,41 @@ def test_the_openapi_error_shape_lists_every_error_code(client):
     assert schema["components"]["schemas"]["ErrorCodeEnum"]["enum"] == [code.value for code in ErrorCode]
     error = schema["components"]["schemas"]["Error"]["properties"]["code"]
     assert "ErrorCodeEnum" in json.dumps(error)
+
+
+@pytest.fixture
+def gmail(google, workspace, member):
+    return connect(google, workspace=workspace, user=member, email="sender@gmail.test")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ({"status": 500, "count": 5}, ErrorCode.PROVIDER_UNAVAILABLE),
+        ({"status": 429, "count": 1, "retry_after": 7200}, ErrorCode.RATE_LIMITED),
+    ],
+    ids=["attempts-exhausted", "retry-after-too-long"],
+)
+def test_a_step_that_gave_up_is_a_permanent_error_that_keeps_its_code(
+    google, gmail, workspace, key_client, monkeypatch, fault, code
+):
+    finished: list[Exception | None] = []
+    finish_step = engine._finish_step
+
+    def spy(**kwargs):
+        finished.append(kwargs.get("error"))
+        return finish_step(**kwargs)
+
+    monkeypatch.setattr(engine, "_finish_step", spy)
+    google.state.add_fault("gmail.send", **fault)
+    body = execute(key_client, workspace, create_workflow(key_client, workspace), ADA).json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    (gave_up,) = finished
+    assert isinstance(gave_up, StepGaveUp) and isinstance(gave_up, PermanentError)
+    assert not isinstance(gave_up, RetryableError) and gave_up.status != 503
+    assert gave_up.code == code
 
 
 def test_a_page_shows_a_caught_errors_message_and_answers_not_found_with_the_404_page():
