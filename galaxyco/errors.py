@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     PROVIDER_ERROR = "provider_error"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_TIMEOUT = "provider_timeout"
+    PROVIDER_UNREACHABLE = "provider_unreachable"
     PROVIDER_REJECTED = "provider_rejected"
     INSUFFICIENT_PERMISSIONS = "insufficient_permissions"
     TOKEN_REFRESH_FAILED = "token_refresh_failed"

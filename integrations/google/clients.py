@@ -26,17 +26,13 @@ from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
-from galaxyco.errors import ErrorCode, PermanentError, ReauthRequired, RetryableError, SendOutcomeUnknown
+from galaxyco.errors import PermanentError, ReauthRequired
+from integrations.google import errors as google_errors
 from integrations.google.credentials import credentials_for, record_rejected, refresh_credentials
 from integrations.health import record_use
 from integrations.models import Integration
 
 logger = logging.getLogger(__name__)
-
-# Google's reasons for a 403 that mean "slow down", not "forbidden".
-_RATE_LIMIT_REASONS = {"ratelimitexceeded", "userratelimitexceeded", "quotaexceeded", "rate_limit_exceeded"}
-# 403 reasons that mean the account lacks a permission the person can grant by reconnecting.
-_PERMISSION_REASONS = {"insufficientpermissions", "access_token_scope_insufficient", "forbidden"}
 
 
 # Scopes that let the app read the mailbox's Sent mail (to settle a send whose outcome is unknown).
@@ -132,49 +128,6 @@ def _authorized_http(credentials: Credentials) -> google_auth_httplib2.Authorize
     )
 
 
-def _error_details(error: HttpError) -> tuple[set[str], str]:
-    """Every reason Google gave (from `errors` and `details`, lower-cased) and its message."""
-    try:
-        body = json.loads(error.content)["error"]
-    except (ValueError, TypeError, KeyError):
-        return set(), ""
-    if not isinstance(body, dict):
-        return set(), ""
-    entries = [*(body.get("errors") or []), *(body.get("details") or [])]
-    reasons = {str(entry.get("reason", "")).lower() for entry in entries if isinstance(entry, dict)}
-    return reasons - {""}, str(body.get("message", ""))
-
-
-def _retry_after(error: HttpError) -> float | None:
-    try:
-        return float(error.resp.get("retry-after", ""))
-    except (TypeError, ValueError):
-        return None
-
-
-def _classify(error: HttpError, *, service_label: str) -> Exception:
-    status = int(error.resp.status)
-    reasons, google_message = _error_details(error)
-    if status == 429 or (status == 403 and reasons & _RATE_LIMIT_REASONS):
-        return RetryableError(
-            f"{service_label} is rate-limiting this account. We will try again shortly.",
-            code=ErrorCode.RATE_LIMITED,
-            retry_after=_retry_after(error),
-        )
-    if status >= 500:
-        return RetryableError(f"{service_label} is unavailable right now. We will try again shortly.")
-    if status == 401:
-        return ReauthRequired()
-    if status == 403 and (reasons & _PERMISSION_REASONS or not reasons):
-        return PermanentError(
-            f"{service_label} refused: this connection lacks the permission it needs. "
-            "Reconnect it on the Integrations page and allow every permission GalaxyCo asks for.",
-            code=ErrorCode.INSUFFICIENT_PERMISSIONS,
-        )
-    detail = f": {google_message}" if google_message else "."
-    return PermanentError(f"{service_label} rejected the request{detail}", code=ErrorCode.PROVIDER_REJECTED)
-
-
 def _execute_once(
     request_for: Callable[[], Any],
     credentials: Credentials,
@@ -189,18 +142,11 @@ def _execute_once(
     try:
         response: dict[str, Any] = request.execute(http=_authorized_http(credentials))
     except (NotConnected, httplib2.ServerNotFoundError) as error:
-        raise RetryableError(
-            f"{service_label} could not be reached. We will try again shortly.", code="provider_unreachable"
-        ) from error
+        raise google_errors.unreachable(service_label=service_label) from error
     except (TimeoutError, OSError, httplib2.HttpLib2Error, ResendRefused) as error:
         if on_call is not None:
-            raise SendOutcomeUnknown(
-                f"{service_label} did not answer after the request was sent, so it may or may not have been done."
-            ) from error
-        raise RetryableError(
-            f"{service_label} did not answer in time. We will try again shortly.",
-            code=ErrorCode.PROVIDER_TIMEOUT,
-        ) from error
+            raise google_errors.outcome_unknown(service_label=service_label) from error
+        raise google_errors.timed_out(service_label=service_label) from error
     return response
 
 
@@ -222,7 +168,7 @@ def execute(
             credentials = refresh_credentials(integration=integration, rejected_token=credentials.token)
             response = _execute_once(request_for, credentials, service_label, on_call)
     except HttpError as error:
-        failure = _classify(error, service_label=service_label)
+        failure = google_errors.from_http_error(error, service_label=service_label)
         if isinstance(failure, ReauthRequired):
             record_rejected(integration=integration, rejected_token=credentials.token, error=failure)
         raise failure from error

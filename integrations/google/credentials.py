@@ -17,8 +17,9 @@ from django.utils import timezone
 from google.oauth2.credentials import Credentials
 
 from galaxyco import context
-from galaxyco.errors import IntegrationNotConnected, ReauthRequired, RetryableError
+from galaxyco.errors import IntegrationNotConnected, ReauthRequired
 from integrations import health
+from integrations.google import errors as google_errors
 from integrations.google import oauth_client
 from integrations.models import Integration, IntegrationStatus, OAuthToken
 
@@ -41,21 +42,11 @@ def _fresh_enough(token: OAuthToken) -> bool:
     return token.expires_at - timezone.now() > REFRESH_MARGIN
 
 
-def _reauth_message(integration: Integration) -> str:
-    return (
-        f"The {integration.get_type_display()} connection for {integration.email} expired or was "
-        "revoked. Reconnect it on the Integrations page."
-    )
-
-
 def _ensure_usable(integration: Integration) -> None:
     if integration.status == IntegrationStatus.REAUTH_REQUIRED:
-        raise ReauthRequired(_reauth_message(integration))
+        raise google_errors.reauth_required(integration)
     if integration.status == IntegrationStatus.DISCONNECTED:
-        raise IntegrationNotConnected(
-            f"{integration.get_type_display()} ({integration.email}) was disconnected. "
-            "Connect it again on the Integrations page."
-        )
+        raise google_errors.disconnected(integration)
 
 
 def _token_of(integration: Integration) -> OAuthToken | None:
@@ -131,9 +122,7 @@ def _lease_or_refreshed_token(
         if _already_refreshed(token, stale_token):
             return token, None
         if lease_seen is not None and token.refresh_lease_until != lease_seen:
-            raise RetryableError(
-                "Google's token service did not renew access just now. We will try again shortly."
-            )
+            raise google_errors.refresh_abandoned()
         lease = _take_lease(token)
         if lease is not None:
             return token, lease
@@ -171,7 +160,7 @@ def refresh_credentials(
     try:
         refreshed = oauth_client.refresh_access_token(refresh_token=token.refresh_token)
     except ReauthRequired as refused:
-        error = ReauthRequired(_reauth_message(integration))
+        error = google_errors.reauth_required(integration)
         # Marked before the lease is released, so the workers waiting on it see the status.
         health.record_reauth_required(
             integration_id=integration.pk, error=error, credentials_generation=token.updated_at

@@ -1,8 +1,5 @@
-"""Google's token endpoint (refresh) and revoke endpoint, with failures classified.
-
-`invalid_grant` means the grant is gone (revoked, password changed, unused for months):
-ReauthRequired. 429, 5xx and timeouts are transient: RetryableError.
-"""
+"""Google's token endpoint (refresh) and revoke endpoint; integrations.google.errors says what
+a failure means."""
 
 import logging
 from dataclasses import dataclass
@@ -12,7 +9,8 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from galaxyco.errors import ErrorCode, PermanentError, ReauthRequired, RetryableError
+from galaxyco.errors import ErrorCode
+from integrations.google import errors as google_errors
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +26,6 @@ class RefreshedToken:
     scope: str | None
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
 def refresh_access_token(*, refresh_token: str) -> RefreshedToken:
     try:
         response = _session.post(
@@ -48,7 +39,7 @@ def refresh_access_token(*, refresh_token: str) -> RefreshedToken:
             timeout=settings.GOOGLE_HTTP_TIMEOUT,
         )
     except requests.RequestException as exc:
-        raise RetryableError(f"Google's token service could not be reached ({type(exc).__name__}).") from exc
+        raise google_errors.token_service_unreachable(exc) from exc
 
     if response.status_code == 200:
         data = response.json()
@@ -58,18 +49,14 @@ def refresh_access_token(*, refresh_token: str) -> RefreshedToken:
             refresh_token=data.get("refresh_token"),
             scope=data.get("scope"),
         )
-    error = _error_code(response)
-    if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableError(retry_after=_retry_after(response))
-    if error == "invalid_grant":
-        raise ReauthRequired()
-    logger.error(
-        "Google's token endpoint refused a refresh: status %s, error %s", response.status_code, error
-    )
-    raise PermanentError(
-        "Google refused to renew access for this connection. Reconnect it on the Integrations page.",
-        code=ErrorCode.TOKEN_REFRESH_FAILED,
-    )
+    error = google_errors.from_token_response(response)
+    if error.code == ErrorCode.TOKEN_REFRESH_FAILED:
+        logger.error(
+            "Google's token endpoint refused a refresh: status %s, error %s",
+            response.status_code,
+            google_errors.token_error_code(response),
+        )
+    raise error
 
 
 def revoke_token(*, token: str) -> bool:
@@ -81,16 +68,7 @@ def revoke_token(*, token: str) -> bool:
     except requests.RequestException as exc:
         logger.warning("Could not reach Google to revoke a token: %s", type(exc).__name__)
         return False
-    if response.status_code == 200 or _error_code(response) == "invalid_token":
+    if response.status_code == 200 or google_errors.token_error_code(response) == "invalid_token":
         return True
     logger.warning("Google did not revoke a token: status %s", response.status_code)
     return False
-
-
-def _error_code(response: requests.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, str) else ""

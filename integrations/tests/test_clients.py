@@ -5,7 +5,7 @@ import pytest
 from googleapiclient.errors import HttpError
 
 from galaxyco.errors import PermanentError, ReauthRequired, RetryableError
-from integrations.google.clients import _classify
+from integrations.google.errors import from_http_error
 
 
 def google_error(status: int, *, errors=(), details=(), message="", headers=None) -> HttpError:
@@ -30,15 +30,18 @@ def google_error(status: int, *, errors=(), details=(), message="", headers=None
     ],
 )
 def test_rate_limits_and_outages_are_retryable(error):
-    assert isinstance(_classify(error, service_label="Gmail"), RetryableError)
+    assert isinstance(from_http_error(error, service_label="Gmail"), RetryableError)
 
 
 def test_retry_after_is_kept():
-    assert _classify(google_error(429, headers={"retry-after": "9"}), service_label="Gmail").retry_after == 9
+    assert (
+        from_http_error(google_error(429, headers={"retry-after": "9"}), service_label="Gmail").retry_after
+        == 9
+    )
 
 
 def test_a_missing_permission_asks_to_reconnect():
-    classified = _classify(
+    classified = from_http_error(
         google_error(403, errors=[{"reason": "insufficientPermissions"}]), service_label="Gmail"
     )
     assert isinstance(classified, PermanentError)
@@ -46,14 +49,14 @@ def test_a_missing_permission_asks_to_reconnect():
 
 
 def test_other_refusals_pass_on_googles_reason():
-    classified = _classify(
+    classified = from_http_error(
         google_error(400, errors=[{"reason": "invalidArgument"}], message="Invalid To header"),
         service_label="Gmail",
     )
     assert isinstance(classified, PermanentError)
     assert classified.code == "provider_rejected"
     assert classified.message == "Gmail rejected the request: Invalid To header"
-    daily = _classify(
+    daily = from_http_error(
         google_error(403, errors=[{"reason": "dailyLimitExceeded"}], message="Daily limit"),
         service_label="Gmail",
     )
@@ -61,4 +64,4 @@ def test_other_refusals_pass_on_googles_reason():
 
 
 def test_401_means_reconnect():
-    assert isinstance(_classify(google_error(401), service_label="Gmail"), ReauthRequired)
+    assert isinstance(from_http_error(google_error(401), service_label="Gmail"), ReauthRequired)
