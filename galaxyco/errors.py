@@ -51,6 +51,11 @@ class ErrorCode(StrEnum):
     WORKFLOW_INACTIVE = "workflow_inactive"
     WORKFLOW_ARCHIVED = "workflow_archived"
     UNKNOWN_ACTION = "unknown_action"
+    WORKFLOW_DELETED = "workflow_deleted"
+    RUN_NOT_RERUNNABLE = "run_not_rerunnable"
+    ALREADY_RERUN = "already_rerun"
+    RUN_FINISHED = "run_finished"
+    RUN_IN_PROGRESS = "run_in_progress"
     # Webhooks
     NOT_A_WEBHOOK = "not_a_webhook"
     UNKNOWN_EVENT = "unknown_event"
@@ -58,6 +63,7 @@ class ErrorCode(StrEnum):
     INVALID_URL = "invalid_url"
     PRIVATE_URL = "private_url"
     UNKNOWN_HOST = "unknown_host"
+    INVALID_INTEGRATION = "invalid_integration"
     # Providers
     PROVIDER_ERROR = "provider_error"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
@@ -69,11 +75,13 @@ class ErrorCode(StrEnum):
     INTEGRATION_NOT_CONNECTED = "integration_not_connected"
     REAUTH_REQUIRED = "reauth_required"
     NO_REFRESH_TOKEN = "no_refresh_token"
+    HISTORY_EXPIRED = "history_expired"
     # Connecting a Google account
     CONNECTION_FAILED = "connection_failed"
     SCOPE_NOT_GRANTED = "scope_not_granted"
     STATE_INVALID = "state_invalid"
     CONSENT_DENIED = "consent_denied"
+    WRONG_ACCOUNT = "wrong_account"
 
 
 class AppError(Exception):

@@ -53,7 +53,8 @@ def create_trigger(
             or not may_use_integration(integration=integration, user_id=created_by.pk if created_by else None)
         ):
             raise InvalidInput(
-                "Choose a Gmail account of this workspace that you may use.", code="invalid_integration"
+                "Choose a Gmail account of this workspace that you may use.",
+                code=ErrorCode.INVALID_INTEGRATION,
             )
         trigger.integration = integration
         trigger.config = config

@@ -134,7 +134,7 @@ class IntegrationSocialAccountAdapter(DefaultSocialAccountAdapter):
                 raise ScopeNotGranted(
                     f"You chose a different Google account. Choose {integration.email} to let "
                     "GalaxyCo read that mailbox.",
-                    code="wrong_account",
+                    code=ErrorCode.WRONG_ACCOUNT,
                 )
             if GMAIL_READONLY not in grant.granted_scopes:
                 raise ScopeNotGranted(

@@ -450,12 +450,16 @@ def _create_rerun(
     if old.status not in RERUNNABLE_STATUSES:
         raise Conflict(
             f"Run #{old.pk} is {old.get_status_display().lower()}: only a failed or canceled run can be re-run.",
-            code="run_not_rerunnable",
+            code=ErrorCode.RUN_NOT_RERUNNABLE,
         )
     if old.workflow.archived_at is not None:
-        raise Conflict("This run's workflow was deleted, so it cannot be run again.", code="workflow_deleted")
+        raise Conflict(
+            "This run's workflow was deleted, so it cannot be run again.", code=ErrorCode.WORKFLOW_DELETED
+        )
     if not old.workflow.is_active:
-        raise Conflict("This workflow is paused. Turn it on before running it.", code="workflow_inactive")
+        raise Conflict(
+            "This workflow is paused. Turn it on before running it.", code=ErrorCode.WORKFLOW_INACTIVE
+        )
     under_way = (
         WorkflowRun.objects.for_workspace(workspace)
         .filter(retry_of=old)
@@ -467,7 +471,7 @@ def _create_rerun(
         raise Conflict(
             f"Run #{old.pk} was already re-run as run #{under_way.pk}, which is "
             f"{under_way.get_status_display().lower()}. Open that run instead.",
-            code="already_rerun",
+            code=ErrorCode.ALREADY_RERUN,
         )
     run = WorkflowRun.objects.create(
         workspace=workspace,
@@ -525,7 +529,7 @@ def cancel_run(*, workspace: Workspace, run_id: int) -> WorkflowRun:
             raise Conflict(
                 f"Run #{run.pk} has already finished ({run.get_status_display().lower()}): "
                 "there is nothing left to cancel.",
-                code="run_finished",
+                code=ErrorCode.RUN_FINISHED,
             )
         steps = StepRun.objects.for_workspace(workspace).filter(run=run)
         skipped = steps.filter(status__in=_CANCELABLE_STEP_STATUSES).update(
@@ -535,7 +539,7 @@ def cancel_run(*, workspace: Workspace, run_id: int) -> WorkflowRun:
             raise Conflict(  # leaving the transaction undoes the skips
                 f"Run #{run.pk} is running a step right now, so it cannot be canceled. "
                 "Wait for the step to finish, then cancel it if it is still waiting.",
-                code="run_in_progress",
+                code=ErrorCode.RUN_IN_PROGRESS,
             )
         run.status, run.finished_at = RunStatus.CANCELED, timezone.now()
         run.error_code, run.error_message = "", ""

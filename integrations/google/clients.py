@@ -29,6 +29,7 @@ from googleapiclient.errors import HttpError
 from galaxyco.errors import PermanentError, ReauthRequired
 from integrations.google import errors as google_errors
 from integrations.google.credentials import credentials_for, record_rejected, refresh_credentials
+from integrations.google.errors import HistoryExpired
 from integrations.health import record_use
 from integrations.models import Integration
 
@@ -224,13 +225,6 @@ def insert_calendar_event(
 
 # Items per page of a history or message listing (Gmail's maximum); every page is read.
 GMAIL_PAGE_SIZE = 500
-
-
-class HistoryExpired(PermanentError):
-    """Gmail answered 404: from history.list, it no longer has history from that id (list the
-    mailbox's messages instead); from messages.get, the message was deleted."""
-
-    code = "history_expired"
 
 
 def _gmail_read(integration: Integration, request_for: Callable[[], Any]) -> dict[str, Any]:

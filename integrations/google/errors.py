@@ -99,6 +99,13 @@ def outcome_unknown(*, service_label: str) -> SendOutcomeUnknown:
     )
 
 
+class HistoryExpired(PermanentError):
+    """Gmail answered 404: from history.list, it no longer has history from that id (list the
+    mailbox's messages instead); from messages.get, the message was deleted."""
+
+    code = ErrorCode.HISTORY_EXPIRED
+
+
 def timed_out(*, service_label: str) -> RetryableError:
     return RetryableError(
         f"{service_label} did not answer in time. We will try again shortly.", code=ErrorCode.PROVIDER_TIMEOUT
