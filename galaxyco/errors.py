@@ -69,6 +69,9 @@ class ErrorCode(StrEnum):
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_TIMEOUT = "provider_timeout"
     PROVIDER_UNREACHABLE = "provider_unreachable"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    SIDEMAIL_UNAVAILABLE = "sidemail_unavailable"
+    SIDEMAIL_KEY_REFUSED = "sidemail_key_refused"
     PROVIDER_REJECTED = "provider_rejected"
     INSUFFICIENT_PERMISSIONS = "insufficient_permissions"
     TOKEN_REFRESH_FAILED = "token_refresh_failed"
@@ -180,7 +183,7 @@ class RetryableError(ProviderError):
 class SendOutcomeUnknown(ProviderError):
     """The request went out and no answer came back: the provider may or may not have done it."""
 
-    code = "outcome_unknown"
+    code = ErrorCode.OUTCOME_UNKNOWN
     status = 502
     message = "Google did not answer after the request was sent, so it may or may not have been done."
 

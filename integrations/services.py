@@ -159,12 +159,12 @@ def connect_sidemail_integration(
             raise AppError(
                 "Sidemail could not be reached to check the API key, so nothing was saved. "
                 "Try again in a minute.",
-                code="sidemail_unavailable",
+                code=ErrorCode.SIDEMAIL_UNAVAILABLE,
                 status=503,
             ) from error
         raise InvalidInput(
             f"Sidemail refused this API key, so nothing was saved: {error.message}",
-            code="sidemail_key_refused",
+            code=ErrorCode.SIDEMAIL_KEY_REFUSED,
             details={"fields": {"api_key": [error.message]}},
         ) from error
     with transaction.atomic():

@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
-OUTCOME_UNKNOWN_CODE = "outcome_unknown"
 # How long after a call whose outcome is unknown it is looked up (in units of the retry base),
 # so the provider has had time to file what it did.
 LOOKUP_DELAY_BASES = 5
@@ -338,7 +337,7 @@ def _finish_outcome_unknown(*, step_run: StepRun, integration: Integration | Non
     error = AppError(
         "We asked Gmail to send this email but got no answer, so we cannot tell whether it was sent. "
         f"Check the Sent folder of {mailbox}: if the email is not there, choose Send again.",
-        code=OUTCOME_UNKNOWN_CODE,
+        code=ErrorCode.OUTCOME_UNKNOWN,
         status=502,
     )
     _finish_step(step_run=step_run, status=StepStatus.OUTCOME_UNKNOWN, error=error)

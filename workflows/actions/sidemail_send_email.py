@@ -11,7 +11,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from galaxyco.errors import IntegrationNotConnected, PermanentError, ReauthRequired, RetryableError
+from galaxyco.errors import ErrorCode, IntegrationNotConnected, PermanentError, ReauthRequired, RetryableError
 from integrations.health import record_reauth_required
 from integrations.models import Integration, IntegrationType, SidemailAccount
 from integrations.sidemail.api_client import SidemailClient, SidemailError
@@ -99,7 +99,7 @@ def sender(*, params: dict[str, Any], account_address: str) -> str:
         raise PermanentError(
             f"This step sends from {chosen}, but its Sidemail account sends from {account_address}: "
             f"use an address at {_domain(account_address)}, or leave the from-address blank.",
-            code="invalid_params",
+            code=ErrorCode.INVALID_PARAMS,
         )
     return chosen
 
@@ -125,7 +125,7 @@ def step_error(error: SidemailError, *, account_address: str) -> PermanentError 
     if error.retryable:
         return RetryableError(
             f"Sidemail is busy or unavailable right now ({error.message}) We will try again shortly.",
-            code="provider_unavailable",
+            code=ErrorCode.PROVIDER_UNAVAILABLE,
             retry_after=error.retry_after,
         )
     if error.code == "authentication-failed":
@@ -133,7 +133,7 @@ def step_error(error: SidemailError, *, account_address: str) -> PermanentError 
             f"Sidemail refused the API key of the account that sends from {account_address}. "
             "Connect Sidemail again with a valid key on the Integrations page."
         )
-    return PermanentError(f"Sidemail refused the email: {error.message}", code="provider_rejected")
+    return PermanentError(f"Sidemail refused the email: {error.message}", code=ErrorCode.PROVIDER_REJECTED)
 
 
 class SidemailSendEmail(Action):
