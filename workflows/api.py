@@ -194,7 +194,8 @@ class RunRetryApi(WorkspaceAPIView):
         description="Run a failed or canceled run again: a new run (`retry_of` this one) with its input "
         "and its steps as they were when it ran. Steps that had succeeded are carried over (`carried_over`, "
         "their output kept), not run again. Answers like execute; 409 for a run that succeeded, is under "
-        "way, or was already re-run by a run that has not failed.",
+        "way, or was already re-run by a run that has not failed; 409 `outcome_unknown` for a run with a "
+        "step whose email may have gone out: check the Sent folder, then use that step's send-again.",
     )
     def post(self, request: Request, workspace_id: int, run_id: int) -> Response:
         wait = ExecuteParameters.read(request)["wait"]
@@ -214,7 +215,8 @@ class RunCancelApi(WorkspaceAPIView):
         request=None,
         responses={200: RunSerializer},
         description="Cancel a queued run, or one waiting to retry a step or for its send slot: its "
-        "remaining steps are skipped. 409 for a run that has finished or is running a step right now.",
+        "remaining steps are skipped. 409 for a run that has finished, is running a step right now, or is "
+        "finding out whether an email it sent went out.",
     )
     def post(self, request: Request, workspace_id: int, run_id: int) -> Response:
         services.cancel_run(workspace=self.workspace, run_id=run_id)

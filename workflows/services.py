@@ -2,7 +2,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -394,6 +394,19 @@ def _create_run(
 RERUNNABLE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.CANCELED})
 
 
+def rerun_refusal(*, run_id: int, steps: Iterable[StepRun]) -> str:
+    """Why this run may not be re-run, or "": a step whose email may have gone out (its outcome is
+    unknown) would be sent again without anyone checking. Send again on that step is the way."""
+    for step in steps:
+        if step.status == StepStatus.OUTCOME_UNKNOWN:
+            return (
+                f"Run #{run_id} cannot be re-run: step {step.position + 1} may already have sent its "
+                "email, and a re-run would send it again. Check the Sent folder of the sending account; "
+                f"if the email is not there, use Send again on step {step.position + 1}."
+            )
+    return ""
+
+
 def rerun(
     *,
     workspace: Workspace,
@@ -460,6 +473,11 @@ def _create_rerun(
         raise Conflict(
             "This workflow is paused. Turn it on before running it.", code=ErrorCode.WORKFLOW_INACTIVE
         )
+    refusal = rerun_refusal(
+        run_id=old.pk, steps=StepRun.objects.for_workspace(workspace).filter(run=old).order_by("position")
+    )
+    if refusal:
+        raise Conflict(refusal, code=ErrorCode.OUTCOME_UNKNOWN)
     under_way = (
         WorkflowRun.objects.for_workspace(workspace)
         .filter(retry_of=old)
@@ -516,7 +534,8 @@ _CANCELABLE_STEP_STATUSES = [StepStatus.PENDING, StepStatus.RETRYING]
 
 def cancel_run(*, workspace: Workspace, run_id: int) -> WorkflowRun:
     """Cancel a run that is queued or waiting (to retry a step, or for a send slot): its remaining
-    steps are skipped. A step under way (claimed) cannot be called back: 409, as for a finished run.
+    steps are skipped. A step under way (claimed), or one whose send's outcome is still to be looked
+    up, cannot be called back: 409, as for a finished run.
 
     The steps are skipped with one conditional UPDATE, which a concurrent claim (the engine's own
     conditional UPDATE on the same rows) either precedes, and then the cancel finds the step under
@@ -532,6 +551,14 @@ def cancel_run(*, workspace: Workspace, run_id: int) -> WorkflowRun:
                 code=ErrorCode.RUN_FINISHED,
             )
         steps = StepRun.objects.for_workspace(workspace).filter(run=run)
+        if steps.filter(provider_call_started_at__isnull=False).exists():
+            # Waiting to look up a send whose answer never came: skipping the step would hide an
+            # email that may have gone out.
+            raise Conflict(
+                f"Run #{run.pk} is finding out whether an email it sent went out, so it cannot be "
+                "canceled. Wait for the run to finish; it says whether the email was sent.",
+                code=ErrorCode.RUN_IN_PROGRESS,
+            )
         skipped = steps.filter(status__in=_CANCELABLE_STEP_STATUSES).update(
             status=StepStatus.SKIPPED, next_attempt_at=None, send_slot_at=None
         )

@@ -430,6 +430,7 @@ class RunDetailView(WorkspacePageMixin, TemplateView):
         ctx.update(
             run=run,
             rerunnable=run.status in services.RERUNNABLE_STATUSES,
+            rerun_refusal=services.rerun_refusal(run_id=run.pk, steps=steps),
             retries=list(
                 selectors.run_list(workspace=self.workspace).filter(retry_of=run).values_list("pk", flat=True)
             ),

@@ -75,6 +75,24 @@ def test_a_run_with_a_step_under_way_or_finished_is_not_canceled(workspace, queu
         services.cancel_run(workspace=workspace, run_id=queued.pk)
 
 
+def test_a_run_looking_up_whether_its_email_went_out_is_not_canceled(workspace, queued):
+    """The send's outcome is unknown and the step waits to look it up in the Sent mail: skipping it
+    would hide an email that may have gone out."""
+    WorkflowRun.objects.filter(pk=queued.pk).update(status=RunStatus.RUNNING)
+    queued.step_runs.update(
+        status=StepStatus.RETRYING,
+        attempts=1,
+        provider_call_started_at=timezone.now(),
+        next_attempt_at=timezone.now() + timedelta(seconds=30),
+    )
+
+    with pytest.raises(Conflict, match="whether an email it sent went out") as refused:
+        services.cancel_run(workspace=workspace, run_id=queued.pk)
+
+    assert refused.value.code == "run_in_progress"
+    assert statuses(queued) == ("running", ["retrying"])
+
+
 def test_a_cancel_first_leaves_the_engine_nothing_to_claim(workspace, queued):
     step = queued.step_runs.get()  # as an executor read it, before the cancel
     services.cancel_run(workspace=workspace, run_id=queued.pk)

@@ -190,3 +190,47 @@ def test_the_run_page_re_runs_and_shows_the_step_carried_over(
     refused = client.post(f"/w/{workspace.slug}/runs/{new.pk}/retry/", follow=True)
     assert "only a failed or canceled run can be re-run" in unescape(refused.content.decode())
     assert WorkflowRun.objects.count() == 2
+
+
+def unknown_outcome_run(google, key_client, workspace, settings) -> dict:
+    """Gmail takes the email and never answers; the account cannot read its Sent mail, so the
+    step ends outcome_unknown and the run fails."""
+    settings.GOOGLE_HTTP_TIMEOUT = 0.4
+    workflow_id = create_workflow(key_client, workspace, MAIL_THEN_EVENT)
+    google.state.add_fault("gmail.send", hang_seconds=1.5, hang_after=True)
+    run = execute(key_client, workspace, workflow_id, ADA).json()["run"]
+    assert [s["status"] for s in run["steps"]] == ["outcome_unknown", "skipped"], run
+    assert len(google.state.messages()) == 1  # it did go out
+    return run
+
+
+def test_a_run_whose_email_may_have_gone_out_is_not_re_run(google, accounts, workspace, key_client, settings):
+    old = unknown_outcome_run(google, key_client, workspace, settings)
+
+    response = key_client.post(retry_url(workspace, old["id"]))
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "outcome_unknown"
+    assert "Check the Sent folder" in error["message"]
+    assert "Send again on step 1" in error["message"]
+    assert not WorkflowRun.objects.filter(retry_of_id=old["id"]).exists()
+    assert len(google.state.messages()) == 1
+
+
+def test_the_run_page_offers_send_again_instead_of_re_run_for_an_unknown_outcome(
+    google, accounts, workspace, member, key_client, settings
+):
+    old = unknown_outcome_run(google, key_client, workspace, settings)
+    client = Client()
+    client.force_login(member)
+
+    page = unescape(client.get(f"/w/{workspace.slug}/runs/{old['id']}/").content.decode())
+
+    assert 'data-testid="rerun"' not in page
+    assert 'data-testid="send-again"' in page
+    assert 'data-testid="rerun-refused"' in page
+    assert "use Send again on step 1" in page
+    refused = client.post(f"/w/{workspace.slug}/runs/{old['id']}/retry/", follow=True)
+    assert "Check the Sent folder" in unescape(refused.content.decode())
+    assert not WorkflowRun.objects.filter(retry_of_id=old["id"]).exists()
