@@ -266,7 +266,7 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
     except RetryableError as error:
         if not settling:
             step_run.provider_call_started_at = None  # answered, or never sent: not ambiguous
-        return _retry_or_give_up(step_run=step_run, error=error, integration=integration)
+        return _retry_or_give_up(step_run=step_run, error=error, action=action, integration=integration)
     except AppError as error:
         return _fail_step(step_run=step_run, error=error)
     except DATABASE_ERRORS:
@@ -370,7 +370,7 @@ def _fail_step(*, step_run: StepRun, error: AppError) -> StepOutcome:
 
 
 def _retry_or_give_up(
-    *, step_run: StepRun, error: RetryableError, integration: Integration | None = None
+    *, step_run: StepRun, error: RetryableError, action: Action, integration: Integration | None = None
 ) -> StepOutcome:
     giving_up = (error.retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS or step_run.attempts >= MAX_ATTEMPTS
     if giving_up and step_run.provider_call_started_at is not None:
@@ -378,7 +378,7 @@ def _retry_or_give_up(
         return _finish_outcome_unknown(step_run=step_run, integration=integration)
     if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER_SECONDS:
         final = StepGaveUp(
-            f"Google asked us to wait {error.retry_after / 60:.0f} minutes before trying again. "
+            f"{action.provider_name} asked us to wait {error.retry_after / 60:.0f} minutes before trying again. "
             "Run the workflow again later.",
             code=error.code,
         )

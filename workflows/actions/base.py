@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from galaxyco.api import error_messages
 from galaxyco.errors import ErrorCode, PermanentError
-from integrations.models import Integration
+from integrations.models import Integration, IntegrationType
 from workflows import rendering
 
 # Validating a step's params happens twice: when it is saved (placeholders allowed) and after
@@ -106,6 +106,13 @@ class Action:
     # Its call cannot be deduplicated by the provider (an email): a call whose outcome is unknown
     # is looked up (`find_done`) where the account allows it, and never made again blindly.
     at_most_once: ClassVar[bool] = False
+
+    @property
+    def provider_name(self) -> str:
+        """Who does the step's work, as a person knows it ("Gmail", "Sidemail")."""
+        if self.integration_type is None:
+            return "The service"
+        return str(IntegrationType(self.integration_type).label)
 
     def can_find_done(self, *, integration: Integration | None) -> bool:
         """Whether `find_done` can settle an unknown outcome for this account."""
