@@ -40,6 +40,9 @@ class FirstSteps:
 
     gmail_connected: bool
     workflow_created: bool
+    # "Run it" is ticked by any run that finished, failed ones too: the person has tried it. The
+    # checklist stays until a run succeeded, pointing at what to fix.
+    workflow_ran: bool
     workflow_succeeded: bool
 
     @property
@@ -81,6 +84,9 @@ def home_overview(*, workspace: Workspace) -> HomeOverview:
                 i.type == IntegrationType.GMAIL and i.status == IntegrationStatus.ACTIVE for i in integrations
             ),
             workflow_created=workflows.exists(),
+            workflow_ran=run_list(workspace=workspace)
+            .filter(status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED])
+            .exists(),
             workflow_succeeded=run_list(workspace=workspace, status=RunStatus.SUCCEEDED).exists(),
         ),
     )
