@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import signal
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
+
+from devtools.standin.cli import make_parser, serve
 
 from .server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, GoogleEmulator
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser(
         prog="python -m devtools.google_emulator",
         description="Local stand-in for Google's OAuth, Gmail and Calendar endpoints.",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=8081, help="port, 0 for any free one (default: %(default)s)"
+        port=8081,
+        kept="accounts, grants, tokens, mail and events",
     )
     parser.add_argument(
         "--client-id",
@@ -43,24 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         default=15000,
         help="Gmail quota units per mailbox per minute (default: %(default)s)",
     )
-    parser.add_argument(
-        "--state-file",
-        type=Path,
-        default=None,
-        help="keep accounts, grants, tokens, mail and events in this JSON file across restarts "
-        "(default: in memory only)",
-    )
-    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
     args = parser.parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        emulator = GoogleEmulator(
+    return serve(
+        parser,
+        args,
+        name="Google emulator",
+        start=lambda: GoogleEmulator(
             host=args.host,
             port=args.port,
             client_id=args.client_id,
@@ -70,26 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             gmail_quota_units_per_minute=args.gmail_quota,
             state_file=args.state_file,
             verbose=args.verbose,
-        ).start()
-    except (OSError, ValueError) as exc:
-        parser.exit(1, f"google emulator: cannot start on {args.host}:{args.port}: {exc}\n")
-    saved = f", state in {args.state_file}" if args.state_file else ""
-
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    print(f"Google emulator running at {emulator.url} (client_id={emulator.client_id}{saved})", flush=True)  # noqa: T201
-    try:
-        # A timeout keeps the main thread responsive to signals on every platform.
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
-    return 0
+        ).start(),
+        details=lambda emulator: f"client_id={emulator.client_id}",
+    )
 
 
 if __name__ == "__main__":

@@ -14,18 +14,19 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import requests
+from devtools.standin.client import ControlClient
 
 from .server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 GRANT_REDIRECT_URI = "http://127.0.0.1/callback"
 
 
-class EmulatorClient:
-    def __init__(self, url: str, *, timeout: float = 10.0, session: requests.Session | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.session = session or requests.Session()
+class EmulatorError(RuntimeError):
+    """The emulator refused a control call (the message carries its answer)."""
+
+
+class EmulatorClient(ControlClient):
+    error = EmulatorError
 
     # ------------------------------------------------------------------ reading
 
@@ -192,23 +193,3 @@ class EmulatorClient:
         body = self._json(token)
         account = next(account for account in self.accounts() if account["email"] == email.strip().lower())
         return {**body, "account_id": str(account["sub"])}
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        return self._json(self.session.get(self.url + path, params=params, timeout=self.timeout))
-
-    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self._json(self.session.post(self.url + path, json=body or {}, timeout=self.timeout))
-
-    @staticmethod
-    def _json(response: requests.Response) -> Any:
-        if response.status_code >= 400:
-            raise EmulatorError(
-                f"{response.request.method} {response.url} answered {response.status_code}: {response.text[:300]}"
-            )
-        return response.json()
-
-
-class EmulatorError(RuntimeError):
-    """The emulator refused a control call (the message carries its answer)."""

@@ -8,40 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from devtools.standin.control import ControlError, field, read_body
+
 from . import gmail_read, pages
 from .gmail import InvalidMessage
 from .state import RANDOM_FAULT_KINDS
 from .web import Context, Request, Response, html_response, json_response
 
 _OK = {"ok": True}
-
-
-class ControlError(ValueError):
-    pass
-
-
-def _body(req: Request) -> dict[str, Any]:
-    if not req.get_data().strip():
-        return {}
-    try:
-        data = req.json_body()
-    except ValueError as exc:
-        raise ControlError("body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise ControlError("body must be a JSON object")
-    return data
-
-
-def _get(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any = None) -> Any:
-    """body[key] if it has one of ``kinds`` (JSON null means the default)."""
-    value = body.get(key)
-    if value is None:
-        return default
-    # bool is an int subclass; only accept it where a bool is wanted.
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        names = " or ".join(kind.__name__ for kind in kinds)
-        raise ControlError(f"{key} must be {names}")
-    return value
 
 
 def _error(message: str, status: int = 400) -> Response:
@@ -101,14 +75,14 @@ def revoke_account(ctx: Context, req: Request, email: str) -> Response:
 
 def add_fault(ctx: Context, req: Request) -> Response:
     try:
-        body = _body(req)
+        body = read_body(req)
         ctx.state.add_fault(
-            _get(body, "endpoint", (str,), ""),
-            status=_get(body, "status", (int,)),
-            count=_get(body, "count", (int,), 1),
-            hang_seconds=_get(body, "hang_seconds", (int, float)),
-            retry_after=_get(body, "retry_after", (int,)),
-            hang_after=_get(body, "hang_after", (bool,), False),
+            field(body, "endpoint", (str,), ""),
+            status=field(body, "status", (int,)),
+            count=field(body, "count", (int,), 1),
+            hang_seconds=field(body, "hang_seconds", (int, float)),
+            retry_after=field(body, "retry_after", (int,)),
+            hang_after=field(body, "hang_after", (bool,), False),
         )
     except ValueError as exc:
         return _error(str(exc))
@@ -117,17 +91,17 @@ def add_fault(ctx: Context, req: Request) -> Response:
 
 def random_faults(ctx: Context, req: Request) -> Response:
     try:
-        body = _body(req)
-        names = _get(body, "endpoints", (list,), ["token", "gmail.send"])
-        kinds = _get(body, "kinds", (list,), list(RANDOM_FAULT_KINDS))
+        body = read_body(req)
+        names = field(body, "endpoints", (list,), ["token", "gmail.send"])
+        kinds = field(body, "kinds", (list,), list(RANDOM_FAULT_KINDS))
         if not all(isinstance(item, str) for item in [*names, *kinds]):
             raise ControlError("endpoints and kinds must be lists of strings")
         ctx.state.set_random_faults(
-            rate=_get(body, "rate", (int, float), 0),
-            seed=_get(body, "seed", (int,), 0),
+            rate=field(body, "rate", (int, float), 0),
+            seed=field(body, "seed", (int,), 0),
             endpoints=names,
             kinds=kinds,
-            hang_seconds=_get(body, "hang_seconds", (int, float), 2.0),
+            hang_seconds=field(body, "hang_seconds", (int, float), 2.0),
         )
     except ValueError as exc:
         return _error(str(exc))
@@ -136,16 +110,16 @@ def random_faults(ctx: Context, req: Request) -> Response:
 
 def set_consent(ctx: Context, req: Request) -> Response:
     try:
-        body = _body(req)
-        scopes = _get(body, "scopes", (list, str))
+        body = read_body(req)
+        scopes = field(body, "scopes", (list, str))
         if isinstance(scopes, list) and not all(isinstance(scope, str) for scope in scopes):
             raise ControlError("scopes must be a list of strings")
         ctx.state.set_consent(
-            email=_get(body, "email", (str,), ""),
-            name=_get(body, "name", (str,), ""),
-            decision=_get(body, "decision", (str,), "allow"),
+            email=field(body, "email", (str,), ""),
+            name=field(body, "name", (str,), ""),
+            decision=field(body, "decision", (str,), "allow"),
             scopes=scopes,
-            issue_refresh_token=_get(body, "issue_refresh_token", (bool,), True),
+            issue_refresh_token=field(body, "issue_refresh_token", (bool,), True),
         )
     except ValueError as exc:
         return _error(str(exc))
@@ -157,9 +131,9 @@ def settings(ctx: Context, req: Request) -> Response:
     state = ctx.state
     if req.method == "POST":
         try:
-            body = _body(req)
-            lifetime = _get(body, "access_token_lifetime", (int,))
-            quota = _get(body, "gmail_quota_units_per_minute", (int,))
+            body = read_body(req)
+            lifetime = field(body, "access_token_lifetime", (int,))
+            quota = field(body, "gmail_quota_units_per_minute", (int,))
             with state.lock:
                 if lifetime is not None:
                     state.set_access_token_lifetime(lifetime)
@@ -184,7 +158,7 @@ def accounts(ctx: Context, req: Request) -> Response:
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str] | None:
-    values = _get(body, key, (list,))
+    values = field(body, key, (list,))
     if values is not None and not all(isinstance(value, str) for value in values):
         raise ControlError(f"{key} must be a list of strings")
     return values
@@ -193,22 +167,22 @@ def _strings(body: dict[str, Any], key: str) -> list[str] | None:
 def deliver(ctx: Context, req: Request, email: str) -> Response:
     """A new incoming message in the mailbox (its history records it, as Gmail's does)."""
     try:
-        body = _body(req)
-        attachments = _get(body, "attachments", (list,), [])
+        body = read_body(req)
+        attachments = field(body, "attachments", (list,), [])
         if not all(isinstance(item, dict) and isinstance(item.get("filename"), str) for item in attachments):
             raise ControlError("attachments must be objects with a filename")
         delivered = gmail_read.deliver(
             ctx.state,
             mailbox=email,
-            sender=_get(body, "from", (str,), "someone@example.com"),
-            subject=_get(body, "subject", (str,), ""),
-            text=_get(body, "text", (str,), ""),
-            html=_get(body, "html", (str,)),
+            sender=field(body, "from", (str,), "someone@example.com"),
+            subject=field(body, "subject", (str,), ""),
+            text=field(body, "text", (str,), ""),
+            html=field(body, "html", (str,)),
             to=_strings(body, "to"),
             labels=_strings(body, "labels"),
             attachments=attachments,
-            message_id=_get(body, "message_id", (str,)),
-            in_reply_to=_get(body, "in_reply_to", (str,)),
+            message_id=field(body, "message_id", (str,)),
+            in_reply_to=field(body, "in_reply_to", (str,)),
         )
     except (ValueError, InvalidMessage) as exc:
         return _error(str(exc))

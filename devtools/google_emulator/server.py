@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from devtools.standin.server import BackgroundServer, TrackedApp, documented_endpoints
 
 from . import control, gcalendar, gmail, gmail_read, oauth, pages
 from .keys import SigningKey
@@ -198,13 +196,7 @@ URL_MAP = Map(
 
 def control_endpoints() -> list[tuple[str, str, str]]:
     """(methods, path, summary) of every control API endpoint, in table order."""
-    listed = []
-    for rule in URL_MAP.iter_rules():
-        endpoint = cast(Endpoint, rule.endpoint)
-        if endpoint.doc:
-            methods = ", ".join(sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
-            listed.append((methods, rule.rule, endpoint.doc))
-    return listed
+    return documented_endpoints(URL_MAP)
 
 
 _OAUTH_FAULT_ERRORS = {
@@ -242,14 +234,12 @@ def fault_response(style: str, fault: Fault) -> Response:
     return api_error(status, phrase, _API_FAULT_REASONS.get(status, "badRequest"), headers=headers)
 
 
-class EmulatorApp:
+class EmulatorApp(TrackedApp):
     """The WSGI application: match a route, count it, apply an armed fault, call its handler."""
 
     def __init__(self, ctx: Context, *, verbose: bool) -> None:
+        super().__init__(verbose=verbose)
         self.ctx = ctx
-        self.verbose = verbose
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -316,53 +306,8 @@ class EmulatorApp:
             return api_error(503, "The emulator is shutting down.", "backendError")
         return response
 
-    def track(self, connection: socket.socket, open_: bool) -> None:
-        with self._connections_lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
-    def close_connections(self) -> None:
-        """Break open keep-alive connections, so a stopped emulator answers nothing more."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _RequestHandler(WSGIRequestHandler):
-    """Werkzeug's handler, quiet unless verbose, and known to the app while connected."""
-
-    @property
-    def _app(self) -> EmulatorApp:
-        return cast(EmulatorApp, self.server.app)
-
-    def setup(self) -> None:
-        super().setup()
-        self._app.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self._app.track(self.connection, False)
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        if self._app.verbose:
-            super().log(type, message, *args)
-
-
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-class GoogleEmulator:
+class GoogleEmulator(BackgroundServer):
     """A local stand-in for Google's OAuth, Gmail and Calendar endpoints.
 
     >>> with GoogleEmulator() as emu:          # doctest: +SKIP
@@ -370,6 +315,8 @@ class GoogleEmulator:
 
     With ``state_file`` the accounts, grants, tokens, mail and events survive a restart.
     """
+
+    thread_name = "google-emulator"
 
     def __init__(
         self,
@@ -384,7 +331,6 @@ class GoogleEmulator:
         state_file: Path | str | None = None,
         verbose: bool = False,
     ) -> None:
-        self.host = host
         self.client_id = client_id
         self.client_secret = client_secret
         self.state = EmulatorState(
@@ -394,91 +340,17 @@ class GoogleEmulator:
         )
         self.keys = SigningKey(self.state.signing_key_pem)
         self.state.signing_key_pem = self.keys.private_pem
-        self._port = port
-        self._stopping = threading.Event()
         self._ctx = Context(
             state=self.state,
             keys=self.keys,
             client_id=client_id,
             client_secret=client_secret,
             issuer_override=issuer.rstrip("/") if issuer else None,
-            stopping=self._stopping,
+            stopping=threading.Event(),
         )
-        self._app = EmulatorApp(self._ctx, verbose=verbose)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        """The bound port once started (the requested one before)."""
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321``."""
-        if self._server is None:
-            raise RuntimeError("GoogleEmulator is not running; call start() first")
-        return self._ctx.base_url
+        super().__init__(host=host, port=port, app=EmulatorApp(self._ctx, verbose=verbose), context=self._ctx)
 
     @property
     def issuer(self) -> str:
         """The ``iss`` of issued id_tokens: the ``issuer`` argument, else ``url``."""
         return self._ctx.issuer_override or self.url
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def start(self) -> Self:
-        if self._server is not None:
-            raise RuntimeError("GoogleEmulator is already running")
-        self._stopping.clear()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # Bound here rather than by make_server, which answers a busy port with sys.exit.
-        with socket.create_server((self.host, self._port), family=family, backlog=128) as listener:
-            server = make_server(
-                self.host,
-                self._port,
-                self._app,
-                threaded=True,
-                request_handler=_RequestHandler,
-                fd=listener.fileno(),  # werkzeug serves a duplicate of it
-            )
-        self._port = int(server.server_address[1])
-        self._ctx.base_url = f"http://{_url_host(self.host)}:{self._port}"
-        self.state.save()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="google-emulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the socket and save the state. Safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()  # wakes handlers waiting in an injected hang
-        server.shutdown()
-        server.server_close()
-        self._app.close_connections()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
-        self.state.save()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        where = self._ctx.base_url if self.running else "stopped"
-        return f"<GoogleEmulator {where}>"

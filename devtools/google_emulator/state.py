@@ -15,12 +15,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import json
 import math
-import os
 import random
 import secrets
-import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -28,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from devtools.standin.statefile import reading_state_file, write_atomically
 
 #: Endpoint names accepted by :meth:`EmulatorState.add_fault`.
 FAULT_ENDPOINTS = frozenset(
@@ -211,21 +210,7 @@ class EmulatorState:
         if self.path is None:
             return
         with self.lock:
-            document = json.dumps(self._snapshot(), indent=1)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # A temporary file beside the target, then os.replace: a reader (or a crash)
-            # sees the old file or the new one, never half of one.
-            with tempfile.NamedTemporaryFile(
-                "w", dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp", delete=False
-            ) as temporary:
-                try:
-                    temporary.write(document)
-                    temporary.flush()
-                    os.fsync(temporary.fileno())
-                except BaseException:
-                    os.unlink(temporary.name)
-                    raise
-            os.replace(temporary.name, self.path)
+            write_atomically(self.path, self._snapshot())
 
     def set_access_token_lifetime(self, seconds: int) -> None:
         """Lifetime of access tokens issued from now on."""
@@ -603,10 +588,9 @@ class EmulatorState:
         }
 
     def _load(self, path: Path) -> None:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            if document.get("version") != STATE_FILE_VERSION:
-                raise ValueError(f"version {document.get('version')!r}, expected {STATE_FILE_VERSION}")
+        with reading_state_file(
+            path, version=STATE_FILE_VERSION, kind="Google emulator", empty="an empty emulator"
+        ) as document:
             settings = document["settings"]
             accounts = [Account(**item) for item in document["accounts"]]
             codes = [AuthCode(**item) for item in document["codes"]]
@@ -621,11 +605,6 @@ class EmulatorState:
             next_history_id = int(document.get("next_history_id", 1000))
             lifetime = _check_lifetime(settings["access_token_lifetime"])
             quota = _check_quota(settings["gmail_quota_units_per_minute"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(
-                f"{path} is not a Google emulator state file this version can read ({exc}); "
-                "move it away to start with an empty emulator."
-            ) from exc
         with self.lock:
             self.signing_key_pem = document.get("signing_key_pem")
             self.access_token_lifetime, self.gmail_quota_units_per_minute = lifetime, quota

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
+from devtools.standin.client import ControlClient
 
 
-class StandinClient:
-    def __init__(self, url: str, *, timeout: float = 10.0, session: requests.Session | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.session = session or requests.Session()
+class StandinError(RuntimeError):
+    """The stand-in refused a control call (the message carries its answer)."""
+
+
+class StandinClient(ControlClient):
+    error = StandinError
 
     # ------------------------------------------------------------------ reading
 
@@ -82,23 +83,3 @@ class StandinClient:
     def reset(self) -> None:
         """Forget every email, contact, fault and count; restore the keys it started with."""
         self._post("/_standin/control/reset")
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        return self._json(self.session.get(self.url + path, params=params, timeout=self.timeout))
-
-    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self._json(self.session.post(self.url + path, json=body or {}, timeout=self.timeout))
-
-    @staticmethod
-    def _json(response: requests.Response) -> Any:
-        if response.status_code >= 400:
-            raise StandinError(
-                f"{response.request.method} {response.url} answered {response.status_code}: {response.text[:300]}"
-            )
-        return response.json()
-
-
-class StandinError(RuntimeError):
-    """The stand-in refused a control call (the message carries its answer)."""

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from devtools.standin.control import ControlError, field, read_body
+
 from . import pages
 from .state import EVENT_STATUS, WEBHOOK_EVENT_TYPES, now_iso
 from .web import Context, Request, Response, html_response, json_response
@@ -21,33 +23,6 @@ _OK = {"ok": True}
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 # The page never runs scripts; an email's HTML is shown in a sandboxed frame.
 _PAGE_CSP = "script-src 'none'; object-src 'none'; base-uri 'none'"
-
-
-class ControlError(ValueError):
-    pass
-
-
-def _body(req: Request) -> dict[str, Any]:
-    if not req.get_data().strip():
-        return {}
-    try:
-        data = req.json_body()
-    except ValueError as exc:
-        raise ControlError("body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise ControlError("body must be a JSON object")
-    return data
-
-
-def _get(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any = None) -> Any:
-    """body[key] if it has one of ``kinds`` (JSON null means the default)."""
-    value = body.get(key)
-    if value is None:
-        return default
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        names = " or ".join(kind.__name__ for kind in kinds)
-        raise ControlError(f"{key} must be {names}")
-    return value
 
 
 def _error(message: str, status: int = 400) -> Response:
@@ -93,14 +68,14 @@ def stats(ctx: Context, req: Request) -> Response:
 
 def add_fault(ctx: Context, req: Request) -> Response:
     try:
-        body = _body(req)
+        body = read_body(req)
         ctx.state.add_fault(
-            _get(body, "endpoint", (str,), "email.send"),
-            count=_get(body, "count", (int,), 1),
-            status=_get(body, "status", (int,)),
-            error_code=_get(body, "error_code", (str,)),
-            hang_seconds=_get(body, "hang_seconds", (int, float)),
-            retry_after=_get(body, "retry_after", (int,)),
+            field(body, "endpoint", (str,), "email.send"),
+            count=field(body, "count", (int,), 1),
+            status=field(body, "status", (int,)),
+            error_code=field(body, "error_code", (str,)),
+            hang_seconds=field(body, "hang_seconds", (int, float)),
+            retry_after=field(body, "retry_after", (int,)),
         )
     except ValueError as exc:
         return _error(str(exc))
@@ -112,17 +87,17 @@ def settings(ctx: Context, req: Request) -> Response:
     state = ctx.state
     if req.method == "POST":
         try:
-            body = _body(req)
-            keys = _get(body, "api_keys", (list,))
+            body = read_body(req)
+            keys = field(body, "api_keys", (list,))
             with state.lock:
                 if keys is not None:
                     state.set_api_keys(keys)
                 if "webhook_url" in body or "webhook_secret" in body:
-                    url = _get(body, "webhook_url", (str,), state.webhook_url)
+                    url = field(body, "webhook_url", (str,), state.webhook_url)
                     if url:
                         _check_loopback(url)
                     state.set_webhook(
-                        url=url, secret=_get(body, "webhook_secret", (str,), state.webhook_secret)
+                        url=url, secret=field(body, "webhook_secret", (str,), state.webhook_secret)
                     )
         except ValueError as exc:
             return _error(str(exc))
@@ -172,14 +147,14 @@ def emit_webhook(ctx: Context, req: Request) -> Response:
     Answers what the receiver answered, so a test sees a refused event.
     """
     try:
-        body = _body(req)
-        email_id = _get(body, "email_id", (str,), "")
-        event_type = _get(body, "type", (str,), "email.delivered")
+        body = read_body(req)
+        email_id = field(body, "email_id", (str,), "")
+        event_type = field(body, "type", (str,), "email.delivered")
         if event_type not in WEBHOOK_EVENT_TYPES:
             raise ControlError(f"type must be one of {', '.join(WEBHOOK_EVENT_TYPES)}")
         with ctx.state.lock:
-            url = _get(body, "url", (str,), ctx.state.webhook_url)
-            secret = _get(body, "secret", (str,), ctx.state.webhook_secret)
+            url = field(body, "url", (str,), ctx.state.webhook_url)
+            secret = field(body, "secret", (str,), ctx.state.webhook_secret)
             email = ctx.state.email(email_id)
             if email is None:
                 return _error(f"unknown email {email_id}", 404)

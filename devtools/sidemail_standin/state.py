@@ -9,16 +9,15 @@ not kept: they describe the moment.
 from __future__ import annotations
 
 import copy
-import json
-import os
 import secrets
-import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from devtools.standin.statefile import reading_state_file, write_atomically
 
 STATE_FILE_VERSION = 1
 DEFAULT_API_KEY = "sidemail-dev-key"
@@ -91,19 +90,7 @@ class StandinState:
         if self.path is None:
             return
         with self.lock:
-            document = json.dumps(self._snapshot(), indent=1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp", delete=False
-        ) as temporary:
-            try:
-                temporary.write(document)
-                temporary.flush()
-                os.fsync(temporary.fileno())
-            except BaseException:
-                os.unlink(temporary.name)
-                raise
-        os.replace(temporary.name, self.path)
+            write_atomically(self.path, self._snapshot())
 
     def accepts_key(self, key: str | None) -> bool:
         with self.lock:
@@ -253,19 +240,13 @@ class StandinState:
         }
 
     def _load(self, path: Path) -> None:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            if document.get("version") != STATE_FILE_VERSION:
-                raise ValueError(f"version {document.get('version')!r}, expected {STATE_FILE_VERSION}")
+        with reading_state_file(
+            path, version=STATE_FILE_VERSION, kind="Sidemail stand-in", empty="an empty stand-in"
+        ) as document:
             settings = document["settings"]
             emails = list(document["emails"])
             contacts = {contact["emailAddress"]: contact for contact in document["contacts"]}
             keys = list(settings["api_keys"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(
-                f"{path} is not a Sidemail stand-in state file this version can read ({exc}); "
-                "move it away to start with an empty stand-in."
-            ) from exc
         with self.lock:
             self.set_api_keys(keys)
             self.webhook_url = settings.get("webhook_url")
