@@ -632,7 +632,11 @@ def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> Workfl
     if run is None or run.is_finished or timeout <= 0:
         return run
     try:
-        AsyncResult(run_task_id(run_id)).get(timeout=timeout, interval=0.1, propagate=False)
+        # A request is never a task: Celery's "no join inside a task" guard is a process-wide
+        # flag that an in-process worker component can leave set, so it must not apply here.
+        AsyncResult(run_task_id(run_id)).get(
+            timeout=timeout, interval=0.1, propagate=False, disable_sync_subtasks=False
+        )
     except ResultTimeout:
         pass
     except Exception:
