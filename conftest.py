@@ -5,7 +5,13 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory, api_key_for
+from workspaces.tests.factories import (
+    MembershipFactory,
+    UserFactory,
+    WorkspaceFactory,
+    api_key_for,
+    page_client_for,
+)
 
 # After the suite, no token, code or API key may appear in logs, responses or the database.
 pytest_plugins = ["tests.secret_scan"]
@@ -24,6 +30,12 @@ def other_workspace(db):
 @pytest.fixture
 def member(workspace):
     return MembershipFactory(workspace=workspace, user=UserFactory(email="owner@acme.test")).user
+
+
+@pytest.fixture
+def page_client(member):
+    """A browser-like client signed in as ``member``."""
+    return page_client_for(member)
 
 
 @pytest.fixture

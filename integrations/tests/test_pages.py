@@ -1,17 +1,9 @@
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from integrations.models import IntegrationStatus, OAuthToken
 from integrations.tests.factories import IntegrationFactory, OAuthTokenFactory
-
-
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 @pytest.mark.django_db

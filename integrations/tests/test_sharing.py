@@ -4,14 +4,11 @@ Service level (which account a step resolves to, the database's guarantees, the 
 API (the contract: owner/shared/is_default, PATCH, the status's default_integration_id) and pages
 (the Integrations page, the connect form, the builder)."""
 
-import copy
 from html import unescape
 
 import pytest
 from django.apps import apps as django_apps
 from django.db import IntegrityError, transaction
-from django.test import Client
-from rest_framework.test import APIClient
 
 from galaxyco.errors import IntegrationNotConnected
 from integrations.models import Integration, IntegrationStatus, IntegrationType
@@ -25,33 +22,15 @@ from integrations.tests.connect_helpers import (
 from integrations.tests.factories import IntegrationFactory
 from integrations.tests.google_grants import connect
 from workflows.models import Workflow, WorkflowStep
-from workflows.tests.helpers import WELCOME, create_workflow, execute, workflows_url
+from workflows.tests.helpers import WELCOME, create_workflow, execute, welcome_with_account, workflows_url
 from workspaces.models import Role
-from workspaces.tests.factories import MembershipFactory, UserFactory
+from workspaces.tests.factories import MembershipFactory, UserFactory, api_client_for, page_client_for
 
 ADA = {"name": "Ada", "email": "ada@example.com"}
 
 
 def member_of(workspace, email: str, role: str = Role.MEMBER):
     return MembershipFactory(workspace=workspace, user=UserFactory(email=email), role=role).user
-
-
-def api_client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
-def page_client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def naming(integration: Integration) -> dict:
-    definition = copy.deepcopy(WELCOME)
-    definition["steps"][0]["integration"] = integration.pk
-    return definition
 
 
 def resolve(workspace, *, named=None, requester=None) -> Integration:
@@ -173,11 +152,14 @@ def test_a_step_may_name_the_authors_own_or_a_shared_account_not_anothers_privat
     shared = IntegrationFactory(workspace=workspace, connected_by=member, shared=True)
     own = IntegrationFactory(workspace=workspace, connected_by=teammate)
     client = api_client_for(teammate)
-    refused = client.post(workflows_url(workspace), naming(private), format="json")
+    refused = client.post(workflows_url(workspace), welcome_with_account(private), format="json")
     assert refused.status_code == 400
     assert "boss@gmail.test" in refused.json()["error"]["message"]
     for allowed in (shared, own):
-        assert client.post(workflows_url(workspace), naming(allowed), format="json").status_code == 201
+        assert (
+            client.post(workflows_url(workspace), welcome_with_account(allowed), format="json").status_code
+            == 201
+        )
 
 
 # --- API contract.

@@ -138,6 +138,18 @@ def page(new_page: Callable[[], Page]) -> Page:
     return new_page()
 
 
+@pytest.fixture
+def clipboard_page(browser: Browser, live_server, browser_watch: BrowserWatch) -> Iterator[Page]:
+    """A page whose scripts may read and write the clipboard (for Copy buttons)."""
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    browser_watch.attach(page)
+    yield page
+    context.close()
+
+
 class _Collector(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)

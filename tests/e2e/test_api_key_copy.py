@@ -3,12 +3,9 @@ line on the clipboard (static/js/copy.js: no inline script under the Content-Sec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, BrowserWatch
 from workspaces.models import ApiKey
 from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
@@ -16,17 +13,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "owner@acme.test"
 PASSWORD = "correct-horse-battery"  # the factory's
-
-
-@pytest.fixture
-def clipboard_page(browser: Browser, live_server, browser_watch: BrowserWatch) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    browser_watch.attach(page)
-    yield page
-    context.close()
 
 
 def test_copy_buttons_copy_the_key_and_the_curl_line(clipboard_page: Page):

@@ -4,15 +4,13 @@ signed call to that URL (from outside the browser, as another service would) sta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook
 
-from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, BrowserWatch
 from workflows import services
 from workflows.models import WorkflowRun
 from workflows.tests.helpers import WELCOME
@@ -22,17 +20,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "owner@acme.test"
 PASSWORD = "correct-horse-battery"  # the factory's
-
-
-@pytest.fixture
-def clipboard_page(browser: Browser, live_server, browser_watch: BrowserWatch) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    browser_watch.attach(page)
-    yield page
-    context.close()
 
 
 def test_a_signed_webhook_trigger_is_added_copied_and_called(clipboard_page: Page, live_server, settings):

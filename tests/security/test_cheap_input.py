@@ -215,13 +215,6 @@ REFUSED_PAGE_INPUT = {
 }
 
 
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
-
-
 @pytest.mark.parametrize("text", REFUSED_PAGE_INPUT.values(), ids=REFUSED_PAGE_INPUT.keys())
 def test_the_run_now_box_refuses_hostile_input_with_a_form_error(
     page_client, key_client, workspace, workflow_id, text

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.test import Client
 
 from workflows.models import WorkflowRun
 from workflows.tests.helpers import WELCOME, create_workflow, execute_url, workflows_url
@@ -46,13 +45,6 @@ def assert_no_inline_script(html: str, where: str) -> None:
     assert not INLINE_SCRIPT.search(html), f"inline <script> on {where}"
     assert not EVENT_HANDLER.search(html), f"inline event handler on {where}"
     assert not JAVASCRIPT_URL.search(html), f"javascript: URL on {where}"
-
-
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 @pytest.fixture

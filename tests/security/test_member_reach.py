@@ -5,39 +5,24 @@ account its workflow's creator may use; only an account's owner or an admin disc
 only an owner grants or takes away the owner role.
 """
 
-import copy
 from html import unescape
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
 from integrations.models import Integration, IntegrationStatus, OAuthToken
 from integrations.tests.google_grants import connect
 from workflows.models import Workflow, WorkflowStep
-from workflows.tests.helpers import WELCOME, create_workflow, execute, workflows_url
+from workflows.tests.helpers import create_workflow, execute, welcome_with_account, workflows_url
 from workspaces.models import Membership, Role
-from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from workspaces.tests.factories import (
+    MembershipFactory,
+    UserFactory,
+    WorkspaceFactory,
+    api_client_for,
+    page_client_for,
+)
 
 ADA = {"name": "Ada", "email": "ada@example.com"}
-
-
-def api_client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
-def page_client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def naming(integration: Integration) -> dict:
-    definition = copy.deepcopy(WELCOME)
-    definition["steps"][0]["integration"] = integration.pk
-    return definition
 
 
 @pytest.fixture
@@ -70,7 +55,7 @@ def test_removing_a_member_disconnects_and_revokes_their_accounts(
     Integration.objects.filter(pk=colleagues_gmail.pk).update(shared=True, is_default=True)
     client = api_client_for(colleague)
     by_default = create_workflow(client, workspace)
-    by_name = create_workflow(client, workspace, naming(colleagues_gmail))
+    by_name = create_workflow(client, workspace, welcome_with_account(colleagues_gmail))
     assert execute(key_client, workspace, by_default, ADA).json()["success"] is True
     assert len(google.state.messages()) == 1
 
@@ -95,7 +80,9 @@ def test_a_removed_members_account_cannot_be_named_by_anyone(
     google, workspace, member, colleague, colleagues_gmail, session_client
 ):
     remove_from_page(workspace, member, colleague)
-    response = session_client.post(workflows_url(workspace), naming(colleagues_gmail), format="json")
+    response = session_client.post(
+        workflows_url(workspace), welcome_with_account(colleagues_gmail), format="json"
+    )
     assert response.status_code == 400
     assert not Workflow.objects.exists()
 
@@ -142,7 +129,9 @@ def test_deleting_a_user_disconnects_and_revokes_their_accounts(
 @pytest.mark.django_db
 def test_a_member_cannot_name_another_members_account(workspace, colleague, member, google):
     owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=False)
-    response = api_client_for(colleague).post(workflows_url(workspace), naming(owners_gmail), format="json")
+    response = api_client_for(colleague).post(
+        workflows_url(workspace), welcome_with_account(owners_gmail), format="json"
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["error"]["code"] == "invalid"
@@ -156,7 +145,7 @@ def test_the_builder_page_refuses_another_members_account(workspace, colleague, 
 
     owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=False)
     response = page_client_for(colleague).post(
-        f"/w/{workspace.slug}/workflows/new/", {"definition": json.dumps(naming(owners_gmail))}
+        f"/w/{workspace.slug}/workflows/new/", {"definition": json.dumps(welcome_with_account(owners_gmail))}
     )
     assert response.status_code == 400
     assert "owner@gmail.test" in unescape(response.content.decode())
@@ -170,7 +159,7 @@ def test_a_member_cannot_put_a_private_account_of_another_into_a_workflow(
     owners_gmail = connect(google, workspace=workspace, user=member, email="owner@gmail.test", share=False)
     workflow_id = create_workflow(session_client, workspace)  # created by the owner
     response = api_client_for(colleague).put(
-        f"{workflows_url(workspace)}{workflow_id}/", naming(owners_gmail), format="json"
+        f"{workflows_url(workspace)}{workflow_id}/", welcome_with_account(owners_gmail), format="json"
     )
     assert response.status_code == 400
     assert WorkflowStep.objects.get(workflow_id=workflow_id).integration is None
@@ -185,13 +174,21 @@ def test_an_api_key_names_only_shared_accounts(
     workflow_id = create_workflow(session_client, workspace)  # created by the owner
     url = f"{workflows_url(workspace)}{workflow_id}/"
 
-    assert key_client.put(url, naming(colleagues_gmail), format="json").status_code == 400
-    assert key_client.put(url, naming(owners_gmail), format="json").status_code == 200
+    assert key_client.put(url, welcome_with_account(colleagues_gmail), format="json").status_code == 400
+    assert key_client.put(url, welcome_with_account(owners_gmail), format="json").status_code == 200
     assert WorkflowStep.objects.get(workflow_id=workflow_id).integration == owners_gmail
     # A key has no person behind it: it may name shared accounts only.
-    assert key_client.post(workflows_url(workspace), naming(owners_gmail), format="json").status_code == 201
     assert (
-        key_client.post(workflows_url(workspace), naming(colleagues_gmail), format="json").status_code == 400
+        key_client.post(
+            workflows_url(workspace), welcome_with_account(owners_gmail), format="json"
+        ).status_code
+        == 201
+    )
+    assert (
+        key_client.post(
+            workflows_url(workspace), welcome_with_account(colleagues_gmail), format="json"
+        ).status_code
+        == 400
     )
 
 

@@ -1,3 +1,4 @@
+import copy
 import email
 from email.policy import default as default_policy
 from typing import Any
@@ -44,3 +45,10 @@ def parsed(message: dict[str, Any]) -> email.message.EmailMessage:
 
     raw = base64.urlsafe_b64decode(message["raw"] + "=" * (-len(message["raw"]) % 4))
     return email.message_from_bytes(raw, policy=default_policy)
+
+
+def welcome_with_account(integration) -> dict[str, Any]:
+    """WELCOME with its step naming ``integration`` as the account it sends from."""
+    definition = copy.deepcopy(WELCOME)
+    definition["steps"][0]["integration"] = integration.pk
+    return definition

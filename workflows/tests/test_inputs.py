@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from django.test import Client
 from rest_framework import serializers
 
 from galaxyco.errors import AppError, InvalidInput
@@ -311,13 +310,6 @@ def test_an_address_made_invalid_at_run_time_names_the_field_and_the_value():
 
 
 # --- Pages
-
-
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 @pytest.fixture

@@ -15,13 +15,6 @@ from workflows.models import RunStatus, RunTrigger, StepRun, StepStatus, Workflo
 from workflows.services import StepSpec
 
 
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
-
-
 def gmail_step(**params: Any) -> dict[str, Any]:
     return {
         "action": "gmail.send_email",

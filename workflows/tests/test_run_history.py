@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from galaxyco.errors import ReauthRequired
 from workflows import services
@@ -14,13 +13,6 @@ from workflows.models import RunStatus, WorkflowRun
 from workflows.services import StepSpec
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 def make_workflow(workspace, name: str = "Welcome"):

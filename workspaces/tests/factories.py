@@ -1,5 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.test import APIClient
 
 from workspaces.models import Membership, Role, Workspace
 from workspaces.services import create_api_key
@@ -41,3 +43,15 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 def api_key_for(workspace: Workspace, name: str = "test key", role: str = Role.MEMBER) -> str:
     _, raw_key = create_api_key(workspace=workspace, name=name, role=role)
     return raw_key
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def page_client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client

@@ -4,19 +4,11 @@ button and a ready curl line; reloading that page neither shows it again nor mak
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from workspaces.models import ApiKey
 from workspaces.services import hash_api_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
 
 
 def shown_key(content: str) -> str:

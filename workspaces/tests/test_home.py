@@ -18,13 +18,6 @@ from workspaces.selectors import home_overview
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
-
-
 def make_workflow(workspace, name: str = "Welcome"):
     return services.create_workflow(
         workspace=workspace,

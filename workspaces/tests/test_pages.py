@@ -7,13 +7,6 @@ from workspaces.services import hash_api_key
 from workspaces.tests.factories import MembershipFactory, UserFactory
 
 
-@pytest.fixture
-def page_client(member):
-    client = Client()
-    client.force_login(member)
-    return client
-
-
 @pytest.mark.django_db
 def test_signing_up_creates_a_personal_workspace():
     client = Client()
