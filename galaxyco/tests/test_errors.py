@@ -4,8 +4,6 @@ an ErrorCode member, and the OpenAPI error shape lists them."""
 
 import ast
 import json
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -213,11 +211,10 @@ def test_a_page_shows_a_caught_errors_message_and_answers_not_found_with_the_404
     assert raised.value is gone
 
 
-def _token_response(status: int, body: dict, headers: dict | None = None) -> requests.Response:
+def _token_response(status: int, body: dict) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response._content = json.dumps(body).encode()
-    response.headers.update(headers or {})
     return response
 
 
@@ -232,12 +229,3 @@ def _token_response(status: int, body: dict, headers: dict | None = None) -> req
 def test_googles_token_answers_are_translated_in_its_package(status, body, expected, code):
     error = google_errors.from_token_response(_token_response(status, body))
     assert isinstance(error, expected) and error.code == code
-
-
-def test_googles_retry_after_is_read_in_seconds_and_as_an_http_date():
-    assert google_errors.retry_after_seconds("9") == 9
-    in_two_minutes = format_datetime(datetime.now(UTC) + timedelta(minutes=2), usegmt=True)
-    assert 100 < google_errors.retry_after_seconds(in_two_minutes) <= 120  # type: ignore[operator]
-    assert google_errors.retry_after_seconds("soon") is None
-    error = google_errors.from_token_response(_token_response(429, {}, {"Retry-After": in_two_minutes}))
-    assert error.retry_after is not None and error.retry_after > 100

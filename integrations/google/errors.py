@@ -7,8 +7,6 @@ unused for months): ReauthRequired. 429, 5xx and timeouts are transient: Retryab
 """
 
 import json
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import requests
 from googleapiclient.errors import HttpError
@@ -22,29 +20,13 @@ from galaxyco.errors import (
     RetryableError,
     SendOutcomeUnknown,
 )
+from galaxyco.http import parse_retry_after
 from integrations.models import Integration
 
 # Google's reasons for a 403 that mean "slow down", not "forbidden".
 _RATE_LIMIT_REASONS = {"ratelimitexceeded", "userratelimitexceeded", "quotaexceeded", "rate_limit_exceeded"}
 # 403 reasons that mean the account lacks a permission the person can grant by reconnecting.
 _PERMISSION_REASONS = {"insufficientpermissions", "access_token_scope_insufficient", "forbidden"}
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header in seconds, from either of its forms (seconds, or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _error_details(error: HttpError) -> tuple[set[str], str]:
@@ -68,7 +50,7 @@ def from_http_error(error: HttpError, *, service_label: str) -> ProviderError:
         return RetryableError(
             f"{service_label} is rate-limiting this account. We will try again shortly.",
             code=ErrorCode.RATE_LIMITED,
-            retry_after=retry_after_seconds(error.resp.get("retry-after")),
+            retry_after=parse_retry_after(error.resp.get("retry-after")),
         )
     if status >= 500:
         return RetryableError(f"{service_label} is unavailable right now. We will try again shortly.")
@@ -125,7 +107,7 @@ def token_error_code(response: requests.Response) -> str:
 def from_token_response(response: requests.Response) -> ProviderError:
     """A token endpoint answer that was not a success."""
     if response.status_code == 429 or response.status_code >= 500:
-        return RetryableError(retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        return RetryableError(retry_after=parse_retry_after(response.headers.get("Retry-After")))
     if token_error_code(response) == "invalid_grant":
         return ReauthRequired()
     return PermanentError(

@@ -10,6 +10,8 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
+from galaxyco.http import parse_retry_after
+
 MAX_RETRY_AFTER_SECONDS = 3600
 
 
@@ -38,12 +40,8 @@ class SentEmail:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
 def _error_from(response: requests.Response) -> SidemailError:
