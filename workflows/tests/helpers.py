@@ -3,6 +3,9 @@ import email
 from email.policy import default as default_policy
 from typing import Any
 
+from workflows import services
+from workflows.services import StepSpec
+
 WELCOME: dict[str, Any] = {
     "name": "Welcome",
     "description": "Greets a new customer",
@@ -52,3 +55,18 @@ def welcome_with_account(integration) -> dict[str, Any]:
     definition = copy.deepcopy(WELCOME)
     definition["steps"][0]["integration"] = integration.pk
     return definition
+
+
+def make_workflow(workspace, name: str = "Welcome"):
+    """A one-step workflow (send a Gmail message) made through the service, by nobody."""
+    return services.create_workflow(
+        workspace=workspace,
+        created_by=None,
+        name=name,
+        steps=[
+            StepSpec(
+                action="gmail.send_email",
+                params={"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"},
+            )
+        ],
+    )

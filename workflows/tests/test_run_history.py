@@ -10,23 +10,9 @@ import pytest
 from galaxyco.errors import ReauthRequired
 from workflows import services
 from workflows.models import RunStatus, WorkflowRun
-from workflows.services import StepSpec
+from workflows.tests.helpers import make_workflow
 
 pytestmark = pytest.mark.django_db
-
-
-def make_workflow(workspace, name: str = "Welcome"):
-    return services.create_workflow(
-        workspace=workspace,
-        created_by=None,
-        name=name,
-        steps=[
-            StepSpec(
-                action="gmail.send_email",
-                params={"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"},
-            )
-        ],
-    )
 
 
 def make_run(workspace, workflow, member, **fields) -> WorkflowRun:

@@ -12,23 +12,10 @@ from integrations.models import IntegrationStatus, IntegrationType
 from integrations.tests.factories import IntegrationFactory
 from workflows import services
 from workflows.models import RunStatus, WorkflowRun
-from workflows.services import StepSpec
+from workflows.tests.helpers import make_workflow
 from workspaces.selectors import home_overview
 
 pytestmark = pytest.mark.django_db
-
-
-def make_workflow(workspace, name: str = "Welcome"):
-    return services.create_workflow(
-        workspace=workspace,
-        created_by=None,
-        name=name,
-        steps=[
-            StepSpec(
-                action="gmail.send_email", params={"to": ["a@example.com"], "subject": "Hi", "text": "Hi"}
-            )
-        ],
-    )
 
 
 def make_run(workspace, workflow, *, status: str, minute: int, error: str = "") -> WorkflowRun:
