@@ -28,10 +28,8 @@ from integrations.selectors import (
 )
 from workflows import inputs, selectors, services
 from workflows.actions.registry import get_action
-from workflows.forms import (
+from workflows.builder import (
     BuilderErrors,
-    DefinitionForm,
-    RunInputForm,
     builder_errors,
     definition_of,
     empty_definition,
@@ -39,6 +37,7 @@ from workflows.forms import (
     new_step_row,
     step_rows,
 )
+from workflows.forms import DefinitionForm, RunInputForm
 from workflows.models import RunStatus, RunTrigger, StepRun, Workflow, WorkflowRun
 from workflows.serializers import RunFilters, WorkflowSerializer
 from workspaces.scoping import WorkspacePageMixin

@@ -5,8 +5,8 @@ retry-after hint) or PermanentError (the request itself was refused; reconnect n
 """
 
 import builtins
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -90,12 +90,24 @@ class StepContext:
     on_call: Callable[[], None] | None = None
 
 
+@dataclass(frozen=True)
+class FieldText:
+    """How the builder words one param where the serializer field's own label is too terse."""
+
+    label: str = ""
+    help: str = ""
+    placeholder: str = ""
+    choices: Mapping[str, str] = field(default_factory=dict)  # a choice's value -> its label
+
+
 class Action:
     type: ClassVar[str]
     label: ClassVar[str]
     integration_type: ClassVar[str | None] = None
     params_serializer: ClassVar[builtins.type[serializers.Serializer]]
     html_params: ClassVar[frozenset[str]] = frozenset()
+    # The builder's label, help and placeholder for each param that needs more than its name.
+    field_text: ClassVar[Mapping[str, FieldText]] = {}
     # Params that hold email addresses: an input they read is an address input. A list param
     # among them takes several addresses from one input (a list, or text split at commas).
     address_params: ClassVar[frozenset[str]] = frozenset()

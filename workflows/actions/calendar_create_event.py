@@ -15,6 +15,7 @@ from workflows.actions.base import (
     Action,
     AddressListField,
     EmailOrPlaceholderField,
+    FieldText,
     PlaceholderCharField,
     StepContext,
 )
@@ -75,6 +76,27 @@ def _aware(value: str, zone: ZoneInfo) -> datetime:
 class CalendarCreateEvent(Action):
     type = "calendar.create_event"
     label = "Create a Google Calendar event"
+    field_text = {
+        "start": FieldText(
+            help="An ISO 8601 date and time, such as 2026-12-01T09:30:00.", placeholder="2026-12-01T09:30:00"
+        ),
+        "end": FieldText(
+            help="An ISO 8601 date and time, after the start.", placeholder="2026-12-01T10:00:00"
+        ),
+        "time_zone": FieldText(help="A time zone name such as Europe/Paris or UTC."),
+        "attendees": FieldText(help="Email addresses, separated by commas."),
+        "send_updates": FieldText(
+            label="Send invitations to",
+            choices={
+                "all": "All guests",
+                "externalOnly": "Only guests outside your organisation",
+                "none": "No one",
+            },
+        ),
+        "calendar_id": FieldText(
+            label="Calendar ID", help="Leave “primary” for the account's main calendar."
+        ),
+    }
     integration_type = IntegrationType.CALENDAR
     params_serializer = CalendarCreateEventParams
     address_params = frozenset({"attendees"})

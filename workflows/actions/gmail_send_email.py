@@ -26,6 +26,7 @@ from workflows.actions.base import (
     Action,
     AddressListField,
     EmailOrPlaceholderField,
+    FieldText,
     PlaceholderCharField,
     StepContext,
 )
@@ -140,6 +141,21 @@ def message_bytes(*, message: EmailMessage, sender: str, params: dict[str, Any])
 class GmailSendEmail(Action):
     type = "gmail.send_email"
     label = "Send an email from Gmail"
+    field_text = {
+        "to": FieldText(
+            label="To",
+            help="Separate addresses with commas.",
+            placeholder="ada@example.com, {{ input.email }}",
+        ),
+        "cc": FieldText(label="Cc", help="Separate addresses with commas."),
+        "bcc": FieldText(label="Bcc", help="Separate addresses with commas."),
+        "text": FieldText(label="Text body", help="Plain text. Write a text body, an HTML body, or both."),
+        "html": FieldText(label="HTML body", help="Placeholders in HTML are escaped."),
+        "reply_to": FieldText(label="Reply-To"),
+        "from_name": FieldText(
+            label="Sender name", help="Shown as the sender's name; the address is the connected mailbox."
+        ),
+    }
     integration_type = IntegrationType.GMAIL
     params_serializer = GmailSendEmailParams
     html_params = frozenset({"html"})

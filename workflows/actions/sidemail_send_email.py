@@ -22,6 +22,7 @@ from workflows.actions.base import (
     Action,
     AddressListField,
     EmailOrPlaceholderField,
+    FieldText,
     PlaceholderCharField,
     StepContext,
 )
@@ -139,6 +140,19 @@ def step_error(error: SidemailError, *, account_address: str) -> PermanentError 
 class SidemailSendEmail(Action):
     type = "sidemail.send_email"
     label = "Send an email through Sidemail"
+    field_text = {
+        "to": FieldText(
+            label="To",
+            help="Separate addresses with commas.",
+            placeholder="ada@example.com, {{ input.email }}",
+        ),
+        "text": FieldText(label="Text body", help="Plain text. Write a text body, an HTML body, or both."),
+        "html": FieldText(label="HTML body", help="Placeholders in HTML are escaped."),
+        "reply_to": FieldText(label="Reply-To"),
+        "from_name": FieldText(
+            label="Sender name", help="Shown as the sender's name; the address is the connected mailbox."
+        ),
+    }
     integration_type = IntegrationType.SIDEMAIL
     params_serializer = SidemailSendEmailParams
     html_params = frozenset({"html"})
