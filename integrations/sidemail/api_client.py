@@ -90,6 +90,21 @@ class SidemailClient:
         body = self._request("POST", "/contacts", json=contact)
         return str(body.get("status", "")) if isinstance(body, dict) else ""
 
+    def get_contact(self, email: str) -> dict[str, Any] | None:
+        """The contact with this address, or None when Sidemail has no such contact."""
+        try:
+            body = self._request("GET", f"/contacts/{quote(email, safe='@')}")
+        except SidemailError as error:
+            if error.status == 404:
+                return None
+            raise
+        contact = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(contact, dict):
+            raise SidemailError(
+                "Sidemail's contact had no data.", code="invalid-response", status=200, retryable=False
+            )
+        return contact
+
     def delete_contact(self, email: str) -> bool:
         """False when Sidemail has no such contact."""
         try:

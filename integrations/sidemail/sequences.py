@@ -3,7 +3,14 @@
 Steps are rows and the schedule is `next_send_at` in the database: a beat task calls
 `send_due_steps` every minute, so nothing waits in a countdown and a restart loses nothing. A step
 is claimed by one conditional UPDATE that advances the enrolment, in the transaction that creates
-its OutboundEmail row: two ticks at once (or a tick rerun after a crash) send it once."""
+its OutboundEmail row: two ticks at once (or a tick rerun after a crash) send it once.
+
+Before a step is claimed its person's Sidemail contact is read (one GET per due step, outside the
+claim's transaction): an unsubscribed contact stops all their enrolments and nothing is sent. A
+contact Sidemail does not have yet (404) is sent to, since the contact sync creates it; a transient
+error (429, 5xx, timeout) leaves the step due and ends the tick, so the next minute's tick retries.
+Any other refusal (a key Sidemail rejects, say) does not hold the step up: the send itself then
+fails visibly on its OutboundEmail."""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.sidemail.api_client import SidemailClient, SidemailError
 from integrations.sidemail.models import Enrollment, Sequence, SequenceStep
 from workspaces.models import Membership, Plan, Role, Workspace
 
@@ -108,6 +116,24 @@ def stop_for_address(*, email: str, reason: str = StopReason.UNSUBSCRIBED) -> in
     return _stop(Enrollment.objects.filter(user__email__iexact=email), reason=reason)
 
 
+def _unsubscribed(*, email: str, client: SidemailClient | None) -> bool:
+    """True when Sidemail's contact for this address says isSubscribed false. Raises the
+    retryable SidemailError of a read that may succeed next time."""
+    if client is None:
+        return False
+    try:
+        contact = client.get_contact(email)
+    except SidemailError as error:
+        if error.retryable:
+            raise
+        logger.warning(
+            "Could not read a Sidemail contact before a sequence step; sending anyway",
+            extra={"event": "sequence_contact_unreadable", "code": error.code},
+        )
+        return False
+    return contact is not None and contact.get("isSubscribed") is False
+
+
 def stop_trial(*, workspace_id: int) -> int:
     """The workspace converted to paid: its trial sequence ends."""
     return _stop(
@@ -131,7 +157,7 @@ def _props(enrollment: Enrollment) -> dict[str, Any]:
     return props
 
 
-def _send_step(enrollment: Enrollment, *, now: datetime) -> bool:
+def _send_step(enrollment: Enrollment, *, now: datetime, client: SidemailClient | None) -> bool:
     """Claim the enrolment's current step and queue its email in one transaction: True if this
     call sent it, False if another tick already had (or the enrolment stopped meanwhile)."""
     from integrations.sidemail.services import send_template
@@ -141,6 +167,9 @@ def _send_step(enrollment: Enrollment, *, now: datetime) -> bool:
     workspace = enrollment.workspace
     if enrollment.sequence.slug == TRIAL and (workspace is None or workspace.plan != Plan.TRIAL):
         _stop(Enrollment.objects.filter(pk=enrollment.pk), reason=StopReason.CONVERTED)
+        return False
+    if _unsubscribed(email=enrollment.user.email, client=client):
+        _stop(Enrollment.objects.filter(user_id=enrollment.user_id), reason=StopReason.UNSUBSCRIBED)
         return False
     steps = _steps(enrollment.sequence)
     step = next((s for s in steps if s.position == enrollment.next_step), None)
@@ -173,11 +202,21 @@ def send_due_steps(*, now: datetime | None = None) -> int:
         .prefetch_related("sequence__steps")
         .order_by("next_send_at", "pk")[:TICK_LIMIT]
     )
+    # Without a key there is no Sidemail to ask (email goes to the console backend).
+    client = SidemailClient() if settings.SIDEMAIL_API_KEY else None
     sent = 0
     for enrollment in due:
         try:
-            sent += _send_step(enrollment, now=now)
-        except Exception:
+            sent += _send_step(enrollment, now=now, client=client)
+        except Exception as error:
+            if isinstance(error, SidemailError) and error.retryable:
+                # Sidemail is struggling: the rest stay due for the next tick rather than each
+                # waiting out its own timeout now.
+                logger.warning(
+                    "Sidemail contacts unavailable; due sequence steps wait for the next tick",
+                    extra={"event": "sequence_tick_deferred", "code": error.code},
+                )
+                break
             # One enrolment that cannot be sent (its claim was rolled back) holds up no other.
             logger.exception(
                 "A sequence step could not be queued",
