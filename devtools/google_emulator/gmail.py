@@ -1,16 +1,21 @@
-"""Gmail: users.messages.send, with Google's per-mailbox rate limit."""
+"""Gmail: users.messages.send (a JSON body with ``raw``, or the message uploaded to the /upload/
+URL as ``uploadType=media`` or ``multipart``), threading, and Google's per-mailbox rate limit."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
+import json
 import secrets
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any
+
+from werkzeug.http import parse_options_header
 
 from .oauth import Authorized, require_token
 from .web import Context, Request, Response, api_error, json_response
@@ -128,10 +133,64 @@ def send(ctx: Context, req: Request, user_id: str) -> Response:
     auth = require_token(ctx, req, SEND_SCOPES)
     if isinstance(auth, Response):
         return auth
-    return _send(ctx, req, auth, user_id)
+    return _send(ctx, req, auth, user_id, _json_send_body)
 
 
-def _send(ctx: Context, req: Request, auth: Authorized, user_id: str) -> Response:
+def upload_send(ctx: Context, req: Request, user_id: str) -> Response:
+    """POST /upload/gmail/v1/users/<userId>/messages/send?uploadType=media|multipart."""
+    auth = require_token(ctx, req, SEND_SCOPES)
+    if isinstance(auth, Response):
+        return auth
+    return _send(ctx, req, auth, user_id, _uploaded_send_body)
+
+
+def _json_send_body(req: Request) -> dict[str, Any]:
+    body = req.json_body()
+    if not isinstance(body, dict):
+        raise InvalidMessage("Invalid JSON payload received.")
+    return body
+
+
+def _part_content(part: bytes) -> tuple[bytes, bytes]:
+    """(headers, content) of one part of a multipart/related body, its framing line breaks removed."""
+    part = part.removeprefix(b"\r\n").removeprefix(b"\n")
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        headers, found, content = part.partition(separator)
+        if found:
+            break
+    else:
+        raise InvalidMessage("Invalid multipart request.")
+    return headers, content.removesuffix(b"\r\n").removesuffix(b"\n")
+
+
+def _uploaded_send_body(req: Request) -> dict[str, Any]:
+    """The send body of an upload: the metadata (JSON) and the message as base64url ``raw``."""
+    upload_type = req.args.get("uploadType")
+    data = req.get_data()
+    if upload_type == "media":
+        return {"raw": base64.urlsafe_b64encode(data).decode()}
+    if upload_type != "multipart":
+        raise InvalidMessage(
+            f"Invalid upload type: {upload_type or 'none'} (this emulator: media, multipart)"
+        )
+    mimetype, options = parse_options_header(req.headers.get("Content-Type", ""))
+    boundary = options.get("boundary")
+    if mimetype != "multipart/related" or not boundary:
+        raise InvalidMessage("A multipart upload needs a multipart/related body with a boundary.")
+    parts = data.split(b"--" + boundary.encode())
+    if len(parts) < 4:
+        raise InvalidMessage("A multipart upload has two parts: the metadata, then the message.")
+    _, metadata = _part_content(parts[1])
+    _, message = _part_content(parts[2])
+    body = json.loads(metadata or b"{}")
+    if not isinstance(body, dict):
+        raise InvalidMessage("Invalid JSON payload received.")
+    return {**body, "raw": base64.urlsafe_b64encode(message).decode()}
+
+
+def _send(
+    ctx: Context, req: Request, auth: Authorized, user_id: str, body_of: Callable[[Request], dict[str, Any]]
+) -> Response:
     mailbox = auth.account.email
     if user_id != "me" and user_id.lower() != mailbox:
         return api_error(403, f"Delegation denied for {mailbox}", "forbidden")
@@ -141,9 +200,7 @@ def _send(ctx: Context, req: Request, auth: Authorized, user_id: str) -> Respons
         return _rate_limited(retry_after)
 
     try:
-        body = req.json_body()
-        if not isinstance(body, dict):
-            raise InvalidMessage("Invalid JSON payload received.")
+        body = body_of(req)
         stored = parse_message(body.get("raw"), mailbox)
     except InvalidMessage as exc:
         return api_error(400, str(exc), "invalidArgument")
@@ -152,7 +209,13 @@ def _send(ctx: Context, req: Request, auth: Authorized, user_id: str) -> Respons
 
     message_id = secrets.token_hex(8)
     references = [*stored["headers"].get("References", "").split(), stored["headers"].get("In-Reply-To", "")]
-    thread_id = ctx.state.thread_id_for(mailbox, [ref for ref in references if ref]) or message_id
+    # Google's rules: a threadId joins that thread (when the mailbox has it); else the references may.
+    asked_thread = str(body.get("threadId") or "")
+    thread_id = (
+        (asked_thread if asked_thread and ctx.state.has_thread(mailbox, asked_thread) else None)
+        or ctx.state.thread_id_for(mailbox, [ref for ref in references if ref])
+        or message_id
+    )
     stored = {
         "id": message_id,
         "threadId": thread_id,
@@ -166,9 +229,9 @@ def _send(ctx: Context, req: Request, auth: Authorized, user_id: str) -> Respons
 
 def message_id_of(req: Request) -> str | None:
     """The Message-ID header of a send request's message, if it can be read (for fault records)."""
+    body_of = _uploaded_send_body if req.path.startswith("/upload/") else _json_send_body
     try:
-        body = req.json_body()
-        data = _decode_raw(body.get("raw") if isinstance(body, dict) else None)
+        data = _decode_raw(body_of(req).get("raw"))
         value = BytesParser(policy=policy.default).parsebytes(data, headersonly=True).get("Message-ID")
     except (InvalidMessage, ValueError, TypeError, LookupError):
         return None

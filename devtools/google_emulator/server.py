@@ -97,6 +97,13 @@ URL_MAP = Map(
         _rule("GET", "/.well-known/openid-configuration", oauth.openid_configuration),
         # Gmail and Calendar, with each API's service path (gmail/v1/, calendar/v3/).
         _rule("POST", "/gmail/v1/users/<user_id>/messages/send", gmail.send, "gmail.send", writes=True),
+        _rule(
+            "POST",
+            "/upload/gmail/v1/users/<user_id>/messages/send",
+            gmail.upload_send,
+            "gmail.send",
+            writes=True,
+        ),
         _rule("GET", "/gmail/v1/users/<user_id>/profile", gmail_read.profile, "gmail.profile"),
         _rule("GET", "/gmail/v1/users/<user_id>/history", gmail_read.history, "gmail.history"),
         _rule("GET", "/gmail/v1/users/<user_id>/messages", gmail_read.list_messages, "gmail.list"),

@@ -525,6 +525,10 @@ class EmulatorState:
             self._history_floor[mailbox] = self._next_history_id
             return self._next_history_id
 
+    def has_thread(self, mailbox: str, thread_id: str) -> bool:
+        with self.lock:
+            return any(m["mailbox"] == mailbox and m["threadId"] == thread_id for m in self._messages)
+
     def thread_id_for(self, mailbox: str, message_ids: Iterable[str]) -> str | None:
         """The thread of an earlier message in this mailbox with one of these Message-IDs."""
         wanted = set(message_ids)

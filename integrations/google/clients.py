@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
+from io import BytesIO
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +26,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
+from googleapiclient.http import MediaIoBaseUpload
 
 from galaxyco.errors import PermanentError, ReauthRequired
 from integrations.google import errors as google_errors
@@ -102,6 +104,9 @@ def _service(api: str, version: str, api_base_url: str) -> Resource:
         # back, so every API keeps Google's own paths under the base URL.
         endpoint = urljoin(api_base_url.rstrip("/") + "/", document["servicePath"])
         options = {"api_endpoint": endpoint}
+        # Upload URLs are built from the document's rootUrl (Google's https host), not from the
+        # endpoint: point it at the base URL too, so uploads go there, over plain HTTP if it says so.
+        document["rootUrl"] = api_base_url.rstrip("/") + "/"
     return build_from_document(document, http=httplib2.Http(), client_options=options)
 
 
@@ -178,16 +183,56 @@ def execute(
 
 
 def send_gmail_message(
-    *, integration: Integration, raw: str, on_call: Callable[[], None] | None = None
+    *,
+    integration: Integration,
+    raw: str,
+    thread_id: str | None = None,
+    on_call: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """`on_call` runs (and must commit its record) just before the request goes out."""
+    body = {"raw": raw, **({"threadId": thread_id} if thread_id else {})}
+    return execute(
+        integration=integration,
+        service_label="Gmail",
+        request_for=lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).send(userId="me", body=body),
+        on_call=on_call,
+    )
+
+
+# Above this size a message goes through Gmail's upload endpoint rather than as a JSON `raw` field.
+GMAIL_UPLOAD_THRESHOLD = 4 * 1024 * 1024
+
+
+def send_gmail_upload(
+    *,
+    integration: Integration,
+    message: bytes,
+    thread_id: str | None = None,
+    on_call: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """messages.send with the message uploaded (message/rfc822, one multipart request).
+    `on_call` runs (and must commit its record) just before the request goes out."""
+    body = {"threadId": thread_id} if thread_id else None
     return execute(
         integration=integration,
         service_label="Gmail",
         request_for=lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).send(
-            userId="me", body={"raw": raw}
+            userId="me",
+            body=body,
+            media_body=MediaIoBaseUpload(BytesIO(message), mimetype="message/rfc822", resumable=False),
         ),
         on_call=on_call,
+    )
+
+
+def gmail_message_headers(*, integration: Integration, message_id: str, names: list[str]) -> dict[str, Any]:
+    """users.messages.get, format=metadata: the message's threadId and the named headers."""
+    return execute(
+        integration=integration,
+        service_label="Gmail",
+        request_for=lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).get(
+            userId="me", id=message_id, format="metadata", metadataHeaders=names
+        ),
     )
 
 

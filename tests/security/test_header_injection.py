@@ -232,7 +232,9 @@ def test_saving_an_encoded_word_in_a_header_field_is_refused(field):
 def sent(monkeypatch) -> list[str]:
     raws: list[str] = []
 
-    def send_gmail_message(*, integration: Integration, raw: str, on_call: Any = None) -> dict[str, str]:
+    def send_gmail_message(
+        *, integration: Integration, raw: str, thread_id: str | None = None, on_call: Any = None
+    ) -> dict[str, str]:
         raws.append(raw)
         return {"id": "m1", "threadId": "t1"}
 

@@ -8,6 +8,7 @@ are read back before sending and must carry exactly the headers built and the re
 """
 
 import base64
+import binascii
 import re
 from collections import Counter
 from email.errors import MessageError
@@ -60,6 +61,42 @@ class HeaderAddressField(EmailOrPlaceholderField):
         return refuse_encoded_words(super().to_internal_value(data))
 
 
+# Gmail's own limit is 25 MB of attachments; counted here as their base64 text, as Gmail counts it.
+ATTACHMENTS_LIMIT_BYTES = 25 * 1024 * 1024
+# A MIME type as RFC 2045 spells its tokens, without parameters.
+MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+CONTENT_TYPE = re.compile(rf"{MIME_TOKEN}/{MIME_TOKEN}")
+# One or more message ids (<left@right>) separated by white space: In-Reply-To and References.
+MESSAGE_ID_LIST = re.compile(r"<[^<>\s@]+@[^<>\s@]+>(?:\s+<[^<>\s@]+@[^<>\s@]+>)*")
+
+
+class AttachmentSerializer(serializers.Serializer):
+    filename = serializers.CharField(max_length=255)
+    content_type = serializers.CharField(max_length=255)
+    content_base64 = serializers.CharField(allow_blank=True, trim_whitespace=True)
+
+    def validate_filename(self, value: str) -> str:
+        if any(char in value for char in "/\\\0") or any(not char.isprintable() for char in value):
+            raise serializers.ValidationError(
+                "A file name is one line without path separators (/ or \\), for example report.pdf."
+            )
+        return refuse_encoded_words(value)
+
+    def validate_content_type(self, value: str) -> str:
+        if not CONTENT_TYPE.fullmatch(value):
+            raise serializers.ValidationError("Write a content type such as application/pdf or image/png.")
+        return value.lower()
+
+    def validate_content_base64(self, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise serializers.ValidationError(
+                "This is not base64 text: encode the file's bytes with base64."
+            ) from error
+        return value
+
+
 class GmailSendEmailParams(serializers.Serializer):
     to = AddressListField(child=HeaderAddressField(), min_length=1, max_length=100)
     cc = AddressListField(child=HeaderAddressField(), required=False, default=list, max_length=100)
@@ -69,16 +106,56 @@ class GmailSendEmailParams(serializers.Serializer):
     html = PlaceholderCharField(required=False, allow_blank=True, default="")
     reply_to = HeaderAddressField(required=False, allow_blank=True, default="")
     from_name = HeaderTextField(required=False, allow_blank=True, default="", max_length=200)
+    attachments = serializers.ListField(
+        child=AttachmentSerializer(), required=False, default=list, max_length=100
+    )
+    # The Gmail id of the message answered: the email is sent as a reply in its thread.
+    reply_to_message_id = PlaceholderCharField(
+        required=False, allow_blank=True, default="", max_length=64, single_line=True
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("text") and not attrs.get("html"):
             raise serializers.ValidationError({"text": ["Write a text body, an HTML body, or both."]})
+        encoded = sum(len(attachment["content_base64"]) for attachment in attrs.get("attachments") or [])
+        if encoded > ATTACHMENTS_LIMIT_BYTES:
+            raise serializers.ValidationError(
+                {
+                    "attachments": [
+                        f"Attachments are limited to 25 MB in total (base64-encoded, as Gmail counts "
+                        f"them); these are {encoded / (1024 * 1024):.1f} MB. Send fewer or smaller files."
+                    ]
+                }
+            )
         return attrs
 
 
-def build_message(*, sender: str, params: dict[str, Any], message_id: str = "") -> EmailMessage:
+def reply_headers(*, original: dict[str, Any]) -> dict[str, str]:
+    """In-Reply-To, References and the subject of a reply to `original` (users.messages.get,
+    format=metadata), following Google's rules; refused when its ids are not message ids."""
+    headers = {
+        item.get("name", "").lower(): str(item.get("value", ""))
+        for item in (original.get("payload") or {}).get("headers") or []
+    }
+    message_id = headers.get("message-id", "").strip()
+    references = " ".join([*headers.get("references", "").split(), message_id])
+    if not MESSAGE_ID_LIST.fullmatch(message_id) or not MESSAGE_ID_LIST.fullmatch(references):
+        raise PermanentError(
+            "The message to reply to has no usable Message-ID header, so a reply would not thread.",
+            code=ErrorCode.INVALID_PARAMS,
+        )
+    subject = " ".join(headers.get("subject", "").split())
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}".rstrip()
+    return {"In-Reply-To": message_id, "References": references, "Subject": subject}
+
+
+def build_message(
+    *, sender: str, params: dict[str, Any], message_id: str = "", reply: dict[str, str] | None = None
+) -> EmailMessage:
     """The one place the message's headers are set: `message_bytes` expects exactly these.
-    `message_id`: ours, so a send whose outcome is unknown can be found in the Sent mail."""
+    `message_id`: ours, so a send whose outcome is unknown can be found in the Sent mail.
+    `reply`: `reply_headers` of the message answered; its subject replaces a blank one."""
     message = EmailMessage(policy=SMTP)
     if message_id:
         message["Message-ID"] = message_id
@@ -90,7 +167,10 @@ def build_message(*, sender: str, params: dict[str, Any], message_id: str = "") 
         message["Bcc"] = ", ".join(params["bcc"])
     if params.get("reply_to"):
         message["Reply-To"] = params["reply_to"]
-    message["Subject"] = params.get("subject", "")
+    if reply:
+        message["In-Reply-To"] = reply["In-Reply-To"]
+        message["References"] = reply["References"]
+    message["Subject"] = params.get("subject") or (reply or {}).get("Subject", "")
     text, html = params.get("text"), params.get("html")
     if text:
         message.set_content(text)
@@ -98,6 +178,14 @@ def build_message(*, sender: str, params: dict[str, Any], message_id: str = "") 
             message.add_alternative(html, subtype="html")
     else:
         message.set_content(html, subtype="html")
+    for attachment in params.get("attachments") or []:
+        maintype, _, subtype = attachment["content_type"].partition("/")
+        message.add_attachment(
+            base64.b64decode(attachment["content_base64"]),
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment["filename"],
+        )
     return message
 
 
@@ -128,6 +216,12 @@ def message_bytes(*, message: EmailMessage, sender: str, params: dict[str, Any])
         written = BytesParser(policy=default).parsebytes(raw, headersonly=True)
         if Counter(name.lower() for name in written) != Counter(name.lower() for name in message):
             raise _not_sent("its headers")
+        for name in ("In-Reply-To", "References"):
+            value = written[name]
+            if value is not None and (
+                not MESSAGE_ID_LIST.fullmatch(str(value)) or str(value) != str(message[name])
+            ):
+                raise _not_sent(f"its {name} header")
         for name, named in _recipients_named(sender=sender, params=params).items():
             header = written[name]
             found = [address.addr_spec for address in header.addresses] if header is not None else []
@@ -155,6 +249,11 @@ class GmailSendEmail(Action):
         "from_name": FieldText(
             label="Sender name", help="Shown as the sender's name; the address is the connected mailbox."
         ),
+        "reply_to_message_id": FieldText(
+            label="Reply to message",
+            help="The Gmail id of the message answered; the email joins its thread. Needs read access.",
+            placeholder="{{ input.message_id }}",
+        ),
     }
     integration_type = IntegrationType.GMAIL
     params_serializer = GmailSendEmailParams
@@ -176,14 +275,33 @@ class GmailSendEmail(Action):
             return None
         return {"message_id": found.get("id"), "thread_id": found.get("threadId"), "from": integration.email}
 
+    def _reply_to(
+        self, *, params: dict[str, Any], integration: Integration
+    ) -> tuple[dict[str, str] | None, str | None]:
+        """The reply headers and thread of the message answered, read from Gmail (needs read access)."""
+        answered = params.get("reply_to_message_id")
+        if not answered:
+            return None, None
+        if not clients.can_read_sent_mail(integration):
+            raise PermanentError(
+                "Replying needs read access to this Gmail account (to read the message answered): "
+                "allow GalaxyCo to read the mailbox on the Integrations page, then run again.",
+                code=ErrorCode.INVALID_PARAMS,
+            )
+        original = clients.gmail_message_headers(
+            integration=integration, message_id=answered, names=["Message-ID", "References", "Subject"]
+        )
+        return reply_headers(original=original), str(original.get("threadId") or "") or None
+
     def run(
         self, *, params: dict[str, Any], integration: Integration | None, step: StepContext
     ) -> dict[str, Any]:
         if integration is None:
             raise IntegrationNotConnected()
+        reply, thread_id = self._reply_to(params=params, integration=integration)
         try:
             message = build_message(
-                sender=integration.email, params=params, message_id=step.message_id_header
+                sender=integration.email, params=params, message_id=step.message_id_header, reply=reply
             )
             raw = message_bytes(message=message, sender=integration.email, params=params)
         except (ValueError, TypeError) as error:  # the email package refuses a header it cannot write safely
@@ -191,7 +309,15 @@ class GmailSendEmail(Action):
                 "This email could not be built from the run's input: a header value is not allowed.",
                 code=ErrorCode.INVALID_PARAMS,
             ) from error
-        sent = clients.send_gmail_message(
-            integration=integration, raw=base64.urlsafe_b64encode(raw).decode(), on_call=step.on_call
-        )
+        if len(raw) > clients.GMAIL_UPLOAD_THRESHOLD:
+            sent = clients.send_gmail_upload(
+                integration=integration, message=raw, thread_id=thread_id, on_call=step.on_call
+            )
+        else:
+            sent = clients.send_gmail_message(
+                integration=integration,
+                raw=base64.urlsafe_b64encode(raw).decode(),
+                thread_id=thread_id,
+                on_call=step.on_call,
+            )
         return {"message_id": sent.get("id"), "thread_id": sent.get("threadId"), "from": integration.email}
