@@ -4,10 +4,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from hooks.models import NotificationEndpoint, Trigger, WebhookDelivery
+from workspaces.admin_scope import AcrossWorkspaces
 
 
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
+class TriggerAdmin(AcrossWorkspaces, admin.ModelAdmin):
     """Tokens and secrets never show here: the builder and the API manage them."""
 
     list_display = ["id", "type", "workflow", "workspace", "enabled", "last_fired_at", "last_error_at"]
@@ -32,7 +33,7 @@ class TriggerAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationEndpoint)
-class NotificationEndpointAdmin(admin.ModelAdmin):
+class NotificationEndpointAdmin(AcrossWorkspaces, admin.ModelAdmin):
     list_display = ["url", "workspace", "enabled", "created_at"]
     list_filter = ["enabled"]
     list_select_related = ["workspace"]
@@ -44,7 +45,7 @@ class NotificationEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(AcrossWorkspaces, admin.ModelAdmin):
     list_display = ["created_at", "event", "endpoint", "attempt", "outcome", "response_status"]
     list_filter = ["outcome", "event"]
     list_select_related = ["endpoint"]

@@ -19,15 +19,16 @@ from hooks.serializers import (
     TriggerUpdateSerializer,
 )
 from workflows.selectors import get_workflow
+from workspaces.models import Workspace
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
 
 class _WorkflowTriggersMixin(WorkspaceGenericAPIView):
-    def scoped_queryset(self) -> QuerySet[Trigger]:
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[Trigger]:
         workflow_id = int(self.kwargs["workflow_id"])
-        if get_workflow(workspace=self.workspace, workflow_id=workflow_id) is None:
+        if get_workflow(workspace=workspace, workflow_id=workflow_id) is None:
             raise NotFound()
-        return selectors.trigger_list(workspace=self.workspace, workflow_id=workflow_id)
+        return selectors.trigger_list(workspace=workspace, workflow_id=workflow_id)
 
 
 class TriggerListApi(_WorkflowTriggersMixin, generics.ListCreateAPIView):
@@ -77,11 +78,11 @@ class TriggerDetailApi(_WorkflowTriggersMixin, generics.RetrieveDestroyAPIView):
 
 class TriggerRotateApi(WorkspaceAPIView):
     @extend_schema(request=None, responses=TriggerSerializer)
-    def post(self, request: Request, workspace_id: int, workflow_id: int, trigger_id: int) -> Response:
-        if get_workflow(workspace=self.workspace, workflow_id=workflow_id) is None:
+    def post(self, request: Request, workspace: Workspace, workflow_id: int, trigger_id: int) -> Response:
+        if get_workflow(workspace=workspace, workflow_id=workflow_id) is None:
             raise NotFound()
         trigger = services.rotate_trigger_token(
-            workspace=self.workspace, workflow_id=workflow_id, trigger_id=trigger_id
+            workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id
         )
         return Response(TriggerSerializer(trigger).data)
 
@@ -89,8 +90,8 @@ class TriggerRotateApi(WorkspaceAPIView):
 class EndpointListApi(WorkspaceGenericAPIView, generics.ListCreateAPIView):
     serializer_class = EndpointSerializer
 
-    def scoped_queryset(self) -> QuerySet[NotificationEndpoint]:
-        return selectors.endpoint_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[NotificationEndpoint]:
+        return selectors.endpoint_list(workspace=workspace)
 
     @extend_schema(request=EndpointSerializer, responses={201: NewEndpointSerializer})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -110,8 +111,8 @@ class EndpointDetailApi(WorkspaceGenericAPIView, generics.RetrieveDestroyAPIView
     serializer_class = EndpointSerializer
     lookup_url_kwarg = "endpoint_id"
 
-    def scoped_queryset(self) -> QuerySet[NotificationEndpoint]:
-        return selectors.endpoint_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[NotificationEndpoint]:
+        return selectors.endpoint_list(workspace=workspace)
 
     @extend_schema(request=EndpointSerializer(partial=True), responses=EndpointSerializer)
     def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -138,10 +139,8 @@ class DeliveryListApi(WorkspaceGenericAPIView, generics.ListAPIView):
 
     serializer_class = DeliverySerializer
 
-    def scoped_queryset(self) -> QuerySet[WebhookDelivery]:
-        endpoint = selectors.get_endpoint(
-            workspace=self.workspace, endpoint_id=int(self.kwargs["endpoint_id"])
-        )
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[WebhookDelivery]:
+        endpoint = selectors.get_endpoint(workspace=workspace, endpoint_id=int(self.kwargs["endpoint_id"]))
         if endpoint is None:
             raise NotFound()
-        return selectors.deliveries_of(workspace=self.workspace, endpoint=endpoint)
+        return selectors.deliveries_of(workspace=workspace, endpoint=endpoint)

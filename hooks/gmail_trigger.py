@@ -46,9 +46,9 @@ class QuotaDeferred(Exception):
 
 def due_gmail_ids(*, now: datetime) -> list[int]:
     return list(
-        Trigger.objects.filter(
-            type=TriggerType.GMAIL_NEW_EMAIL, enabled=True, workflow__archived_at__isnull=True
-        )
+        # The poll tick covers every workspace; each trigger is then loaded by id and works from its own.
+        Trigger.objects.unscoped()
+        .filter(type=TriggerType.GMAIL_NEW_EMAIL, enabled=True, workflow__archived_at__isnull=True)
         .exclude(due_at__gt=now)
         .values_list("pk", flat=True)
     )
@@ -56,7 +56,7 @@ def due_gmail_ids(*, now: datetime) -> list[int]:
 
 def claim_poll(*, trigger_id: int, now: datetime) -> bool:
     """Book this minute's poll of a trigger (compare-and-set on due_at): one tick, one poll."""
-    rows = Trigger.objects.filter(pk=trigger_id).exclude(due_at__gt=now)
+    rows = Trigger.objects.unscoped().filter(pk=trigger_id).exclude(due_at__gt=now)
     return bool(rows.update(due_at=now + POLL_EVERY))
 
 
@@ -77,7 +77,10 @@ def _call(integration: Integration, cost: str, request: Any) -> dict[str, Any]:
 def poll(*, trigger_id: int) -> int:
     """Poll one trigger's mailbox once; returns how many runs it started."""
     trigger = (
-        Trigger.objects.filter(pk=trigger_id, enabled=True).select_related("integration", "workspace").first()
+        Trigger.objects.unscoped()
+        .filter(pk=trigger_id, enabled=True)
+        .select_related("integration", "workspace")
+        .first()
     )
     if trigger is None or trigger.type != TriggerType.GMAIL_NEW_EMAIL:
         return 0
@@ -91,7 +94,9 @@ def poll(*, trigger_id: int) -> int:
     try:
         if not trigger.cursor:
             profile = _call(integration, "profile", lambda: clients.gmail_profile(integration=integration))
-            Trigger.objects.filter(pk=trigger.pk, cursor="").update(cursor=str(profile["historyId"]))
+            Trigger.objects.unscoped().filter(pk=trigger.pk, cursor="").update(
+                cursor=str(profile["historyId"])
+            )
             _healthy(trigger)
             return 0
         return _read_new_mail(trigger, integration)
@@ -105,7 +110,9 @@ def poll(*, trigger_id: int) -> int:
             _pause(trigger, TriggerPause.READ_ACCESS_MISSING)
         # Recorded, not raised: the next tick tries again, and ten minutes without a good check
         # make the trigger unhealthy and tell its owner.
-        Trigger.objects.filter(pk=trigger.pk).update(last_error=error.message, last_error_at=timezone.now())
+        Trigger.objects.unscoped().filter(pk=trigger.pk).update(
+            last_error=error.message, last_error_at=timezone.now()
+        )
         logger.info(
             "Gmail trigger poll failed: %s",
             error.code,
@@ -198,7 +205,7 @@ def _listed(integration: Integration, query: str) -> list[str]:
 def _start_runs(trigger: Trigger, *, old_cursor: str, new_cursor: str, messages: list[dict[str, Any]]) -> int:
     started = 0
     with transaction.atomic():
-        moved = Trigger.objects.filter(pk=trigger.pk, cursor=old_cursor).update(cursor=new_cursor)
+        moved = Trigger.objects.unscoped().filter(pk=trigger.pk, cursor=old_cursor).update(cursor=new_cursor)
         if not moved:
             return 0  # another poller read this stretch of history and started its runs
         for message in messages:
@@ -216,7 +223,7 @@ def _start_runs(trigger: Trigger, *, old_cursor: str, new_cursor: str, messages:
                     source_trigger_id=trigger.pk,
                 )
             except AppError as error:
-                Trigger.objects.filter(pk=trigger.pk).update(
+                Trigger.objects.unscoped().filter(pk=trigger.pk).update(
                     last_error=error.message, last_error_at=timezone.now()
                 )
                 continue
@@ -226,27 +233,29 @@ def _start_runs(trigger: Trigger, *, old_cursor: str, new_cursor: str, messages:
         fields: dict[str, Any] = {"last_checked_at": timezone.now(), "paused": TriggerPause.NONE}
         if started:
             fields["last_fired_at"] = timezone.now()
-        Trigger.objects.filter(pk=trigger.pk).update(**fields)
+        Trigger.objects.unscoped().filter(pk=trigger.pk).update(**fields)
     _healthy(trigger)
     return started
 
 
 def _healthy(trigger: Trigger) -> None:
-    Trigger.objects.filter(pk=trigger.pk).update(
+    Trigger.objects.unscoped().filter(pk=trigger.pk).update(
         last_checked_at=timezone.now(), paused=TriggerPause.NONE, unhealthy_notified_at=None
     )
 
 
 def _pause(trigger: Trigger, reason: TriggerPause, *, notify: bool = True) -> None:
-    Trigger.objects.filter(pk=trigger.pk).update(paused=reason)
+    Trigger.objects.unscoped().filter(pk=trigger.pk).update(paused=reason)
     if notify:
         tell_owner_once(trigger_id=trigger.pk)
 
 
 def tell_owner_once(*, trigger_id: int) -> None:
     """trigger.unhealthy to the workspace's endpoints, once until the trigger works again."""
-    if Trigger.objects.filter(pk=trigger_id, unhealthy_notified_at__isnull=True).update(
-        unhealthy_notified_at=timezone.now()
+    if (
+        Trigger.objects.unscoped()
+        .filter(pk=trigger_id, unhealthy_notified_at__isnull=True)
+        .update(unhealthy_notified_at=timezone.now())
     ):
         from hooks.notifications import trigger_unhealthy
 
@@ -255,12 +264,16 @@ def tell_owner_once(*, trigger_id: int) -> None:
 
 def notify_stale(*, now: datetime) -> int:
     """Tell the owners of enabled Gmail triggers that have not checked for 10 minutes (once each)."""
-    stale = Trigger.objects.filter(
-        type=TriggerType.GMAIL_NEW_EMAIL,
-        enabled=True,
-        unhealthy_notified_at__isnull=True,
-        created_at__lt=now - UNHEALTHY_AFTER,
-    ).exclude(last_checked_at__gte=now - UNHEALTHY_AFTER)
+    stale = (
+        Trigger.objects.unscoped()
+        .filter(
+            type=TriggerType.GMAIL_NEW_EMAIL,
+            enabled=True,
+            unhealthy_notified_at__isnull=True,
+            created_at__lt=now - UNHEALTHY_AFTER,
+        )
+        .exclude(last_checked_at__gte=now - UNHEALTHY_AFTER)
+    )
     stale = stale.exclude(paused=TriggerPause.READ_ACCESS_MISSING)  # waiting for a person, not broken
     ids = list(stale.values_list("pk", flat=True))
     for trigger_id in ids:

@@ -76,7 +76,7 @@ def receive_webhook(*, token: str, body: bytes, headers: Mapping[str, str]) -> W
     except AppError as error:
         _record_refusal(trigger=trigger, error=error)
         raise
-    Trigger.objects.filter(pk=trigger.pk).update(
+    Trigger.objects.unscoped().filter(pk=trigger.pk).update(
         last_fired_at=timezone.now(), last_error="", last_error_at=None
     )
     return run
@@ -113,7 +113,9 @@ def _idempotency_key(*, trigger: Trigger, headers: Mapping[str, str]) -> str:
 
 def _record_refusal(*, trigger: Trigger, error: AppError) -> None:
     """The trigger's health shows why its last call was refused (a sender with a stale secret)."""
-    Trigger.objects.filter(pk=trigger.pk).update(last_error=error.message, last_error_at=timezone.now())
+    Trigger.objects.unscoped().filter(pk=trigger.pk).update(
+        last_error=error.message, last_error_at=timezone.now()
+    )
     logger.info(
         "Webhook call refused: %s",
         error.code,

@@ -84,7 +84,8 @@ def run_finished(*, run_id: int) -> None:
     """Called by the engine once a run has finished: run.succeeded or run.failed, with the run
     as the API shows it. Never raises: a notification must not disturb the run it is about."""
     try:
-        run = WorkflowRun.objects.filter(pk=run_id).select_related("workflow").first()
+        # Tasks and the engine pass ids: the row is loaded by id and its own workspace scopes the rest.
+        run = WorkflowRun.objects.unscoped().filter(pk=run_id).select_related("workflow").first()
         event = RUN_EVENTS.get(RunStatus(run.status)) if run is not None else None
         if run is None or event is None:
             return
@@ -98,7 +99,9 @@ def run_finished(*, run_id: int) -> None:
 def integration_reauth_required(*, integration_id: int) -> None:
     """Called when an account starts needing reconnection. Never raises, like `run_finished`."""
     try:
-        integration = Integration.objects.filter(pk=integration_id).select_related("connected_by").first()
+        integration = (
+            Integration.objects.unscoped().filter(pk=integration_id).select_related("connected_by").first()
+        )
         if integration is not None:
             emit(
                 workspace_id=integration.workspace_id,
@@ -122,7 +125,7 @@ def max_attempts() -> int:
 def deliver(*, endpoint_id: int, message_id: str, event: str, body: str, attempt: int) -> Attempt:
     """Send one attempt and log it. `retry_in` says when to try again; None: done (delivered, out
     of attempts, or the endpoint was removed or switched off meanwhile)."""
-    endpoint = NotificationEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
+    endpoint = NotificationEndpoint.objects.unscoped().filter(pk=endpoint_id, enabled=True).first()
     if endpoint is None:
         return Attempt(delivered=False)
     started = time.monotonic()
@@ -208,7 +211,7 @@ def trigger_unhealthy(*, trigger_id: int) -> None:
     from hooks.serializers import TriggerSerializer
 
     try:
-        trigger = Trigger.objects.filter(pk=trigger_id).first()
+        trigger = Trigger.objects.unscoped().filter(pk=trigger_id).first()
         if trigger is not None:
             emit(
                 workspace_id=trigger.workspace_id,

@@ -90,9 +90,10 @@ def schedule_due_at(*, config: dict[str, Any], now: datetime) -> datetime:
 
 def due_schedule_ids(*, now: datetime) -> list[int]:
     return list(
-        Trigger.objects.filter(
-            type=TriggerType.SCHEDULE, enabled=True, due_at__lte=now, workflow__archived_at__isnull=True
-        ).values_list("pk", flat=True)
+        # The schedule tick covers every workspace; each trigger is then loaded by id and works from its own.
+        Trigger.objects.unscoped()
+        .filter(type=TriggerType.SCHEDULE, enabled=True, due_at__lte=now, workflow__archived_at__isnull=True)
+        .values_list("pk", flat=True)
     )
 
 
@@ -107,7 +108,8 @@ def fire_due_schedules(*, now: datetime | None = None) -> int:
 def fire_schedule(*, trigger_id: int, now: datetime) -> bool:
     """Fire one schedule trigger if it is still due (another scheduler may have fired it)."""
     trigger = (
-        Trigger.objects.filter(pk=trigger_id, type=TriggerType.SCHEDULE, enabled=True, due_at__lte=now)
+        Trigger.objects.unscoped()
+        .filter(pk=trigger_id, type=TriggerType.SCHEDULE, enabled=True, due_at__lte=now)
         .select_related("workspace")
         .first()
     )
@@ -118,8 +120,10 @@ def fire_schedule(*, trigger_id: int, now: datetime) -> bool:
     key = tick_key(tick)
     try:
         with transaction.atomic():
-            claimed = Trigger.objects.filter(pk=trigger.pk, due_at=trigger.due_at).update(
-                due_at=next_time(cron=cron, zone=zone, after=now)
+            claimed = (
+                Trigger.objects.unscoped()
+                .filter(pk=trigger.pk, due_at=trigger.due_at)
+                .update(due_at=next_time(cron=cron, zone=zone, after=now))
             )
             if not claimed:
                 return False
@@ -130,7 +134,7 @@ def fire_schedule(*, trigger_id: int, now: datetime) -> bool:
                 firing.save(update_fields=["run"])
     except IntegrityError:
         # This tick already fired (a wall-clock time that happens twice when clocks go back).
-        Trigger.objects.filter(pk=trigger.pk, due_at=trigger.due_at).update(
+        Trigger.objects.unscoped().filter(pk=trigger.pk, due_at=trigger.due_at).update(
             due_at=next_time(cron=cron, zone=zone, after=now)
         )
         return False
@@ -149,14 +153,16 @@ def _start(*, trigger: Trigger, key: str) -> Any:
         )
     except AppError as error:
         # The tick counts as fired; the trigger's card says why it started nothing.
-        Trigger.objects.filter(pk=trigger.pk).update(last_error=error.message, last_error_at=timezone.now())
+        Trigger.objects.unscoped().filter(pk=trigger.pk).update(
+            last_error=error.message, last_error_at=timezone.now()
+        )
         logger.info(
             "Schedule trigger started no run: %s",
             error.code,
             extra={"event": "schedule_refused", "trigger_id": trigger.pk, "error_code": error.code},
         )
         return None
-    Trigger.objects.filter(pk=trigger.pk).update(
+    Trigger.objects.unscoped().filter(pk=trigger.pk).update(
         last_fired_at=timezone.now(), last_checked_at=timezone.now(), last_error="", last_error_at=None
     )
     return run

@@ -21,7 +21,8 @@ def webhook_trigger_for_token(*, token: str) -> Trigger | None:
     """The enabled webhook trigger this URL token names (of any workspace: the token is the
     credential), with its workflow and workspace."""
     return (
-        Trigger.objects.filter(token_hash=token_hash(token), type=TriggerType.WEBHOOK, enabled=True)
+        Trigger.objects.unscoped()
+        .filter(token_hash=token_hash(token), type=TriggerType.WEBHOOK, enabled=True)
         .select_related("workflow", "workspace")
         .first()
     )
@@ -38,7 +39,8 @@ def get_endpoint(*, workspace: Workspace, endpoint_id: int) -> NotificationEndpo
 def endpoints_for_event(*, workspace_id: int, event: str) -> list[NotificationEndpoint]:
     """The enabled endpoints of a workspace that asked for this event (the list is short: read
     it whole rather than depend on a JSON containment lookup SQLite lacks)."""
-    endpoints = NotificationEndpoint.objects.filter(workspace_id=workspace_id, enabled=True)
+    # Filtered by the workspace id the engine has (the run's), without loading the workspace row.
+    endpoints = NotificationEndpoint.objects.unscoped().filter(workspace_id=workspace_id, enabled=True)
     return [endpoint for endpoint in endpoints if event in endpoint.events]
 
 
@@ -56,4 +58,5 @@ def recent_deliveries(*, workspace: Workspace, limit: int) -> QuerySet[WebhookDe
 
 def deliveries_before(*, moment: datetime) -> QuerySet[WebhookDelivery]:
     """Delivery attempts of every workspace older than `moment` (the retention sweep)."""
-    return WebhookDelivery.objects.filter(created_at__lt=moment)
+    # Retention sweeps every workspace.
+    return WebhookDelivery.objects.unscoped().filter(created_at__lt=moment)

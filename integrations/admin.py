@@ -7,6 +7,7 @@ from galaxyco.errors import AppError
 from integrations import services
 from integrations.google.credentials import refresh_credentials
 from integrations.models import Integration, OAuthToken
+from workspaces.admin_scope import AcrossWorkspaces
 
 
 def mask(value: str) -> str:
@@ -26,7 +27,7 @@ class MaskedTokenMixin:
         return mask(obj.refresh_token)
 
 
-class OAuthTokenInline(MaskedTokenMixin, admin.StackedInline):
+class OAuthTokenInline(AcrossWorkspaces, MaskedTokenMixin, admin.StackedInline):
     model = OAuthToken
     fk_name = "integration"
     can_delete = False
@@ -44,7 +45,7 @@ class OAuthTokenInline(MaskedTokenMixin, admin.StackedInline):
 
 
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(AcrossWorkspaces, admin.ModelAdmin):
     list_display = [
         "email",
         "type",
@@ -105,7 +106,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(OAuthToken)
-class OAuthTokenAdmin(MaskedTokenMixin, admin.ModelAdmin):
+class OAuthTokenAdmin(AcrossWorkspaces, MaskedTokenMixin, admin.ModelAdmin):
     list_display = ["integration", "workspace", "masked_access_token", "expires_at", "updated_at"]
     search_fields = ["integration__email", "workspace__name", "workspace__slug", "integration__status"]
     list_filter = ["integration__status", "integration__type"]

@@ -16,14 +16,15 @@ from integrations.serializers import (
     IntegrationUpdateSerializer,
     SidemailConnectSerializer,
 )
+from workspaces.models import Workspace
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 
 
 class IntegrationListApi(WorkspaceGenericAPIView, generics.ListAPIView):
     serializer_class = IntegrationSerializer
 
-    def scoped_queryset(self) -> QuerySet[Integration]:
-        queryset = integration_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[Integration]:
+        queryset = integration_list(workspace=workspace)
         filters = IntegrationFilters.read(self.request)
         for field in ("type", "status"):
             if field in filters:
@@ -39,15 +40,15 @@ class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
     serializer_class = IntegrationSerializer
     lookup_url_kwarg = "integration_id"
 
-    def scoped_queryset(self) -> QuerySet[Integration]:
-        return integration_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[Integration]:
+        return integration_list(workspace=workspace)
 
     @extend_schema(request=IntegrationUpdateSerializer, responses=IntegrationSerializer)
-    def patch(self, request: Request, workspace_id: int, integration_id: int) -> Response:
+    def patch(self, request: Request, workspace: Workspace, integration_id: int) -> Response:
         serializer = IntegrationUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         integration = services.update_integration_sharing(
-            workspace=self.workspace,
+            workspace=workspace,
             integration_id=self.get_object().pk,
             role=self.role,
             user_id=self.requesting_user.pk if self.requesting_user else None,
@@ -59,9 +60,9 @@ class IntegrationDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
 
 class IntegrationDisconnectApi(WorkspaceAPIView):
     @extend_schema(request=None, responses=DisconnectResponseSerializer)
-    def post(self, request: Request, workspace_id: int, integration_id: int) -> Response:
+    def post(self, request: Request, workspace: Workspace, integration_id: int) -> Response:
         disconnection = services.disconnect_integration_as(
-            workspace=self.workspace,
+            workspace=workspace,
             integration_id=integration_id,
             role=self.role,
             user_id=self.requesting_user.pk if self.requesting_user else None,
@@ -79,13 +80,13 @@ class IntegrationDisconnectApi(WorkspaceAPIView):
 
 class IntegrationStatusApi(WorkspaceAPIView):
     @extend_schema(responses=IntegrationStatusSerializer)
-    def get(self, request: Request, workspace_id: int) -> Response:
-        return Response(IntegrationStatusSerializer(integration_status(workspace=self.workspace)).data)
+    def get(self, request: Request, workspace: Workspace) -> Response:
+        return Response(IntegrationStatusSerializer(integration_status(workspace=workspace)).data)
 
 
 class SidemailConnectApi(WorkspaceAPIView):
     @extend_schema(request=SidemailConnectSerializer, responses={201: IntegrationSerializer})
-    def post(self, request: Request, workspace_id: int) -> Response:
+    def post(self, request: Request, workspace: Workspace) -> Response:
         serializer = SidemailConnectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if self.requesting_user is None:
@@ -94,7 +95,7 @@ class SidemailConnectApi(WorkspaceAPIView):
                 "signed-in member (on the Integrations page), not with an API key."
             )
         integration = services.connect_sidemail_integration(
-            workspace=self.workspace,
+            workspace=workspace,
             user=self.requesting_user,
             api_key=serializer.validated_data["api_key"],
             from_address=serializer.validated_data["from_address"],

@@ -24,7 +24,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def _while_credentials_are(*, integration_id: int, credentials_generation: datetime) -> QuerySet[Integration]:
     """The account's row, only while its credentials are still the ones the call used."""
-    return Integration.objects.filter(
+    # By primary key: the caller already holds the account (loaded inside its workspace).
+    return Integration.objects.unscoped().filter(
         Q(token__updated_at=credentials_generation) | Q(sidemail_account__updated_at=credentials_generation),
         pk=integration_id,
     )
@@ -34,7 +35,7 @@ def record_use(*, integration: Integration) -> None:
     """Note that the account was used; written at most once a minute, not per call."""
     now = timezone.now()
     if integration.last_used_at is None or now - integration.last_used_at >= LAST_USED_RESOLUTION:
-        Integration.objects.filter(pk=integration.pk).update(last_used_at=now)
+        Integration.objects.unscoped().filter(pk=integration.pk).update(last_used_at=now)
         integration.last_used_at = now
 
 

@@ -93,26 +93,30 @@ def connect_google_integration(
             workspace=workspace, integration_type=kind, role=membership.role
         )
         sharing = {"shared": share, "is_default": becomes_default}
-    integration, created = Integration.objects.select_for_update().update_or_create(
-        workspace=workspace,
-        provider="google",
-        type=kind,
-        provider_account_id=grant.account_id,
-        defaults={
-            "connected_by": user,
-            "status": IntegrationStatus.ACTIVE,
-            "email": grant.email,
-            "display_name": grant.display_name,
-            "scopes": sorted(set(grant.granted_scopes)),
-            "connected_at": now,
-            "last_refreshed_at": now,
-            "last_error_code": "",
-            "last_error_message": "",
-            "last_error_at": None,
-            **sharing,
-        },
+    integration, created = (
+        Integration.objects.for_workspace(workspace)
+        .select_for_update()
+        .update_or_create(
+            workspace=workspace,
+            provider="google",
+            type=kind,
+            provider_account_id=grant.account_id,
+            defaults={
+                "connected_by": user,
+                "status": IntegrationStatus.ACTIVE,
+                "email": grant.email,
+                "display_name": grant.display_name,
+                "scopes": sorted(set(grant.granted_scopes)),
+                "connected_at": now,
+                "last_refreshed_at": now,
+                "last_error_code": "",
+                "last_error_message": "",
+                "last_error_at": None,
+                **sharing,
+            },
+        )
     )
-    OAuthToken.objects.update_or_create(
+    OAuthToken.objects.for_workspace(workspace).update_or_create(
         integration=integration,
         defaults={
             "workspace": workspace,
@@ -182,7 +186,7 @@ def connect_sidemail_integration(
             )
             sharing = {"shared": share, "is_default": becomes_default}
         now = timezone.now()
-        integration, created = Integration.objects.update_or_create(
+        integration, created = Integration.objects.for_workspace(workspace).update_or_create(
             workspace=workspace,
             provider="sidemail",
             type=IntegrationType.SIDEMAIL,
@@ -201,7 +205,7 @@ def connect_sidemail_integration(
                 **sharing,
             },
         )
-        SidemailAccount.objects.update_or_create(
+        SidemailAccount.objects.for_workspace(workspace).update_or_create(
             integration=integration,
             defaults={"workspace": workspace, "api_key": api_key, "from_address": from_address},
         )
@@ -252,11 +256,12 @@ class Disconnection:
 def _detach(*, integration: Integration) -> str:
     """Delete the token and mark the integration disconnected (the caller holds the integration's
     row lock, in a transaction). Returns the token to revoke at Google, or "" when there was none."""
-    token = OAuthToken.objects.select_for_update().filter(integration=integration).first()
+    # Rows of one integration the caller locked inside its workspace.
+    token = OAuthToken.objects.unscoped().select_for_update().filter(integration=integration).first()
     secret = (token.refresh_token or token.access_token) if token else ""
     if token is not None:
         token.delete()
-    SidemailAccount.objects.filter(integration=integration).delete()
+    SidemailAccount.objects.unscoped().filter(integration=integration).delete()
     integration.status = IntegrationStatus.DISCONNECTED
     # A disconnected account cannot be the default: steps naming none then ask for a choice.
     integration.is_default = False
@@ -269,9 +274,8 @@ def _revoke_unless_used(*, integration: Integration, secret: str) -> str:
     uses it. Never inside a transaction: it is an HTTP call. A Sidemail key has nothing to revoke."""
     # Across workspaces on purpose: only whether the same Google account is still connected anywhere.
     still_used = (
-        Integration.objects.filter(
-            provider=integration.provider, provider_account_id=integration.provider_account_id
-        )
+        Integration.objects.unscoped()
+        .filter(provider=integration.provider, provider_account_id=integration.provider_account_id)
         .exclude(status=IntegrationStatus.DISCONNECTED)
         .exists()
     )
@@ -382,7 +386,7 @@ def disconnect_integrations_of(*, user_id: int, workspace: Workspace | None = No
     are revoked at Google (where no other connection uses them) once it commits."""
     with transaction.atomic():
         # Every workspace unless one is given: a deleted user's accounts go wherever they are.
-        found = Integration.objects.select_for_update().filter(connected_by_id=user_id)
+        found = Integration.objects.unscoped().select_for_update().filter(connected_by_id=user_id)
         if workspace is not None:
             found = found.for_workspace(workspace)
         detached = [

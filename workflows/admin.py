@@ -4,9 +4,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from workflows.models import StepRun, Workflow, WorkflowRun, WorkflowStep
+from workspaces.admin_scope import AcrossWorkspaces
 
 
-class WorkflowStepInline(admin.TabularInline):
+class WorkflowStepInline(AcrossWorkspaces, admin.TabularInline):
     """Read-only here: steps are changed in the builder or the API, where their params are validated."""
 
     model = WorkflowStep
@@ -20,7 +21,7 @@ class WorkflowStepInline(admin.TabularInline):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(AcrossWorkspaces, admin.ModelAdmin):
     list_display = ["name", "workspace", "is_active", "created_by", "created_at", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "workspace__name", "workspace__slug"]
@@ -34,7 +35,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         return False
 
 
-class StepRunInline(admin.TabularInline):
+class StepRunInline(AcrossWorkspaces, admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
@@ -62,7 +63,7 @@ class StepRunInline(admin.TabularInline):
 
 
 @admin.register(WorkflowRun)
-class WorkflowRunAdmin(admin.ModelAdmin):
+class WorkflowRunAdmin(AcrossWorkspaces, admin.ModelAdmin):
     """A run is a record of what happened: read-only."""
 
     list_display = [

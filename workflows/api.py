@@ -27,8 +27,8 @@ from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
 class WorkflowListApi(WorkspaceGenericAPIView, generics.ListCreateAPIView):
     serializer_class = WorkflowSerializer
 
-    def scoped_queryset(self) -> QuerySet[Workflow]:
-        return selectors.workflow_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[Workflow]:
+        return selectors.workflow_list(workspace=workspace)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = WorkflowSerializer(data=request.data, context=self.get_serializer_context())
@@ -49,8 +49,8 @@ class WorkflowDetailApi(WorkspaceGenericAPIView, generics.RetrieveUpdateDestroyA
     serializer_class = WorkflowSerializer
     lookup_url_kwarg = "workflow_id"
 
-    def scoped_queryset(self) -> QuerySet[Workflow]:
-        return selectors.workflow_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[Workflow]:
+        return selectors.workflow_list(workspace=workspace)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         workflow = self.get_object()
@@ -115,12 +115,12 @@ class WorkflowExecuteApi(WorkspaceAPIView):
         parameters=[ExecuteParameters, IDEMPOTENCY_KEY_PARAMETER],
         responses={200: ExecuteResponseSerializer, 202: ExecuteResponseSerializer},
     )
-    def post(self, request: Request, workspace_id: int, workflow_id: int) -> Response:
+    def post(self, request: Request, workspace: Workspace, workflow_id: int) -> Response:
         wait = ExecuteParameters.read(request)["wait"]
         serializer = ExecuteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run, _ = services.start_run(
-            workspace=self.workspace,
+            workspace=workspace,
             workflow_id=workflow_id,
             run_input=serializer.validated_data["input"],
             trigger=RunTrigger.API,
@@ -128,7 +128,7 @@ class WorkflowExecuteApi(WorkspaceAPIView):
             api_key=self.api_key,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
         )
-        return answer_started(workspace=self.workspace, run=run, wait=wait)
+        return answer_started(workspace=workspace, run=run, wait=wait)
 
 
 class WorkflowPreviewApi(WorkspaceAPIView):
@@ -138,11 +138,11 @@ class WorkflowPreviewApi(WorkspaceAPIView):
         description="Each step's params as a run with this input would send them. Nothing is sent "
         "and no run is created; the input is checked as for execute.",
     )
-    def post(self, request: Request, workspace_id: int, workflow_id: int) -> Response:
+    def post(self, request: Request, workspace: Workspace, workflow_id: int) -> Response:
         serializer = PreviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         previews = services.preview_run(
-            workspace=self.workspace, workflow_id=workflow_id, run_input=serializer.validated_data["input"]
+            workspace=workspace, workflow_id=workflow_id, run_input=serializer.validated_data["input"]
         )
         return Response(PreviewResponseSerializer({"steps": previews}).data)
 
@@ -155,18 +155,18 @@ class StepSendAgainApi(WorkspaceAPIView):
         "did not answer after the email went out). Check the mailbox's Sent folder first: this "
         "sends the email once more. The run then carries on; 409 when the step is not in that state.",
     )
-    def post(self, request: Request, workspace_id: int, run_id: int, position: int) -> Response:
-        run = services.send_step_again(workspace=self.workspace, run_id=run_id, position=position)
+    def post(self, request: Request, workspace: Workspace, run_id: int, position: int) -> Response:
+        run = services.send_step_again(workspace=workspace, run_id=run_id, position=position)
         return run_response(run)
 
 
 class RunListApi(WorkspaceGenericAPIView, generics.ListAPIView):
     serializer_class = RunSerializer
 
-    def scoped_queryset(self) -> QuerySet[WorkflowRun]:
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[WorkflowRun]:
         filters = RunFilters.read(self.request)
         return selectors.run_list(
-            workspace=self.workspace,
+            workspace=workspace,
             workflow_id=filters.get("workflow"),
             status=filters.get("status"),
             since=filters.get("since"),
@@ -182,8 +182,8 @@ class RunDetailApi(WorkspaceGenericAPIView, generics.RetrieveAPIView):
     serializer_class = RunSerializer
     lookup_url_kwarg = "run_id"
 
-    def scoped_queryset(self) -> QuerySet[WorkflowRun]:
-        return selectors.run_list(workspace=self.workspace)
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[WorkflowRun]:
+        return selectors.run_list(workspace=workspace)
 
 
 class RunRetryApi(WorkspaceAPIView):
@@ -197,17 +197,17 @@ class RunRetryApi(WorkspaceAPIView):
         "way, or was already re-run by a run that has not failed; 409 `outcome_unknown` for a run with a "
         "step whose email may have gone out: check the Sent folder, then use that step's send-again.",
     )
-    def post(self, request: Request, workspace_id: int, run_id: int) -> Response:
+    def post(self, request: Request, workspace: Workspace, run_id: int) -> Response:
         wait = ExecuteParameters.read(request)["wait"]
         run, _ = services.rerun(
-            workspace=self.workspace,
+            workspace=workspace,
             run_id=run_id,
             trigger=RunTrigger.API,
             requested_by=self.requesting_user,
             api_key=self.api_key,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
         )
-        return answer_started(workspace=self.workspace, run=run, wait=wait)
+        return answer_started(workspace=workspace, run=run, wait=wait)
 
 
 class RunCancelApi(WorkspaceAPIView):
@@ -218,7 +218,7 @@ class RunCancelApi(WorkspaceAPIView):
         "remaining steps are skipped. 409 for a run that has finished, is running a step right now, or is "
         "finding out whether an email it sent went out.",
     )
-    def post(self, request: Request, workspace_id: int, run_id: int) -> Response:
-        services.cancel_run(workspace=self.workspace, run_id=run_id)
-        run = selectors.get_run(workspace=self.workspace, run_id=run_id)
+    def post(self, request: Request, workspace: Workspace, run_id: int) -> Response:
+        services.cancel_run(workspace=workspace, run_id=run_id)
+        run = selectors.get_run(workspace=workspace, run_id=run_id)
         return Response(RunSerializer(run).data)

@@ -84,8 +84,11 @@ def backoff_seconds(*, attempt: int, retry_after: float | None) -> float:
 
 
 def advance(*, run_id: int) -> Progress:
+    # The engine is handed a run id by its task: it reads that run's rows by id (unscoped) and
+    # works from the run's workspace; the same holds for the row updates below.
     step_runs = list(
-        StepRun.objects.filter(run_id=run_id)
+        StepRun.objects.unscoped()
+        .filter(run_id=run_id)
         .select_related("run__workspace", "run__workflow", "integration__token")
         .order_by("position")
     )
@@ -97,8 +100,10 @@ def advance(*, run_id: int) -> Progress:
     if run.status == RunStatus.QUEUED:
         run.status, run.started_at = RunStatus.RUNNING, now
         # Conditional: a run canceled since it was read stays canceled.
-        if not WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            status=run.status, started_at=now
+        if (
+            not WorkflowRun.objects.unscoped()
+            .filter(pk=run.pk, status=RunStatus.QUEUED)
+            .update(status=run.status, started_at=now)
         ):
             run.refresh_from_db(fields=["status", "started_at"])
             if run.is_finished:
@@ -147,12 +152,16 @@ def _claim(step_run: StepRun) -> bool:
     claimable = Q(status__in=[StepStatus.PENDING, StepStatus.RETRYING]) | Q(
         status=StepStatus.RUNNING, next_attempt_at__lt=now
     )
-    claimed = StepRun.objects.filter(claimable, pk=step_run.pk, attempts=step_run.attempts).update(
-        attempts=step_run.attempts + 1,
-        status=StepStatus.RUNNING,
-        started_at=step_run.started_at or now,
-        next_attempt_at=lease_until,
-        send_slot_at=None,  # this attempt uses the slot; a retry books its own
+    claimed = (
+        StepRun.objects.unscoped()
+        .filter(claimable, pk=step_run.pk, attempts=step_run.attempts)
+        .update(
+            attempts=step_run.attempts + 1,
+            status=StepStatus.RUNNING,
+            started_at=step_run.started_at or now,
+            next_attempt_at=lease_until,
+            send_slot_at=None,  # this attempt uses the slot; a retry books its own
+        )
     )
     if claimed:
         step_run.attempts += 1
@@ -180,7 +189,8 @@ def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: fl
     if step_run.send_slot_at is None:
         with transaction.atomic():
             attempts, slot = (
-                StepRun.objects.select_for_update()
+                StepRun.objects.unscoped()
+                .select_for_update()
                 .filter(pk=step_run.pk)
                 .values_list("attempts", "send_slot_at")
                 .get()
@@ -188,7 +198,7 @@ def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: fl
             if attempts == step_run.attempts and slot is None:
                 wait = reserve_send_slot(integration_id=integration.pk, interval=interval)
                 slot = timezone.now() + timedelta(seconds=wait)
-                StepRun.objects.filter(pk=step_run.pk).update(send_slot_at=slot)
+                StepRun.objects.unscoped().filter(pk=step_run.pk).update(send_slot_at=slot)
         if slot is None:
             return 0.0  # another executor has taken this attempt: the claim will tell
         step_run.send_slot_at = slot
@@ -197,9 +207,9 @@ def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: fl
 
 def _wait_for_slot_unclaimed(*, step_run: StepRun, slot_wait: float) -> StepOutcome:
     """Come back when the slot is near, without holding a lease while waiting for it."""
-    StepRun.objects.filter(pk=step_run.pk, attempts=step_run.attempts, status=step_run.status).update(
-        next_attempt_at=step_run.send_slot_at
-    )
+    StepRun.objects.unscoped().filter(
+        pk=step_run.pk, attempts=step_run.attempts, status=step_run.status
+    ).update(next_attempt_at=step_run.send_slot_at)
     logger.info(
         "Step waits %.1f s for its send slot", slot_wait, extra={"event": "step_paced", "wait": slot_wait}
     )
@@ -284,9 +294,12 @@ def _message_id_header(*, run: WorkflowRun, step_run: StepRun) -> str:
     """The step's Message-ID, made and committed before its first send; every retry reuses it."""
     if not step_run.message_id_header:
         made = f"<run-{run.pk}-step-{step_run.position}-{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
-        StepRun.objects.filter(pk=step_run.pk, message_id_header="").update(message_id_header=made)
+        StepRun.objects.unscoped().filter(pk=step_run.pk, message_id_header="").update(message_id_header=made)
         step_run.message_id_header = (
-            StepRun.objects.filter(pk=step_run.pk).values_list("message_id_header", flat=True).get()
+            StepRun.objects.unscoped()
+            .filter(pk=step_run.pk)
+            .values_list("message_id_header", flat=True)
+            .get()
         )
     return step_run.message_id_header
 
@@ -296,7 +309,7 @@ def _marker(step_run: StepRun) -> Callable[[], None]:
         # Its own committed write (autocommit outside a transaction): a worker that dies after
         # this leaves the mark for the next executor to find.
         now = timezone.now()
-        StepRun.objects.filter(pk=step_run.pk).update(provider_call_started_at=now)
+        StepRun.objects.unscoped().filter(pk=step_run.pk).update(provider_call_started_at=now)
         step_run.provider_call_started_at = now
 
     return mark_call_under_way
@@ -315,7 +328,7 @@ def _settle(
         _record_success(step_run=step_run, output=found)
         return StepOutcome(succeeded=True)
     logger.info("Settled an unknown outcome: it was not done", extra={"event": "step_settled_not_done"})
-    StepRun.objects.filter(pk=step_run.pk).update(provider_call_started_at=None)
+    StepRun.objects.unscoped().filter(pk=step_run.pk).update(provider_call_started_at=None)
     step_run.provider_call_started_at = None
     return None
 
@@ -445,12 +458,12 @@ def _finish_step(
 def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remaining: list[StepRun]) -> None:
     pending = [s.pk for s in remaining if s.status in (StepStatus.PENDING, StepStatus.RETRYING)]
     if pending:
-        StepRun.objects.filter(pk__in=pending).update(status=StepStatus.SKIPPED)
+        StepRun.objects.unscoped().filter(pk__in=pending).update(status=StepStatus.SKIPPED)
     run.status = status
     run.finished_at = timezone.now()
     run.error_code = error.code if error else ""
     run.error_message = error.message if error else ""
-    WorkflowRun.objects.filter(pk=run.pk).update(
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
         status=run.status,
         finished_at=run.finished_at,
         error_code=run.error_code,
@@ -461,9 +474,9 @@ def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remain
 
 
 def fail_unstarted_run(*, run_id: int, code: ErrorCode, message: str) -> None:
-    run = WorkflowRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
+    run = WorkflowRun.objects.unscoped().filter(pk=run_id, status=RunStatus.QUEUED).first()
     if run is not None:
-        steps = list(StepRun.objects.filter(workspace_id=run.workspace_id, run=run))
+        steps = list(StepRun.objects.unscoped().filter(workspace_id=run.workspace_id, run=run))
         _finish_run(run=run, status=RunStatus.FAILED, error=AppError(message, code=code), remaining=steps)
 
 

@@ -77,10 +77,12 @@ def stalled_runs(*, older_than: timedelta) -> QuerySet[WorkflowRun]:
     """Runs of every workspace (an operator's sweep) left queued or running with no attempt
     waiting or under way: their task was lost or their process died."""
     now = timezone.now()
-    busy = StepRun.objects.filter(run=OuterRef("pk"), next_attempt_at__gt=now)
-    return WorkflowRun.objects.filter(
-        status__in=[RunStatus.QUEUED, RunStatus.RUNNING], created_at__lt=now - older_than
-    ).exclude(Exists(busy))
+    busy = StepRun.objects.unscoped().filter(run=OuterRef("pk"), next_attempt_at__gt=now)
+    return (
+        WorkflowRun.objects.unscoped()
+        .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING], created_at__lt=now - older_than)
+        .exclude(Exists(busy))
+    )
 
 
 def last_run_input(*, workspace: Workspace, workflow_id: int, user_id: int) -> dict[str, Any] | None:

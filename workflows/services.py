@@ -131,7 +131,7 @@ def _step_keys(steps: list[StepSpec]) -> list[str]:
 
 def _replace_steps(*, workflow: Workflow, steps: list[StepSpec]) -> None:
     keys = _step_keys(steps)
-    WorkflowStep.objects.filter(workflow=workflow).delete()
+    workflow.steps.all().delete()
     WorkflowStep.objects.bulk_create(
         WorkflowStep(
             workspace=workflow.workspace,
@@ -661,12 +661,14 @@ def send_step_again(*, workspace: Workspace, run_id: int, position: int) -> Work
             raise NotFound()
         if step.status != StepStatus.OUTCOME_UNKNOWN:
             raise Conflict("Only a step whose outcome is unknown can be sent again.")
-        reopened = WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.FAILED).update(
-            status=RunStatus.QUEUED, finished_at=None, error_code="", error_message=""
+        reopened = (
+            WorkflowRun.objects.for_workspace(workspace)
+            .filter(pk=run.pk, status=RunStatus.FAILED)
+            .update(status=RunStatus.QUEUED, finished_at=None, error_code="", error_message="")
         )
         if not reopened:
             raise Conflict("This run is already under way again.")
-        StepRun.objects.filter(pk=step.pk, status=StepStatus.OUTCOME_UNKNOWN).update(
+        StepRun.objects.for_workspace(workspace).filter(pk=step.pk, status=StepStatus.OUTCOME_UNKNOWN).update(
             status=StepStatus.PENDING,
             attempts=0,
             error_code="",
@@ -677,9 +679,9 @@ def send_step_again(*, workspace: Workspace, run_id: int, position: int) -> Work
             provider_call_started_at=None,
             message_id_header="",
         )
-        StepRun.objects.filter(run=run, position__gt=position, status=StepStatus.SKIPPED).update(
-            status=StepStatus.PENDING
-        )
+        StepRun.objects.for_workspace(workspace).filter(
+            run=run, position__gt=position, status=StepStatus.SKIPPED
+        ).update(status=StepStatus.PENDING)
         logger.info("Step sent again on request", extra={"event": "step_send_again", "position": position})
         transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     run.refresh_from_db()

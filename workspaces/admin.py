@@ -1,16 +1,17 @@
 from django.contrib import admin
 
+from workspaces.admin_scope import AcrossWorkspaces
 from workspaces.models import ApiKey, Membership, Workspace
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(AcrossWorkspaces, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(AcrossWorkspaces, admin.ModelAdmin):
     list_display = ["name", "slug", "plan", "trial_ends_at", "created_at"]
     list_filter = ["plan"]
     search_fields = ["name", "slug"]
@@ -18,7 +19,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AcrossWorkspaces, admin.ModelAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "workspace__name", "workspace__slug"]
@@ -26,7 +27,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AcrossWorkspaces, admin.ModelAdmin):
     """The key hash is never shown: only the visible prefix identifies a key."""
 
     list_display = ["name", "prefix", "workspace", "created_at", "last_used_at", "revoked_at"]

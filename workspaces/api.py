@@ -23,5 +23,5 @@ class WorkspaceListApi(generics.ListAPIView):
 
 class WorkspaceDetailApi(WorkspaceAPIView):
     @extend_schema(responses=WorkspaceSerializer)
-    def get(self, request: Request, workspace_id: int) -> Response:
-        return Response(WorkspaceSerializer(self.workspace).data)
+    def get(self, request: Request, workspace: Workspace) -> Response:
+        return Response(WorkspaceSerializer(workspace).data)

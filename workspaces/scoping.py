@@ -20,20 +20,40 @@ from workspaces.permissions import Action, ensure_request_allowed, may
 from workspaces.selectors import membership_for
 
 
-def resolve_api_workspace(request: Request, workspace_id: Any) -> tuple[Workspace, Membership | None]:
-    try:
-        workspace_pk = int(workspace_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
-    if isinstance(request.auth, ApiKey):
-        if request.auth.workspace_id != workspace_pk:
+def resolve_workspace(
+    request: HttpRequest, *, workspace_id: Any = None, slug: str | None = None
+) -> tuple[Workspace, Membership | None, str]:
+    """The workspace a request names (by id in the API, by slug on pages), its membership and the
+    credential's role. An API key answers for its own workspace only; a session needs a
+    membership. Anything else raises Http404, exactly like a workspace that does not exist."""
+    workspaces = Workspace.objects.all()
+    if slug is not None:
+        workspace = workspaces.filter(slug=slug).first()
+    else:
+        try:
+            workspace = workspaces.filter(pk=int(workspace_id)).first()
+        except (TypeError, ValueError):
+            raise Http404 from None
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        if workspace is None or auth.workspace_id != workspace.pk:
             raise Http404
-        return request.auth.workspace, None
-    workspace = Workspace.objects.filter(pk=workspace_pk).first()
+        return workspace, None, auth.role
     membership = membership_for(user=request.user, workspace=workspace) if workspace else None
     if workspace is None or membership is None:
         raise Http404
-    return workspace, membership
+    return workspace, membership, membership.role
+
+
+def _bind_and_check(request: HttpRequest, *, workspace: Workspace, role: str) -> None:
+    context.bind(workspace_id=workspace.pk)
+    match = request.resolver_match
+    ensure_request_allowed(role=role, url_name=match.url_name if match else None, method=request.method or "")
+
+
+# Overriding these would let a subclass skip the workspace check or widen what it may read;
+# subclasses implement `scoped_queryset(workspace)` instead.
+SEALED_METHODS = ("get_queryset", "get_object", "get_permissions", "initial")
 
 
 class WorkspaceAPIView(APIView):
@@ -44,16 +64,26 @@ class WorkspaceAPIView(APIView):
     membership: Membership | None
     role: str
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__:
+            return
+        for name in SEALED_METHODS:
+            if name in vars(cls):
+                raise TypeError(
+                    f"{cls.__qualname__} overrides {name}(), which WorkspaceAPIView keeps to itself "
+                    "so that every request is scoped to its workspace; implement scoped_queryset(workspace)."
+                )
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        self.workspace, self.membership = resolve_api_workspace(request, kwargs.get("workspace_id"))
-        context.bind(workspace_id=self.workspace.pk)
-        # No membership: resolve_api_workspace accepted the request's API key.
-        self.role = self.membership.role if self.membership is not None else cast(ApiKey, request.auth).role
-        match = request.resolver_match
-        ensure_request_allowed(
-            role=self.role, url_name=match.url_name if match else None, method=request.method or ""
+        self.workspace, self.membership, self.role = resolve_workspace(
+            request, workspace_id=kwargs.get("workspace_id")
         )
+        _bind_and_check(request, workspace=self.workspace, role=self.role)
+        # dispatch() calls the handler with this same dict: it receives the resolved workspace.
+        self.kwargs.pop("workspace_id", None)
+        self.kwargs["workspace"] = self.workspace
 
     @property
     def api_key(self) -> ApiKey | None:
@@ -71,15 +101,15 @@ class WorkspaceAPIView(APIView):
 
 
 class WorkspaceGenericAPIView(WorkspaceAPIView, generics.GenericAPIView):
-    """Subclasses implement `scoped_queryset()`; get_queryset/get_object stay as they are."""
+    """Subclasses implement `scoped_queryset(workspace)`; get_queryset/get_object stay as they are."""
 
     lookup_url_kwarg: str
 
-    def scoped_queryset(self) -> QuerySet[Any]:
+    def scoped_queryset(self, workspace: Workspace) -> QuerySet[Any]:
         raise NotImplementedError
 
     def get_queryset(self) -> QuerySet[Any]:
-        return self.scoped_queryset()
+        return self.scoped_queryset(self.workspace)
 
     def get_object(self) -> Model:
         value = self.kwargs.get(self.lookup_url_kwarg)
@@ -104,16 +134,10 @@ class WorkspacePageMixin(LoginRequiredMixin):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        workspace = Workspace.objects.filter(slug=kwargs.get("slug", "")).first()
-        membership = membership_for(user=request.user, workspace=workspace) if workspace else None
-        if workspace is None or membership is None:
-            raise Http404
-        self.workspace, self.membership = workspace, membership
-        context.bind(workspace_id=workspace.pk)
-        match = request.resolver_match
-        ensure_request_allowed(
-            role=membership.role, url_name=match.url_name if match else None, method=request.method or ""
-        )
+        workspace, membership, role = resolve_workspace(request, slug=kwargs.get("slug", ""))
+        # A session always resolves through a membership.
+        self.workspace, self.membership = workspace, cast(Membership, membership)
+        _bind_and_check(request, workspace=workspace, role=role)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

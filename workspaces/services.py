@@ -152,8 +152,10 @@ def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
     """The active key matching `raw_key`, with its last use recorded; None if there is none."""
     if not raw_key.startswith(API_KEY_PREFIX):
         return None
+    # The key is the credential: looked up by its hash in any workspace, which it then names.
     api_key = (
-        ApiKey.objects.select_related("workspace")
+        ApiKey.objects.unscoped()
+        .select_related("workspace")
         .filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True)
         .first()
     )
@@ -161,7 +163,7 @@ def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
         return None
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        ApiKey.objects.unscoped().filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
 
@@ -187,7 +189,9 @@ def provision_workspace_user(*, email: str, password: str, workspace_name: str) 
     if workspace is None:
         workspace = create_workspace(name=workspace_name, owner=user)
     else:
-        Membership.objects.update_or_create(workspace=workspace, user=user, defaults={"role": Role.OWNER})
+        Membership.objects.for_workspace(workspace).update_or_create(
+            workspace=workspace, user=user, defaults={"role": Role.OWNER}
+        )
     return user, workspace
 
 

@@ -118,7 +118,7 @@ def order(google, number: int, **extra) -> str:
 
 
 def runs_of(trigger_id: int) -> list[WorkflowRun]:
-    return list(WorkflowRun.objects.filter(source_trigger_id=trigger_id).order_by("id"))
+    return list(WorkflowRun.objects.unscoped().filter(source_trigger_id=trigger_id).order_by("id"))
 
 
 def test_250_messages_between_two_polls_make_250_runs(
@@ -143,7 +143,7 @@ def test_250_messages_between_two_polls_make_250_runs(
 
     assert gmail_trigger.poll(trigger_id=trigger["id"]) == 0  # the same poll again: nothing new
     assert len(runs_of(trigger["id"])) == 250
-    assert Trigger.objects.get(pk=trigger["id"]).last_checked_at is not None
+    assert Trigger.objects.unscoped().get(pk=trigger["id"]).last_checked_at is not None
 
 
 def test_the_run_input_names_attachments_with_sizes(google, mailbox, workspace, session_client, workflow_id):
@@ -278,7 +278,7 @@ def test_read_access_is_asked_for_when_the_trigger_is_made(
     assert shown["health"] == "healthy" and shown["authorization_url"] is None
     order(google, 1)
     assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
-    assert Integration.objects.filter(workspace=workspace).count() == 1
+    assert Integration.objects.unscoped().filter(workspace=workspace).count() == 1
 
 
 def test_one_tick_polls_every_due_mailbox_once(google, mailbox, workspace, session_client, workflow_id):
@@ -288,7 +288,7 @@ def test_one_tick_polls_every_due_mailbox_once(google, mailbox, workspace, sessi
     order(google, 1)
     tasks.tick_triggers()  # not due yet: polled a minute after the last poll
     assert runs_of(first["id"]) == [] and runs_of(second["id"]) == []
-    Trigger.objects.update(due_at=timezone.now())
+    Trigger.objects.unscoped().update(due_at=timezone.now())
     tasks.tick_triggers()
     assert len(runs_of(first["id"])) == 1 and len(runs_of(second["id"])) == 1
     assert TriggerFiring.objects.count() == 2
@@ -299,7 +299,7 @@ def test_a_trigger_that_has_not_checked_for_ten_minutes_is_unhealthy(
 ):
     trigger = add_gmail_trigger(session_client, workspace, workflow_id, mailbox)
     gmail_trigger.poll(trigger_id=trigger["id"])
-    Trigger.objects.filter(pk=trigger["id"]).update(
+    Trigger.objects.unscoped().filter(pk=trigger["id"]).update(
         last_checked_at=timezone.now() - timedelta(minutes=11), created_at=timezone.now() - timedelta(hours=1)
     )
     shown = session_client.get(f"{workflows_url(workspace)}{workflow_id}/triggers/{trigger['id']}/").json()
@@ -338,7 +338,7 @@ def test_the_read_access_consent_updates_the_same_integration(
     google.state.set_consent(email=MAILBOX, name="Shop")
     browser = browser_for(live_server, member)
     assert_no_server_error(start_connect(browser, live_server, workspace))
-    integration = Integration.objects.get()
+    integration = Integration.objects.unscoped().get()
     assert GMAIL_READONLY not in integration.scopes
     workflow_id = create_workflow(key_client, workspace, ON_NEW_ORDER)
     trigger = Trigger.objects.create(
@@ -361,14 +361,14 @@ def test_the_read_access_consent_updates_the_same_integration(
     assert_no_server_error(landed)
     assert landed.url.startswith(f"{live_server.url}/w/{workspace.slug}/workflows/{workflow_id}/")
     assert f"GalaxyCo may now read {MAILBOX}" in landed.text
-    integration = Integration.objects.get()  # the same one, with one more scope
+    integration = Integration.objects.unscoped().get()  # the same one, with one more scope
     assert (
         GMAIL_READONLY in integration.scopes
         and "https://www.googleapis.com/auth/gmail.send" in integration.scopes
     )
 
     assert gmail_trigger.poll(trigger_id=trigger.pk) == 0
-    assert Trigger.objects.get(pk=trigger.pk).paused == ""
+    assert Trigger.objects.unscoped().get(pk=trigger.pk).paused == ""
 
 
 def test_read_access_from_another_account_changes_nothing(live_server, google, workspace, member, key_client):
@@ -377,7 +377,7 @@ def test_read_access_from_another_account_changes_nothing(live_server, google, w
     google.state.set_consent(email=MAILBOX, name="Shop")
     browser = browser_for(live_server, member)
     start_connect(browser, live_server, workspace)
-    integration = Integration.objects.get()
+    integration = Integration.objects.unscoped().get()
     workflow_id = create_workflow(key_client, workspace, ON_NEW_ORDER)
     trigger = Trigger.objects.create(
         workspace=workspace, workflow_id=workflow_id, type="gmail.new_email", integration=integration
@@ -391,7 +391,10 @@ def test_read_access_from_another_account_changes_nothing(live_server, google, w
         page_url, data={"csrfmiddlewaretoken": csrf_token(page.text)}, headers={"Referer": page_url}
     )
     assert "You chose a different Google account" in landed.text
-    assert Integration.objects.count() == 1 and GMAIL_READONLY not in Integration.objects.get().scopes
+    assert (
+        Integration.objects.unscoped().count() == 1
+        and GMAIL_READONLY not in Integration.objects.unscoped().get().scopes
+    )
 
 
 def test_the_builder_adds_a_gmail_trigger_that_asks_for_read_access(
@@ -404,7 +407,7 @@ def test_the_builder_adds_a_gmail_trigger_that_asks_for_read_access(
         {"type": "gmail.new_email", "integration": integration.pk, "query": f"from:{ORDERS}"},
         follow=True,
     )
-    trigger = Trigger.objects.get()
+    trigger = Trigger.objects.unscoped().get()
     assert trigger.integration == integration and trigger.config == {"query": f"from:{ORDERS}"}
     html = page.content.decode()
     assert 'data-testid="grant-read-access"' in html and f"/triggers/{trigger.pk}/read-access/" in html
@@ -420,4 +423,4 @@ def test_a_message_deleted_before_it_is_read_is_skipped(
         google.state._messages = [message for message in google.state._messages if message["id"] != gone]
     assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
     assert [run.input["message_id"] for run in runs_of(trigger["id"])] == [kept]
-    assert Trigger.objects.get(pk=trigger["id"]).last_error == ""
+    assert Trigger.objects.unscoped().get(pk=trigger["id"]).last_error == ""

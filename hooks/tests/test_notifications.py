@@ -73,7 +73,7 @@ def test_only_public_http_urls_are_accepted(workspace, session_client, url, code
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
-    assert not NotificationEndpoint.objects.exists()
+    assert not NotificationEndpoint.objects.unscoped().exists()
 
 
 def test_unknown_events_and_another_workspaces_endpoint_are_refused(
@@ -88,7 +88,7 @@ def test_unknown_events_and_another_workspaces_endpoint_are_refused(
     theirs = f"{endpoints_url(other_workspace)}{created['id']}/"
     assert other_session_client.get(theirs).status_code == 404
     assert other_session_client.delete(theirs).status_code == 404
-    assert NotificationEndpoint.objects.filter(pk=created["id"]).exists()
+    assert NotificationEndpoint.objects.unscoped().filter(pk=created["id"]).exists()
 
 
 def failing_run(key_client, workspace) -> dict:
@@ -116,7 +116,7 @@ def test_a_failed_run_is_delivered_signed_and_verifies_with_standardwebhooks(
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "A" * 43).verify(request.body, request.headers)
 
-    [delivery] = WebhookDelivery.objects.all()
+    [delivery] = WebhookDelivery.objects.unscoped().all()
     assert delivery.outcome == DeliveryOutcome.DELIVERED
     assert delivery.response_status == 200
     assert delivery.message_id == request.headers["webhook-id"]
@@ -127,7 +127,7 @@ def test_an_endpoint_gets_only_the_events_it_chose(workspace, key_client, receiv
     register(session_client, workspace, receiver.url, ["run.succeeded"])
     failing_run(key_client, workspace)
     assert receiver.requests == []
-    assert not WebhookDelivery.objects.exists()
+    assert not WebhookDelivery.objects.unscoped().exists()
 
 
 def test_an_endpoint_failing_twice_then_answering_gets_the_message_once(
@@ -142,15 +142,17 @@ def test_an_endpoint_failing_twice_then_answering_gets_the_message_once(
     assert len(message_ids) == 1  # one message, retried: the receiver can tell
     assert len({request.body for request in receiver.requests}) == 1
     attempts = list(
-        WebhookDelivery.objects.order_by("attempt").values_list("attempt", "outcome", "response_status")
+        WebhookDelivery.objects.unscoped()
+        .order_by("attempt")
+        .values_list("attempt", "outcome", "response_status")
     )
     assert attempts == [
         (1, DeliveryOutcome.FAILED, 500),
         (2, DeliveryOutcome.FAILED, 503),
         (3, DeliveryOutcome.DELIVERED, 200),
     ]
-    assert WebhookDelivery.objects.filter(outcome=DeliveryOutcome.DELIVERED).count() == 1
-    assert WebhookDelivery.objects.get(attempt=1).response_body == "temporarily broken"
+    assert WebhookDelivery.objects.unscoped().filter(outcome=DeliveryOutcome.DELIVERED).count() == 1
+    assert WebhookDelivery.objects.unscoped().get(attempt=1).response_body == "temporarily broken"
 
 
 def test_an_endpoint_that_never_answers_2xx_is_given_up_after_its_attempts(
@@ -161,7 +163,7 @@ def test_an_endpoint_that_never_answers_2xx_is_given_up_after_its_attempts(
     receiver.statuses = [500] * 10
     failing_run(key_client, workspace)
     assert len(receiver.requests) == 3
-    assert not WebhookDelivery.objects.filter(outcome=DeliveryOutcome.DELIVERED).exists()
+    assert not WebhookDelivery.objects.unscoped().filter(outcome=DeliveryOutcome.DELIVERED).exists()
 
 
 def test_a_private_address_is_refused_at_send_time_too(
@@ -172,7 +174,7 @@ def test_a_private_address_is_refused_at_send_time_too(
     settings.NOTIFICATION_RETRY_DELAYS = []
     failing_run(key_client, workspace)
     assert receiver.requests == []
-    [delivery] = WebhookDelivery.objects.all()
+    [delivery] = WebhookDelivery.objects.unscoped().all()
     assert delivery.outcome == DeliveryOutcome.FAILED
     assert "private address" in delivery.error
 
@@ -183,7 +185,7 @@ def test_an_account_needing_reconnection_is_notified_once(
     gmail = connect(google, workspace=workspace, user=member, email="sender@gmail.test")
     endpoint = register(session_client, workspace, receiver.url, ["integration.reauth_required"])
     google.state.revoke_account("sender@gmail.test")
-    OAuthToken.objects.filter(integration=gmail).update(expires_at=timezone.now())
+    OAuthToken.objects.unscoped().filter(integration=gmail).update(expires_at=timezone.now())
     # The owner runs it, so the run sends from their own (private) account.
     workflow_id = create_workflow(session_client, workspace)
     execute(session_client, workspace, workflow_id, ADA)
@@ -202,10 +204,12 @@ def test_delivery_logs_are_kept_thirty_days(workspace, key_client, receiver, ses
     register(session_client, workspace, receiver.url, ["run.failed"])
     failing_run(key_client, workspace)
     failing_run(key_client, workspace)
-    old, recent = WebhookDelivery.objects.order_by("id")
-    WebhookDelivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    old, recent = WebhookDelivery.objects.unscoped().order_by("id")
+    WebhookDelivery.objects.unscoped().filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=31)
+    )
     assert delete_old_deliveries() == 1
-    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert list(WebhookDelivery.objects.unscoped().values_list("pk", flat=True)) == [recent.pk]
 
 
 def test_the_settings_page_adds_an_endpoint_shows_its_secret_once_and_lists_deliveries(
@@ -218,7 +222,7 @@ def test_the_settings_page_adds_an_endpoint_shows_its_secret_once_and_lists_deli
         f"/w/{workspace.slug}/settings/webhooks/", {"url": receiver.url, "events": ["run.failed"]}
     )
     assert created.status_code == 200
-    endpoint = NotificationEndpoint.objects.get()
+    endpoint = NotificationEndpoint.objects.unscoped().get()
     assert endpoint.secret in created.content.decode()
     assert "no-store" in created["Cache-Control"]
 
@@ -228,7 +232,7 @@ def test_the_settings_page_adds_an_endpoint_shows_its_secret_once_and_lists_deli
 
     refused = page.post(f"/w/{workspace.slug}/settings/webhooks/", {"url": "gopher://x", "events": []})
     assert refused.status_code == 400
-    assert NotificationEndpoint.objects.count() == 1
+    assert NotificationEndpoint.objects.unscoped().count() == 1
 
     WebhookDelivery.objects.create(
         workspace=workspace,
@@ -247,7 +251,7 @@ def test_the_settings_page_adds_an_endpoint_shows_its_secret_once_and_lists_deli
     endpoint.refresh_from_db()
     assert endpoint.enabled is False
     page.post(f"/w/{workspace.slug}/settings/webhooks/{endpoint.pk}/", {"action": "delete"})
-    assert not NotificationEndpoint.objects.exists()
+    assert not NotificationEndpoint.objects.unscoped().exists()
 
 
 def test_a_second_receiver_on_another_workspace_hears_nothing(

@@ -56,7 +56,10 @@ def add_schedule(client, workspace, workflow_id: int, **body):
 
 
 def run_times(trigger_id: int) -> list[datetime]:
-    return [run.created_at for run in WorkflowRun.objects.filter(source_trigger_id=trigger_id).order_by("id")]
+    return [
+        run.created_at
+        for run in WorkflowRun.objects.unscoped().filter(source_trigger_id=trigger_id).order_by("id")
+    ]
 
 
 def tick_through(clock: Clock, until: datetime, every: timedelta = timedelta(minutes=1)) -> Iterator[int]:
@@ -84,8 +87,10 @@ def test_weekday_mornings_in_berlin_across_the_spring_change(clock, workspace, k
         datetime(2026, 3, 29, 7, 0, tzinfo=UTC),
         datetime(2026, 3, 30, 7, 0, tzinfo=UTC),
     ]
-    run = WorkflowRun.objects.filter(source_trigger_id=trigger["id"]).get(
-        created_at=run_times(trigger["id"])[0]
+    run = (
+        WorkflowRun.objects.unscoped()
+        .filter(source_trigger_id=trigger["id"])
+        .get(created_at=run_times(trigger["id"])[0])
     )
     assert run.trigger == "schedule" and run.input == INPUT
 
@@ -129,7 +134,7 @@ def test_a_disabled_schedule_does_not_catch_up_when_enabled(clock, workspace, ke
     assert schedules.fire_due_schedules(now=clock.now) == 0
     assert key_client.patch(url, {"enabled": True}, format="json").status_code == 200
     assert schedules.fire_due_schedules(now=clock.now) == 0
-    assert Trigger.objects.get(pk=trigger["id"]).due_at == datetime(2026, 5, 4, 13, 0, tzinfo=UTC)
+    assert Trigger.objects.unscoped().get(pk=trigger["id"]).due_at == datetime(2026, 5, 4, 13, 0, tzinfo=UTC)
 
 
 def test_three_schedulers_at_once_start_one_run_per_tick(clock, workspace, key_client, workflow_id):
@@ -164,7 +169,7 @@ def test_three_schedulers_at_once_start_one_run_per_tick(clock, workspace, key_c
     for trigger in triggers:
         keys = list(TriggerFiring.objects.filter(trigger_id=trigger["id"]).values_list("key", flat=True))
         assert sorted(keys) == [f"2026-05-04T10:0{minute}" for minute in range(5)]
-        assert WorkflowRun.objects.filter(source_trigger_id=trigger["id"]).count() == 5
+        assert WorkflowRun.objects.unscoped().filter(source_trigger_id=trigger["id"]).count() == 5
 
 
 @pytest.mark.parametrize(
@@ -180,7 +185,7 @@ def test_a_bad_cron_or_zone_is_refused_naming_the_field(workspace, key_client, w
     response = add_schedule(key_client, workspace, workflow_id, **body)
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"], response.json()
-    assert Trigger.objects.count() == 0
+    assert Trigger.objects.unscoped().count() == 0
 
 
 def test_the_builder_shows_the_next_five_times(workspace, key_client, session_client, workflow_id):
@@ -203,15 +208,21 @@ def test_the_builder_adds_a_schedule_and_refuses_a_bad_one(workspace, session_cl
     builder = f"/w/{workspace.slug}/workflows/{workflow_id}/"
     add = f"{builder}triggers/"
     bad = session_client.post(add, {"type": "schedule", "cron": "0 25 * * *", "timezone": "UTC"}, follow=True)
-    assert "is not a cron expression" in unescape(bad.content.decode()) and Trigger.objects.count() == 0
+    assert (
+        "is not a cron expression" in unescape(bad.content.decode())
+        and Trigger.objects.unscoped().count() == 0
+    )
     bad = session_client.post(
         add, {"type": "schedule", "cron": "0 9 * * *", "timezone": "Berlin"}, follow=True
     )
-    assert "is not a time zone we know" in unescape(bad.content.decode()) and Trigger.objects.count() == 0
+    assert (
+        "is not a time zone we know" in unescape(bad.content.decode())
+        and Trigger.objects.unscoped().count() == 0
+    )
 
     page = session_client.post(
         add, {"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}, follow=True
     )
-    trigger = Trigger.objects.get()
+    trigger = Trigger.objects.unscoped().get()
     assert trigger.config == {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin", "input": {}}
     assert page.content.decode().count("<time datetime=") == 5

@@ -79,7 +79,13 @@ def _lease_length() -> timedelta:
 
 
 def _load_token(integration: Integration) -> OAuthToken:
-    token = OAuthToken.objects.select_related("integration").filter(integration_id=integration.pk).first()
+    # The token row of an integration the caller loaded inside its workspace (and updates by id below).
+    token = (
+        OAuthToken.objects.unscoped()
+        .select_related("integration")
+        .filter(integration_id=integration.pk)
+        .first()
+    )
     if token is None:
         raise IntegrationNotConnected()
     return token
@@ -93,7 +99,8 @@ def _take_lease(token: OAuthToken) -> datetime | None:
     now = timezone.now()
     lease = now + _lease_length()
     taken = (
-        OAuthToken.objects.filter(pk=token.pk, updated_at=token.updated_at)
+        OAuthToken.objects.unscoped()
+        .filter(pk=token.pk, updated_at=token.updated_at)
         .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
         .update(refresh_lease_until=lease)
     )
@@ -101,7 +108,9 @@ def _take_lease(token: OAuthToken) -> datetime | None:
 
 
 def _release_lease(token: OAuthToken, lease: datetime) -> None:
-    OAuthToken.objects.filter(pk=token.pk, refresh_lease_until=lease).update(refresh_lease_until=None)
+    OAuthToken.objects.unscoped().filter(pk=token.pk, refresh_lease_until=lease).update(
+        refresh_lease_until=None
+    )
 
 
 def _lease_or_refreshed_token(
@@ -142,7 +151,7 @@ def _saved_since(integration: Integration, token: OAuthToken) -> Credentials | N
 def record_rejected(*, integration: Integration, rejected_token: str | None, error: ReauthRequired) -> None:
     """Google refused a token it had just renewed: the person must reconnect, unless the stored
     token is no longer the one refused (a reconnect or another refresh replaced it)."""
-    token = OAuthToken.objects.filter(integration_id=integration.pk).first()
+    token = OAuthToken.objects.unscoped().filter(integration_id=integration.pk).first()
     if token is not None and token.access_token == rejected_token:
         health.record_reauth_required(
             integration_id=integration.pk, error=error, credentials_generation=token.updated_at
@@ -188,9 +197,11 @@ def refresh_credentials(
     if refreshed.scope:
         fields["scope"] = refreshed.scope
     # Not if the lease ran out, or the row was replaced (a reconnect) or deleted (a disconnect).
-    saved = OAuthToken.objects.filter(
-        pk=token.pk, refresh_lease_until=lease, updated_at=token.updated_at
-    ).update(**fields)
+    saved = (
+        OAuthToken.objects.unscoped()
+        .filter(pk=token.pk, refresh_lease_until=lease, updated_at=token.updated_at)
+        .update(**fields)
+    )
     fresh = _credentials(
         access_token=refreshed.access_token,
         expires_at=refreshed.expires_at,

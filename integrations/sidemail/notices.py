@@ -18,8 +18,12 @@ def send_reauth_notice(*, integration_id: int) -> int | None:
     to the workspace's Integrations page. Called once per incident (when the account's status moves
     to reauth_required); never raises. Returns the OutboundEmail id, None when nothing was sent."""
     try:
+        # A task given an integration id: it loads that row and works from its workspace.
         integration = (
-            Integration.objects.filter(pk=integration_id).select_related("connected_by", "workspace").first()
+            Integration.objects.unscoped()
+            .filter(pk=integration_id)
+            .select_related("connected_by", "workspace")
+            .first()
         )
         owner = integration.connected_by if integration is not None else None
         if integration is None or owner is None or not owner.email:

@@ -29,7 +29,7 @@ def connect(
     the real service. `share` None: as the connect form's box is ticked for this person (shared
     and the default when it is the type's first shared account and they are an owner or admin)."""
     if share is None:
-        membership = Membership.objects.filter(workspace=workspace, user=user).first()
+        membership = Membership.objects.unscoped().filter(workspace=workspace, user=user).first()
         share = membership is not None and first_shared_account_would_be_default(
             workspace=workspace, integration_type=integration_type, role=membership.role
         )

@@ -107,7 +107,7 @@ def test_another_workspaces_integration_answers_404(workspace, other_workspace, 
     assert key_client.post(base + "disconnect/").status_code == 404
     foreign.refresh_from_db()
     assert foreign.status == IntegrationStatus.ACTIVE
-    assert OAuthToken.objects.filter(integration=foreign).exists()
+    assert OAuthToken.objects.unscoped().filter(integration=foreign).exists()
 
 
 @pytest.mark.django_db
@@ -123,7 +123,7 @@ def test_disconnect_revokes_at_google_deletes_the_token_and_marks_it(
     assert body["success"] is True
     assert body["integration"]["status"] == "disconnected"
     assert google.state.stats().get("revoke") == 1
-    assert not OAuthToken.objects.filter(pk=token.pk).exists()
+    assert not OAuthToken.objects.unscoped().filter(pk=token.pk).exists()
     status = key_client.get(status_url(workspace)).json()["gmail"]
     assert status["connected"] is False and status["status"] == "disconnected"
 
@@ -137,4 +137,4 @@ def test_disconnect_still_disconnects_when_google_is_unreachable(workspace, sess
     )
     assert response.status_code == 200
     assert response.json()["revoked_at_google"] is False
-    assert not OAuthToken.objects.filter(pk=token.pk).exists()
+    assert not OAuthToken.objects.unscoped().filter(pk=token.pk).exists()

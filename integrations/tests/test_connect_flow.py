@@ -35,14 +35,14 @@ def test_connecting_gmail_saves_the_integration_and_encrypted_tokens(
     assert page.url == integrations_url(live_server, workspace)
     assert "Gmail connected as alice@gmail.test." in unescape(page.text)
     assert "Connected as <strong>alice@gmail.test</strong>" in unescape(page.text)
-    integration = Integration.objects.get()
+    integration = Integration.objects.unscoped().get()
     assert integration.workspace == workspace
     assert integration.connected_by == member
     assert integration.status == IntegrationStatus.ACTIVE
     assert integration.email == "alice@gmail.test"
     assert integration.display_name == "Alice Example"
     assert "https://www.googleapis.com/auth/gmail.send" in integration.scopes
-    token = OAuthToken.objects.get(integration=integration)
+    token = OAuthToken.objects.unscoped().get(integration=integration)
     assert token.workspace == workspace
     assert token.access_token and token.refresh_token
     with connection.cursor() as cursor:
@@ -66,20 +66,20 @@ def test_connecting_the_same_account_again_updates_instead_of_duplicating(
     browser = browser_for(live_server, member)
     google.state.set_consent(email="alice@gmail.test")
     start_connect(browser, live_server, workspace)
-    first_token = OAuthToken.objects.get().access_token
+    first_token = OAuthToken.objects.unscoped().get().access_token
     google.state.set_consent(email="alice@gmail.test")
     page = start_connect(browser, live_server, workspace)
     assert_no_server_error(page)
-    assert Integration.objects.count() == 1
-    assert OAuthToken.objects.count() == 1
-    assert OAuthToken.objects.get().access_token != first_token
+    assert Integration.objects.unscoped().count() == 1
+    assert OAuthToken.objects.unscoped().count() == 1
+    assert OAuthToken.objects.unscoped().get().access_token != first_token
 
 
 def test_connecting_calendar_asks_for_the_calendar_scope(live_server, google, workspace, member):
     google.state.set_consent(email="alice@gmail.test")
     page = start_connect(browser_for(live_server, member), live_server, workspace, "calendar")
     assert "Google Calendar connected as alice@gmail.test." in unescape(page.text)
-    integration = Integration.objects.get()
+    integration = Integration.objects.unscoped().get()
     assert integration.type == "calendar"
     assert "https://www.googleapis.com/auth/calendar.events" in integration.scopes
 
@@ -115,7 +115,7 @@ def test_a_declined_consent_saves_nothing(live_server, google, workspace, member
     assert_no_server_error(page)
     assert page.url == integrations_url(live_server, workspace)
     assert "You declined Google's consent screen, so nothing was connected." in unescape(page.text)
-    assert Integration.objects.count() == 0 and OAuthToken.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0 and OAuthToken.objects.unscoped().count() == 0
     assert [r.error_code for r in connected_failures(caplog)] == ["consent_denied"]
 
 
@@ -124,7 +124,7 @@ def test_an_unticked_scope_saves_nothing(live_server, google, workspace, member,
     page = start_connect(browser_for(live_server, member), live_server, workspace)
     assert_no_server_error(page)
     assert "You did not allow “Send email on your behalf”" in unescape(page.text)
-    assert Integration.objects.count() == 0 and OAuthToken.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0 and OAuthToken.objects.unscoped().count() == 0
     assert [r.error_code for r in connected_failures(caplog)] == ["scope_not_granted"]
 
 
@@ -133,7 +133,7 @@ def test_no_refresh_token_saves_nothing(live_server, google, workspace, member, 
     page = start_connect(browser_for(live_server, member), live_server, workspace)
     assert_no_server_error(page)
     assert "Google did not give GalaxyCo lasting access" in unescape(page.text)
-    assert Integration.objects.count() == 0 and OAuthToken.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0 and OAuthToken.objects.unscoped().count() == 0
     assert [r.error_code for r in connected_failures(caplog)] == ["no_refresh_token"]
 
 
@@ -148,7 +148,7 @@ def test_a_failing_token_endpoint_saves_nothing(
     assert_no_server_error(page)
     assert page.url == integrations_url(live_server, workspace)
     assert "Google did not complete the connection, so nothing was saved." in unescape(page.text)
-    assert Integration.objects.count() == 0 and OAuthToken.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0 and OAuthToken.objects.unscoped().count() == 0
     assert [r.error_code for r in connected_failures(caplog)] == ["connection_failed"]
 
 
@@ -177,7 +177,7 @@ def test_a_missing_or_tampered_state_saves_nothing(live_server, google, workspac
     assert_no_server_error(page)
     assert page.url == integrations_url(live_server, workspace)
     assert "We could not verify that Google sign-in" in unescape(page.text)
-    assert Integration.objects.count() == 0 and OAuthToken.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0 and OAuthToken.objects.unscoped().count() == 0
     assert [r.error_code for r in connected_failures(caplog)] == ["state_invalid"]
 
 
@@ -186,12 +186,12 @@ def test_a_replayed_callback_saves_nothing_more(live_server, google, workspace, 
     google.state.set_consent(email="alice@gmail.test")
     callback = _callback_url(browser, live_server, google, workspace)
     assert "Gmail connected" in unescape(browser.get(callback).text)
-    token_before = OAuthToken.objects.get().access_token
+    token_before = OAuthToken.objects.unscoped().get().access_token
     replay = browser.get(callback)
     assert_no_server_error(replay)
     assert "We could not verify that Google sign-in" in unescape(replay.text)
-    assert Integration.objects.count() == 1
-    assert OAuthToken.objects.get().access_token == token_before
+    assert Integration.objects.unscoped().count() == 1
+    assert OAuthToken.objects.unscoped().get().access_token == token_before
 
 
 def test_a_callback_in_another_persons_session_saves_nothing(
@@ -201,7 +201,7 @@ def test_a_callback_in_another_persons_session_saves_nothing(
     callback = _callback_url(browser_for(live_server, member), live_server, google, workspace)
     page = browser_for(live_server, other_member).get(callback)
     assert_no_server_error(page)
-    assert Integration.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0
 
 
 def test_google_login_without_a_connect_intent_is_refused(live_server, google, workspace, member):
@@ -216,7 +216,7 @@ def test_google_login_without_a_connect_intent_is_refused(live_server, google, w
     )
     assert_no_server_error(page)
     assert "Google is used to connect Gmail and Calendar, not to log in." in unescape(page.text)
-    assert Integration.objects.count() == 0
+    assert Integration.objects.unscoped().count() == 0
     assert not SocialAccount.objects.exists()
 
 
@@ -237,7 +237,7 @@ def test_a_reused_consent_link_lands_on_the_integrations_page(live_server, googl
     assert_no_server_error(again)
     assert again.url == integrations_url(live_server, workspace)
     assert "We could not verify that Google sign-in" in unescape(again.text)
-    assert Integration.objects.count() == 1
+    assert Integration.objects.unscoped().count() == 1
 
 
 def test_a_replayed_callback_lands_on_the_workspace_it_came_from(

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def expire(integration) -> OAuthToken:
-    token = OAuthToken.objects.get(integration=integration)
+    token = OAuthToken.objects.unscoped().get(integration=integration)
     token.expires_at = timezone.now() + timedelta(minutes=4)  # inside the 5-minute margin
     token.save()
     integration.token = token  # as a fresh load with select_related("token") would see it
@@ -21,7 +21,7 @@ def expire(integration) -> OAuthToken:
 
 def test_a_fresh_token_is_used_as_it_is(google, workspace, member):
     integration = connect(google, workspace=workspace, user=member)
-    stored = OAuthToken.objects.get(integration=integration)
+    stored = OAuthToken.objects.unscoped().get(integration=integration)
     credentials = credentials_for(integration=integration)
     assert credentials.token == stored.access_token
     assert credentials.expiry is not None
@@ -35,7 +35,7 @@ def test_a_token_expiring_within_five_minutes_is_refreshed_once(google, workspac
     old = expire(integration)
     credentials = credentials_for(integration=integration)
     again = credentials_for(integration=integration)
-    new = OAuthToken.objects.get(integration=integration)
+    new = OAuthToken.objects.unscoped().get(integration=integration)
     assert google.state.stats()["token.refresh_token"] == 1
     assert credentials.token == again.token == new.access_token != old.access_token
     assert new.refresh_token == old.refresh_token  # Google sent none: ours is kept
@@ -73,13 +73,13 @@ def test_transient_refresh_failures_are_retryable_and_keep_the_integration_activ
         assert caught.value.retry_after == 7
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.ACTIVE
-    assert OAuthToken.objects.get(integration=integration).refresh_lease_until is None  # released
+    assert OAuthToken.objects.unscoped().get(integration=integration).refresh_lease_until is None  # released
     assert credentials_for(integration=integration).token  # the next attempt succeeds
 
 
 def test_a_token_google_rejected_is_refreshed_unless_someone_already_did(google, workspace, member):
     integration = connect(google, workspace=workspace, user=member)
-    rejected = OAuthToken.objects.get(integration=integration).access_token
+    rejected = OAuthToken.objects.unscoped().get(integration=integration).access_token
     first = refresh_credentials(integration=integration, rejected_token=rejected)
     second = refresh_credentials(integration=integration, rejected_token=rejected)
     assert first.token == second.token != rejected

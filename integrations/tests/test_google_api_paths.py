@@ -106,7 +106,7 @@ def test_the_emulator_refuses_paths_google_does_not_serve(
     google, workspace, member, integration_type, wrong_path
 ):
     integration = connect(google, workspace=workspace, user=member, integration_type=integration_type)
-    token = OAuthToken.objects.get(integration=integration).access_token
+    token = OAuthToken.objects.unscoped().get(integration=integration).access_token
     response = requests.post(
         f"{google.url}{wrong_path}",
         json={"raw": "", "start": {}, "end": {}},

@@ -32,7 +32,7 @@ def test_disconnecting_from_the_page(page_client, workspace, google):
         f"/w/{workspace.slug}/integrations/{token.integration_id}/disconnect/", follow=True
     )
     assert "Gmail (team@gmail.test) was disconnected." in unescape(response.content.decode())
-    assert not OAuthToken.objects.filter(pk=token.pk).exists()
+    assert not OAuthToken.objects.unscoped().filter(pk=token.pk).exists()
     token.integration.refresh_from_db()
     assert token.integration.status == IntegrationStatus.DISCONNECTED
 
@@ -44,7 +44,7 @@ def test_another_workspaces_integration_cannot_be_disconnected_from_this_one(
     foreign = OAuthTokenFactory(integration__workspace=other_workspace)
     response = page_client.post(f"/w/{workspace.slug}/integrations/{foreign.integration_id}/disconnect/")
     assert response.status_code == 404
-    assert OAuthToken.objects.filter(pk=foreign.pk).exists()
+    assert OAuthToken.objects.unscoped().filter(pk=foreign.pk).exists()
 
 
 @pytest.mark.django_db

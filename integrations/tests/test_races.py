@@ -47,19 +47,19 @@ def test_a_disconnect_during_a_refresh_neither_deadlocks_nor_revives_the_integra
 
     # The disconnect did not wait for Google; the refresh then learns the account is gone.
     assert [type(error) for error in errors] == [IntegrationNotConnected]
-    final = Integration.objects.get(pk=integration.pk)
+    final = Integration.objects.unscoped().get(pk=integration.pk)
     assert final.status == IntegrationStatus.DISCONNECTED
-    assert not OAuthToken.objects.filter(integration=integration).exists()
+    assert not OAuthToken.objects.unscoped().filter(integration=integration).exists()
 
 
 def test_a_lost_grant_does_not_mark_a_connection_that_was_renewed_since(google, workspace, member):
     integration = connect(google, workspace=workspace, user=member)
-    seen = OAuthToken.objects.get(integration=integration).updated_at
-    OAuthToken.objects.filter(integration=integration).update(
+    seen = OAuthToken.objects.unscoped().get(integration=integration).updated_at
+    OAuthToken.objects.unscoped().filter(integration=integration).update(
         updated_at=timezone.now() + timedelta(seconds=1)
     )
     record_reauth_required(integration_id=integration.pk, error=ReauthRequired(), credentials_generation=seen)
-    assert Integration.objects.get(pk=integration.pk).status == IntegrationStatus.ACTIVE
+    assert Integration.objects.unscoped().get(pk=integration.pk).status == IntegrationStatus.ACTIVE
 
 
 def test_disconnecting_one_connection_keeps_the_grant_the_accounts_other_connections_use(
@@ -73,7 +73,9 @@ def test_disconnecting_one_connection_keeps_the_grant_the_accounts_other_connect
     first = disconnect_integration(workspace=workspace, integration_id=gmail.pk)
     assert first.revocation == "kept"
     assert google.state.stats().get("revoke", 0) == 0
-    refresh_credentials(integration=Integration.objects.get(pk=calendar.pk), force=True)  # still works
+    refresh_credentials(
+        integration=Integration.objects.unscoped().get(pk=calendar.pk), force=True
+    )  # still works
 
     second = disconnect_integration(workspace=workspace, integration_id=calendar.pk)
     assert second.revocation == "revoked"
@@ -81,7 +83,7 @@ def test_disconnecting_one_connection_keeps_the_grant_the_accounts_other_connect
 
 
 def expiring(integration: Integration) -> None:
-    OAuthToken.objects.filter(integration=integration).update(
+    OAuthToken.objects.unscoped().filter(integration=integration).update(
         expires_at=timezone.now() + timedelta(minutes=1)
     )
 
@@ -103,7 +105,7 @@ def all_at_once(callers: int, call) -> tuple[list[object], list[BaseException]]:
 
 
 def fresh_load(integration: Integration) -> Integration:
-    return Integration.objects.select_related("token").get(pk=integration.pk)
+    return Integration.objects.unscoped().select_related("token").get(pk=integration.pk)
 
 
 def test_when_the_refresh_fails_the_workers_waiting_on_it_give_up_without_calling_google(
@@ -119,7 +121,7 @@ def test_when_the_refresh_fails_the_workers_waiting_on_it_give_up_without_callin
     assert results == []
     assert [type(error) for error in errors] == [RetryableError] * 4
     assert google.state.stats()["token.refresh_token"] == 1
-    assert OAuthToken.objects.get(integration=integration).refresh_lease_until is None
+    assert OAuthToken.objects.unscoped().get(integration=integration).refresh_lease_until is None
     assert credentials_for(integration=fresh_load(integration)).token  # the next attempt refreshes
 
 
@@ -136,9 +138,9 @@ def test_when_the_grant_is_lost_the_workers_waiting_on_the_refresh_are_told_to_r
     assert results == []
     assert [type(error) for error in errors] == [ReauthRequired] * 4
     assert google.state.stats()["token.refresh_token"] == 1
-    final = Integration.objects.get(pk=integration.pk)
+    final = Integration.objects.unscoped().get(pk=integration.pk)
     assert final.status == IntegrationStatus.REAUTH_REQUIRED
-    assert OAuthToken.objects.get(integration=integration).refresh_lease_until is None
+    assert OAuthToken.objects.unscoped().get(integration=integration).refresh_lease_until is None
 
 
 def test_a_reconnect_while_a_refresh_loses_the_old_grant_survives_and_is_used(google, workspace, member):
@@ -155,19 +157,19 @@ def test_a_reconnect_while_a_refresh_loses_the_old_grant_survives_and_is_used(go
     refresher.join(10)
 
     assert errors == []
-    final = Integration.objects.get(pk=integration.pk)
+    final = Integration.objects.unscoped().get(pk=integration.pk)
     assert final.status == IntegrationStatus.ACTIVE
-    assert results[0].token == OAuthToken.objects.get(integration=integration).access_token
+    assert results[0].token == OAuthToken.objects.unscoped().get(integration=integration).access_token
 
 
 def test_a_lease_left_by_a_worker_that_died_is_taken_over_once_it_runs_out(google, workspace, member):
     integration = connect(google, workspace=workspace, user=member)
     expiring(integration)
-    OAuthToken.objects.filter(integration=integration).update(
+    OAuthToken.objects.unscoped().filter(integration=integration).update(
         refresh_lease_until=timezone.now() - timedelta(seconds=1)
     )
     credentials = credentials_for(integration=fresh_load(integration))
-    token = OAuthToken.objects.get(integration=integration)
+    token = OAuthToken.objects.unscoped().get(integration=integration)
     assert credentials.token == token.access_token
     assert token.refresh_lease_until is None
     assert google.state.stats()["token.refresh_token"] == 1

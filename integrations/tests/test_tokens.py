@@ -24,7 +24,7 @@ def test_rotation_moves_every_token_to_the_new_key(settings):
     new_key = Fernet.generate_key().decode()
 
     settings.TOKEN_ENCRYPTION_KEYS = [new_key, old_key]
-    assert OAuthToken.objects.get(pk=tokens[0].pk).access_token == tokens[0].access_token
+    assert OAuthToken.objects.unscoped().get(pk=tokens[0].pk).access_token == tokens[0].access_token
     before = stored_ciphertext(tokens[0].pk)
     out = io.StringIO()
     call_command("rotate_token_keys", stdout=out)
@@ -33,7 +33,7 @@ def test_rotation_moves_every_token_to_the_new_key(settings):
 
     settings.TOKEN_ENCRYPTION_KEYS = [new_key]
     for token in tokens:
-        reloaded = OAuthToken.objects.get(pk=token.pk)
+        reloaded = OAuthToken.objects.unscoped().get(pk=token.pk)
         assert reloaded.access_token == token.access_token
         assert reloaded.refresh_token == token.refresh_token
 
@@ -43,7 +43,7 @@ def test_a_removed_key_fails_with_an_operator_message(settings):
     token = OAuthTokenFactory()
     settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(ImproperlyConfigured, match="rotate_token_keys"):
-        OAuthToken.objects.get(pk=token.pk)
+        OAuthToken.objects.unscoped().get(pk=token.pk)
 
 
 def test_admin_masks_tokens():
@@ -73,13 +73,13 @@ def test_admin_actions_refresh_now_and_disconnect(admin_client, google, workspac
     from integrations.tests.google_grants import connect
 
     integration = connect(google, workspace=workspace, user=member)
-    before = OAuthToken.objects.get(integration=integration).access_token
+    before = OAuthToken.objects.unscoped().get(integration=integration).access_token
     changelist = "/admin/integrations/integration/"
     admin_client.post(changelist, {"action": "refresh_now", "_selected_action": [integration.pk]})
     assert google.state.stats()["token.refresh_token"] == 1
-    assert OAuthToken.objects.get(integration=integration).access_token != before
+    assert OAuthToken.objects.unscoped().get(integration=integration).access_token != before
 
     admin_client.post(changelist, {"action": "disconnect", "_selected_action": [integration.pk]})
-    assert Integration.objects.get(pk=integration.pk).status == IntegrationStatus.DISCONNECTED
-    assert not OAuthToken.objects.filter(integration=integration).exists()
+    assert Integration.objects.unscoped().get(pk=integration.pk).status == IntegrationStatus.DISCONNECTED
+    assert not OAuthToken.objects.unscoped().filter(integration=integration).exists()
     assert google.state.stats()["revoke"] == 1

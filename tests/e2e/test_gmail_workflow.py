@@ -131,10 +131,10 @@ def test_connect_gmail_and_run_a_workflow(page: Page, shots: Screenshots, live_s
 
     connect_gmail(page, shots, google, workspace, FOUNDER)
     shots.readme(page, "integrations-connected")
-    integration = Integration.objects.get(workspace__slug=workspace.slug)
+    integration = Integration.objects.unscoped().get(workspace__slug=workspace.slug)
     assert (integration.type, integration.email) == ("gmail", FOUNDER)
     assert integration.status == IntegrationStatus.ACTIVE
-    assert OAuthToken.objects.filter(integration=integration).exists()
+    assert OAuthToken.objects.unscoped().filter(integration=integration).exists()
 
     page.get_by_role("navigation").get_by_role("link", name="Settings").click()
     page.wait_for_url(f"**{workspace.url('settings/')}")
@@ -181,7 +181,9 @@ def test_a_revoked_grant_asks_to_reconnect_then_runs_again(page: Page, shots: Sc
     page.wait_for_url(f"**{workspace.url('integrations/')}")
     expect(card).to_contain_text(f"Connected as {FOUNDER}")
     shots.step(page, "reconnected")
-    assert Integration.objects.get(workspace__slug=workspace.slug).status == IntegrationStatus.ACTIVE
+    assert (
+        Integration.objects.unscoped().get(workspace__slug=workspace.slug).status == IntegrationStatus.ACTIVE
+    )
 
     page.goto(workspace.url(f"workflows/{workflow_id}/"))
     assert run_now(page, shots, workspace, "run-succeeded") == "succeeded"
@@ -223,7 +225,7 @@ def test_another_workspace_cannot_see_or_run_it(
         headers={"X-CSRFToken": csrf, "Referer": live_server.url + b.url()},
     )
     assert posted.status == 404, posted.text()
-    assert WorkflowRun.objects.filter(workflow_id=workflow_id).count() == 1
+    assert WorkflowRun.objects.unscoped().filter(workflow_id=workflow_id).count() == 1
     assert len(google.state.messages()) == 1
 
     bob.goto(b.url())

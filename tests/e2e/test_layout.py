@@ -68,7 +68,7 @@ def busy_workspace():
     for status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
         run, _ = services.start_run(workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api")
         now = timezone.now()
-        WorkflowRun.objects.filter(pk=run.pk).update(
+        WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
             status=status,
             started_at=now,
             finished_at=now,

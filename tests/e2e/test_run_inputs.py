@@ -50,7 +50,7 @@ def test_a_run_with_a_missing_input_is_refused_naming_the_input(
     )
     expect(page.get_by_test_id("run-input-email")).to_have_value("ada@example.com")
     shots.step(page, "run-refused-missing-input")
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
     # The refusal is a 400, which Chromium reports on the console: expected here, and only here.
     browser_watch.problems.remove(
         f"console error at {page.url}: Failed to load resource: the server responded with a status of 400 (Bad Request)"
@@ -63,4 +63,4 @@ def test_a_run_with_a_missing_input_is_refused_naming_the_input(
     )
     shots.step(page, "run-preview")
     shots.readme(page, "run-now-inputs")
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()

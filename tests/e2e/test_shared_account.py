@@ -32,7 +32,7 @@ def test_a_teammate_runs_a_workflow_on_the_shared_default_account(
     expect(card.get_by_test_id("sharing")).to_have_text("Shared with the workspace")
     expect(card.get_by_test_id("default-gmail")).to_have_text(f"Workspace default: {FOUNDER}.")
     shots.step(owner, "shared-default")
-    integration = Integration.objects.get(workspace__slug=workspace.slug)
+    integration = Integration.objects.unscoped().get(workspace__slug=workspace.slug)
     assert (integration.shared, integration.is_default) == (True, True)
 
     owner.get_by_role("navigation").get_by_role("link", name="Members").click()

@@ -69,7 +69,7 @@ def test_a_signed_webhook_trigger_is_added_copied_and_called(clipboard_page: Pag
     }
     accepted = requests.post(url, data=body, headers=headers, timeout=10)
     assert accepted.status_code == 202
-    run = WorkflowRun.objects.get()
+    run = WorkflowRun.objects.unscoped().get()
     assert accepted.json()["run"]["id"] == run.pk
     assert run.trigger == "webhook"
 

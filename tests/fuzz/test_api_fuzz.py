@@ -61,14 +61,16 @@ class Seed:
     ids: dict[str, int] = field(default_factory=dict)
 
     def refresh(self) -> None:
-        if not Integration.objects.filter(
-            pk=self.ids.get("integration_id"), status=IntegrationStatus.ACTIVE
-        ).exists():
+        if (
+            not Integration.objects.unscoped()
+            .filter(pk=self.ids.get("integration_id"), status=IntegrationStatus.ACTIVE)
+            .exists()
+        ):
             integration = connect(
                 self.google, workspace=self.workspace, user=self.user, email="fuzz@gmail.test"
             )
             self.ids["integration_id"] = integration.pk
-        if not Workflow.objects.filter(pk=self.ids.get("workflow_id")).exists():
+        if not Workflow.objects.unscoped().filter(pk=self.ids.get("workflow_id")).exists():
             workflow = workflow_services.create_workflow(
                 workspace=self.workspace,
                 created_by=self.user,

@@ -32,7 +32,7 @@ def test_a_workflow_with_10000_steps_is_refused_before_any_step_is_checked(
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["steps"] == ["A workflow has at most 20 steps."]
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db

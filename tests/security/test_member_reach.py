@@ -38,7 +38,7 @@ def colleagues_gmail(google, workspace, colleague):
 
 
 def remove_from_page(workspace, remover, user):
-    membership = Membership.objects.get(workspace=workspace, user=user)
+    membership = Membership.objects.unscoped().get(workspace=workspace, user=user)
     return page_client_for(remover).post(
         f"/w/{workspace.slug}/members/{membership.pk}/", {"remove": "1"}, follow=True
     )
@@ -52,7 +52,7 @@ def test_removing_a_member_disconnects_and_revokes_their_accounts(
     google, workspace, member, colleague, colleagues_gmail, key_client
 ):
     # Shared and the workspace's default, so an API key's run of a step naming none sends from it.
-    Integration.objects.filter(pk=colleagues_gmail.pk).update(shared=True, is_default=True)
+    Integration.objects.unscoped().filter(pk=colleagues_gmail.pk).update(shared=True, is_default=True)
     client = api_client_for(colleague)
     by_default = create_workflow(client, workspace)
     by_name = create_workflow(client, workspace, welcome_with_account(colleagues_gmail))
@@ -63,7 +63,7 @@ def test_removing_a_member_disconnects_and_revokes_their_accounts(
 
     colleagues_gmail.refresh_from_db()
     assert colleagues_gmail.status == IntegrationStatus.DISCONNECTED
-    assert not OAuthToken.objects.filter(integration=colleagues_gmail).exists()
+    assert not OAuthToken.objects.unscoped().filter(integration=colleagues_gmail).exists()
     assert google.state.stats().get("revoke") == 1
     for workflow_id in (by_default, by_name):
         body = execute(key_client, workspace, workflow_id, ADA).json()
@@ -84,7 +84,7 @@ def test_a_removed_members_account_cannot_be_named_by_anyone(
         workflows_url(workspace), welcome_with_account(colleagues_gmail), format="json"
     )
     assert response.status_code == 400
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -101,7 +101,7 @@ def test_removing_a_member_keeps_the_grant_their_other_workspace_uses(
     other_gmail.refresh_from_db()
     assert colleagues_gmail.status == IntegrationStatus.DISCONNECTED
     assert other_gmail.status == IntegrationStatus.ACTIVE
-    assert OAuthToken.objects.filter(integration=other_gmail).exists()
+    assert OAuthToken.objects.unscoped().filter(integration=other_gmail).exists()
     assert google.state.stats().get("revoke", 0) == 0
 
 
@@ -116,7 +116,7 @@ def test_deleting_a_user_disconnects_and_revokes_their_accounts(
     colleagues_gmail.refresh_from_db()
     assert colleagues_gmail.status == IntegrationStatus.DISCONNECTED
     assert colleagues_gmail.connected_by is None
-    assert not OAuthToken.objects.filter(integration=colleagues_gmail).exists()
+    assert not OAuthToken.objects.unscoped().filter(integration=colleagues_gmail).exists()
     assert google.state.stats().get("revoke") == 1
     body = execute(key_client, workspace, workflow_id, ADA).json()
     assert body["error"]["code"] == "integration_not_connected"
@@ -136,7 +136,7 @@ def test_a_member_cannot_name_another_members_account(workspace, colleague, memb
     body = response.json()
     assert body["error"]["code"] == "invalid"
     assert "owner@gmail.test" in body["error"]["message"]
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -149,7 +149,7 @@ def test_the_builder_page_refuses_another_members_account(workspace, colleague, 
     )
     assert response.status_code == 400
     assert "owner@gmail.test" in unescape(response.content.decode())
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -162,7 +162,7 @@ def test_a_member_cannot_put_a_private_account_of_another_into_a_workflow(
         f"{workflows_url(workspace)}{workflow_id}/", welcome_with_account(owners_gmail), format="json"
     )
     assert response.status_code == 400
-    assert WorkflowStep.objects.get(workflow_id=workflow_id).integration is None
+    assert WorkflowStep.objects.unscoped().get(workflow_id=workflow_id).integration is None
 
 
 @pytest.mark.django_db
@@ -176,7 +176,7 @@ def test_an_api_key_names_only_shared_accounts(
 
     assert key_client.put(url, welcome_with_account(colleagues_gmail), format="json").status_code == 400
     assert key_client.put(url, welcome_with_account(owners_gmail), format="json").status_code == 200
-    assert WorkflowStep.objects.get(workflow_id=workflow_id).integration == owners_gmail
+    assert WorkflowStep.objects.unscoped().get(workflow_id=workflow_id).integration == owners_gmail
     # A key has no person behind it: it may name shared accounts only.
     assert (
         key_client.post(
@@ -198,7 +198,7 @@ def test_a_run_fails_when_a_step_names_an_account_its_creator_may_not_use(
 ):
     workflow_id = create_workflow(session_client, workspace)  # the owner's workflow
     # A step saved before ownership was checked, naming the colleague's mailbox.
-    WorkflowStep.objects.filter(workflow_id=workflow_id).update(integration=colleagues_gmail)
+    WorkflowStep.objects.unscoped().filter(workflow_id=workflow_id).update(integration=colleagues_gmail)
 
     for client in (key_client, session_client):
         body = execute(client, workspace, workflow_id, ADA).json()
@@ -229,7 +229,7 @@ def test_a_member_cannot_disconnect_another_members_account(workspace, member, c
 
     owners_gmail.refresh_from_db()
     assert owners_gmail.status == IntegrationStatus.ACTIVE
-    assert OAuthToken.objects.filter(integration=owners_gmail).exists()
+    assert OAuthToken.objects.unscoped().filter(integration=owners_gmail).exists()
     assert google.state.stats().get("revoke", 0) == 0
 
 
@@ -249,7 +249,7 @@ def test_an_api_key_cannot_disconnect_a_persons_account(workspace, member, googl
     response = key_client.post(disconnect_url(workspace, owners_gmail))
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
-    assert OAuthToken.objects.filter(integration=owners_gmail).exists()
+    assert OAuthToken.objects.unscoped().filter(integration=owners_gmail).exists()
 
 
 @pytest.mark.django_db
@@ -260,7 +260,9 @@ def test_the_accounts_owner_and_an_admin_may_disconnect_it(workspace, colleague,
 
     assert api_client_for(colleague).post(disconnect_url(workspace, first)).status_code == 200
     assert api_client_for(admin).post(disconnect_url(workspace, second)).status_code == 200
-    statuses = set(Integration.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True))
+    statuses = set(
+        Integration.objects.unscoped().filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)
+    )
     assert statuses == {IntegrationStatus.DISCONNECTED}
 
 
@@ -276,7 +278,7 @@ def admin(workspace):
 
 @pytest.mark.django_db
 def test_an_admin_cannot_make_themselves_owner(workspace, admin):
-    own = Membership.objects.get(workspace=workspace, user=admin)
+    own = Membership.objects.unscoped().get(workspace=workspace, user=admin)
     response = page_client_for(admin).post(
         f"/w/{workspace.slug}/members/{own.pk}/", {"role": "owner"}, follow=True
     )
@@ -287,7 +289,7 @@ def test_an_admin_cannot_make_themselves_owner(workspace, admin):
 
 @pytest.mark.django_db
 def test_an_admin_cannot_demote_or_remove_an_owner(workspace, member, admin):
-    owner = Membership.objects.get(workspace=workspace, user=member)
+    owner = Membership.objects.unscoped().get(workspace=workspace, user=member)
     MembershipFactory(workspace=workspace, role=Role.OWNER)  # so "the last owner" is not the reason
     client = page_client_for(admin)
 
@@ -308,7 +310,7 @@ def test_an_admin_cannot_add_someone_as_owner(workspace, admin):
     )
     assert response.status_code == 400
     assert "Only an owner" in unescape(response.content.decode())
-    assert not Membership.objects.filter(user__email="friend@example.com").exists()
+    assert not Membership.objects.unscoped().filter(user__email="friend@example.com").exists()
 
 
 @pytest.mark.django_db
@@ -318,7 +320,7 @@ def test_an_admin_still_manages_members_and_an_owner_manages_owners(workspace, m
     plain.refresh_from_db()
     assert plain.role == Role.VIEWER
 
-    promoted = Membership.objects.get(workspace=workspace, user=admin)
+    promoted = Membership.objects.unscoped().get(workspace=workspace, user=admin)
     page_client_for(member).post(f"/w/{workspace.slug}/members/{promoted.pk}/", {"role": "owner"})
     promoted.refresh_from_db()
     assert promoted.role == Role.OWNER

@@ -44,10 +44,10 @@ def in_thread(target: Callable[[], Any], results: list[Any], errors: list[BaseEx
 
 def expiring(integration: Integration) -> Integration:
     """The integration as a worker loads it, with its token inside the 5-minute refresh margin."""
-    OAuthToken.objects.filter(integration=integration).update(
+    OAuthToken.objects.unscoped().filter(integration=integration).update(
         expires_at=timezone.now() + timedelta(minutes=1)
     )
-    return Integration.objects.select_related("token").get(pk=integration.pk)
+    return Integration.objects.unscoped().select_related("token").get(pk=integration.pk)
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def _lock_the_token_row(other_workspace, integration) -> None:
     # On PostgreSQL this fails at once if the refresh holds the row lock; on SQLite, taking any
     # write transaction waits for the one the refresh holds.
     with transaction.atomic():
-        OAuthToken.objects.select_for_update(nowait=True).get(integration=integration)
+        OAuthToken.objects.unscoped().select_for_update(nowait=True).get(integration=integration)
 
 
 @pytest.mark.parametrize("write", [_create_api_key, _create_workflow, _lock_the_token_row])
@@ -115,7 +115,7 @@ def test_writes_complete_while_a_refresh_waits_for_google(
     refresher.join(WAIT_SECONDS)
     assert errors == []
     assert refreshed[0].token != old_token
-    assert OAuthToken.objects.get(integration=integration).access_token == refreshed[0].token
+    assert OAuthToken.objects.unscoped().get(integration=integration).access_token == refreshed[0].token
     assert google.state.stats()["token.refresh_token"] == 1
 
 
@@ -126,13 +126,13 @@ def test_concurrent_callers_cause_exactly_one_token_request(google, workspace, m
     settings.GOOGLE_HTTP_TIMEOUT = 10
     integration = connect(google, workspace=workspace, user=member)
     expiring(integration)
-    old_token = OAuthToken.objects.get(integration=integration).access_token
+    old_token = OAuthToken.objects.unscoped().get(integration=integration).access_token
     google.state.add_fault("token.refresh_token", hang_seconds=1.0)  # so the callers overlap
 
     start = threading.Barrier(CONCURRENT_CALLERS)
 
     def call() -> str | None:
-        mine = Integration.objects.select_related("token").get(pk=integration.pk)
+        mine = Integration.objects.unscoped().select_related("token").get(pk=integration.pk)
         start.wait(WAIT_SECONDS)
         return credentials_for(integration=mine).token
 
@@ -144,6 +144,6 @@ def test_concurrent_callers_cause_exactly_one_token_request(google, workspace, m
 
     assert errors == []
     assert google.state.stats()["token.refresh_token"] == 1
-    stored = OAuthToken.objects.get(integration=integration)
+    stored = OAuthToken.objects.unscoped().get(integration=integration)
     assert tokens == [stored.access_token] * CONCURRENT_CALLERS
     assert stored.access_token != old_token

@@ -162,8 +162,9 @@ class SidemailSendEmail(Action):
     def run(
         self, *, params: dict[str, Any], integration: Integration | None, step: StepContext
     ) -> dict[str, Any]:
+        # The account of an integration the run's workspace was already checked to own.
         account = (
-            SidemailAccount.objects.filter(integration=integration).first()
+            SidemailAccount.objects.unscoped().filter(integration=integration).first()
             if integration is not None
             else None
         )

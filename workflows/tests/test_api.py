@@ -27,7 +27,7 @@ def test_create_read_update_delete(workspace, admin_key_client):
     response = key_client.put(f"{workflows_url(workspace)}{workflow_id}/", changed, format="json")
     assert response.status_code == 200
     assert [s["position"] for s in response.json()["steps"]] == [0, 1]
-    assert WorkflowStep.objects.filter(workflow_id=workflow_id).count() == 2
+    assert WorkflowStep.objects.unscoped().filter(workflow_id=workflow_id).count() == 2
 
     patched = key_client.patch(
         f"{workflows_url(workspace)}{workflow_id}/", {"is_active": False}, format="json"
@@ -38,13 +38,13 @@ def test_create_read_update_delete(workspace, admin_key_client):
     listing = key_client.get(workflows_url(workspace)).json()
     assert [w["id"] for w in listing["results"]] == [workflow_id]
     assert key_client.delete(f"{workflows_url(workspace)}{workflow_id}/").status_code == 204
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
 def test_a_session_records_who_created_the_workflow(workspace, member, session_client):
     workflow_id = create_workflow(session_client, workspace)
-    assert Workflow.objects.get(pk=workflow_id).created_by == member
+    assert Workflow.objects.unscoped().get(pk=workflow_id).created_by == member
 
 
 @pytest.mark.django_db
@@ -107,7 +107,7 @@ def test_bad_definitions_answer_400_with_field_errors(workspace, key_client, def
     for key in path:
         errors = errors[key]
     assert errors
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -138,7 +138,7 @@ def test_a_named_integration_of_this_workspace_is_kept(workspace, member, sessio
     definition = copy.deepcopy(WELCOME)
     definition["steps"][0]["integration"] = own.pk
     workflow_id = create_workflow(session_client, workspace, definition)
-    assert WorkflowStep.objects.get(workflow_id=workflow_id).integration == own
+    assert WorkflowStep.objects.unscoped().get(workflow_id=workflow_id).integration == own
 
 
 @pytest.mark.django_db
@@ -152,8 +152,8 @@ def test_another_workspaces_workflow_and_run_answer_404(
     assert other_key_client.put(base, WELCOME, format="json").status_code == 404
     assert other_key_client.delete(base).status_code == 404
     assert other_key_client.post(base + "execute/", {"input": {}}, format="json").status_code == 404
-    assert Workflow.objects.filter(pk=workflow_id).exists()
-    assert not WorkflowRun.objects.exists()
+    assert Workflow.objects.unscoped().filter(pk=workflow_id).exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db

@@ -279,14 +279,14 @@ def test_a_refused_send_is_retried_freely(google, workspace, member, django_capt
 def die_mid_send(run: WorkflowRun) -> StepRun:
     """What a worker killed during the send leaves: the step running, the mark set, its lease over."""
     step = run.step_runs.get()
-    StepRun.objects.filter(pk=step.pk).update(
+    StepRun.objects.unscoped().filter(pk=step.pk).update(
         status=StepStatus.RUNNING,
         attempts=1,
         provider_call_started_at=timezone.now() - timedelta(minutes=3),
         next_attempt_at=timezone.now() - timedelta(seconds=1),
         message_id_header="<run-dead-step-0-1@galaxyco.app>",
     )
-    WorkflowRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, finished_at=None)
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(status=RunStatus.RUNNING, finished_at=None)
     return step
 
 

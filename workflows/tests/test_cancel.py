@@ -52,7 +52,7 @@ def test_a_queued_run_is_canceled_and_the_engine_leaves_it_alone(workspace, queu
 
 
 def test_a_run_waiting_to_retry_is_canceled(workspace, queued):
-    WorkflowRun.objects.filter(pk=queued.pk).update(status=RunStatus.RUNNING)
+    WorkflowRun.objects.unscoped().filter(pk=queued.pk).update(status=RunStatus.RUNNING)
     queued.step_runs.update(
         status=StepStatus.RETRYING, attempts=1, next_attempt_at=timezone.now() + timedelta(seconds=30)
     )
@@ -70,7 +70,7 @@ def test_a_run_with_a_step_under_way_or_finished_is_not_canceled(workspace, queu
         services.cancel_run(workspace=workspace, run_id=queued.pk)
     assert statuses(queued) == ("queued", ["running"])
 
-    WorkflowRun.objects.filter(pk=queued.pk).update(status=RunStatus.SUCCEEDED)
+    WorkflowRun.objects.unscoped().filter(pk=queued.pk).update(status=RunStatus.SUCCEEDED)
     with pytest.raises(Conflict, match="has already finished"):
         services.cancel_run(workspace=workspace, run_id=queued.pk)
 
@@ -78,7 +78,7 @@ def test_a_run_with_a_step_under_way_or_finished_is_not_canceled(workspace, queu
 def test_a_run_looking_up_whether_its_email_went_out_is_not_canceled(workspace, queued):
     """The send's outcome is unknown and the step waits to look it up in the Sent mail: skipping it
     would hide an email that may have gone out."""
-    WorkflowRun.objects.filter(pk=queued.pk).update(status=RunStatus.RUNNING)
+    WorkflowRun.objects.unscoped().filter(pk=queued.pk).update(status=RunStatus.RUNNING)
     queued.step_runs.update(
         status=StepStatus.RETRYING,
         attempts=1,
@@ -105,7 +105,7 @@ def test_a_run_canceled_while_the_engine_starts_it_stays_canceled(workspace, que
     bind = context.bind
 
     def cancel_then_bind(**fields):
-        if StepRun.objects.filter(run=queued, status=StepStatus.PENDING).exists():
+        if StepRun.objects.unscoped().filter(run=queued, status=StepStatus.PENDING).exists():
             services.cancel_run(workspace=workspace, run_id=queued.pk)
         bind(**fields)
 

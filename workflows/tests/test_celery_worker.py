@@ -216,16 +216,20 @@ def test_a_run_waiting_to_retry_when_the_worker_stops_finishes_after_it_starts_a
         assert queued.status_code == 202
         run_id = queued.json()["run"]["id"]
         wait_for(
-            lambda: StepRun.objects.filter(run_id=run_id, status="retrying", attempts=1).exists(),
+            lambda: StepRun.objects.unscoped().filter(run_id=run_id, status="retrying", attempts=1).exists(),
             timeout=30,
             what="the first attempt to be refused and its retry scheduled",
         )
     # The worker stopped (SIGTERM) during the wait: the retry is back with the broker, not lost.
-    assert WorkflowRun.objects.get(pk=run_id).status == "running"
+    assert WorkflowRun.objects.unscoped().get(pk=run_id).status == "running"
     assert google.state.messages() == []
 
     with running_worker(google=google, log=tmp_path / "second.log", broker_env=embedded_broker):
-        wait_for(lambda: WorkflowRun.objects.get(pk=run_id).is_finished, timeout=60, what="the run to finish")
+        wait_for(
+            lambda: WorkflowRun.objects.unscoped().get(pk=run_id).is_finished,
+            timeout=60,
+            what="the run to finish",
+        )
     run = key_client.get(queued["Location"]).json()
     assert run["status"] == "succeeded", run
     assert run["steps"][0]["attempts"] == 2
@@ -260,7 +264,7 @@ def test_the_execute_api_on_the_embedded_broker(
         assert waited.json()["success"] is True
         assert elapsed < 10, elapsed
         wait_for(
-            lambda: WorkflowRun.objects.get(pk=queued.json()["run"]["id"]).is_finished,
+            lambda: WorkflowRun.objects.unscoped().get(pk=queued.json()["run"]["id"]).is_finished,
             timeout=30,
             what="the first run to finish",
         )

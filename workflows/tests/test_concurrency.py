@@ -21,7 +21,9 @@ def test_concurrent_runs_with_an_expired_token_cause_one_refresh(
 ):
     gmail = connect(google, workspace=workspace, user=member, email="busy@gmail.test")
     workflow_id = create_workflow(key_client, workspace, WELCOME)
-    OAuthToken.objects.filter(integration=gmail).update(expires_at=timezone.now() - timedelta(minutes=1))
+    OAuthToken.objects.unscoped().filter(integration=gmail).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
     url = f"{live_server.url}/api/workspaces/{workspace.pk}/workflows/{workflow_id}/execute/"
 
     def execute(index: int) -> dict:

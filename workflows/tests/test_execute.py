@@ -56,7 +56,9 @@ def test_a_gmail_workflow_runs_and_the_email_arrives(google, gmail, workspace, k
 def test_a_token_about_to_expire_is_refreshed_once_then_the_email_is_sent(
     google, gmail, workspace, key_client
 ):
-    OAuthToken.objects.filter(integration=gmail).update(expires_at=timezone.now() + timedelta(minutes=2))
+    OAuthToken.objects.unscoped().filter(integration=gmail).update(
+        expires_at=timezone.now() + timedelta(minutes=2)
+    )
     workflow_id = create_workflow(key_client, workspace)
     assert execute(key_client, workspace, workflow_id, ADA).json()["success"] is True
     assert google.state.stats()["token.refresh_token"] == 1
@@ -75,7 +77,7 @@ def test_a_token_google_expired_early_is_refreshed_once_then_the_email_is_sent(
 
 def test_a_revoked_grant_fails_the_run_and_asks_for_reconnection(google, gmail, workspace, key_client):
     google.state.revoke_account("sender@gmail.test")
-    OAuthToken.objects.filter(integration=gmail).update(expires_at=timezone.now())
+    OAuthToken.objects.unscoped().filter(integration=gmail).update(expires_at=timezone.now())
     workflow_id = create_workflow(key_client, workspace)
     response = execute(key_client, workspace, workflow_id, ADA)
 
@@ -130,7 +132,7 @@ def test_retry_after_is_honoured(google, gmail, workspace, key_client):
     google.state.add_fault("gmail.send", status=429, count=1, retry_after=1)
     workflow_id = create_workflow(key_client, workspace)
     body = execute(key_client, workspace, workflow_id, ADA).json()
-    step = StepRun.objects.get(run_id=body["run"]["id"])
+    step = StepRun.objects.unscoped().get(run_id=body["run"]["id"])
     assert step.finished_at and step.started_at
     assert (step.finished_at - step.started_at).total_seconds() >= 1.0
 
@@ -170,7 +172,7 @@ def test_input_that_makes_an_address_invalid_is_refused_before_a_run(google, gma
     error = response.json()["error"]
     assert error["code"] == "invalid_input"
     assert error["fields"] == {"input": {"email": ["“not an address” is not a valid email address."]}}
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 def test_the_same_idempotency_key_gives_one_run_and_one_email(google, gmail, workspace, key_client):
@@ -179,7 +181,7 @@ def test_the_same_idempotency_key_gives_one_run_and_one_email(google, gmail, wor
     second = execute(key_client, workspace, workflow_id, ADA, HTTP_IDEMPOTENCY_KEY="signup-42")
     assert first.status_code == second.status_code == 200
     assert first.json()["run"]["id"] == second.json()["run"]["id"]
-    assert WorkflowRun.objects.count() == 1
+    assert WorkflowRun.objects.unscoped().count() == 1
     assert len(google.state.messages()) == 1
     other = execute(
         key_client, workspace, workflow_id, {**ADA, "name": "Grace"}, HTTP_IDEMPOTENCY_KEY="signup-42"
@@ -228,14 +230,14 @@ def test_a_step_that_succeeded_is_never_run_again(google, gmail, workspace, key_
     assert len(google.state.messages()) == 2
 
     # As if a worker died after the first step: the run is picked up again.
-    WorkflowRun.objects.filter(pk=run["id"]).update(status="running", finished_at=None)
-    StepRun.objects.filter(run_id=run["id"], position=1).update(status="pending")
+    WorkflowRun.objects.unscoped().filter(pk=run["id"]).update(status="running", finished_at=None)
+    StepRun.objects.unscoped().filter(run_id=run["id"], position=1).update(status="pending")
     assert engine.advance(run_id=run["id"]).finished
 
     assert len(google.state.messages()) == 3  # only the second step ran again
-    first, second = StepRun.objects.filter(run_id=run["id"]).order_by("position")
+    first, second = StepRun.objects.unscoped().filter(run_id=run["id"]).order_by("position")
     assert (first.attempts, second.attempts) == (1, 2)
-    assert WorkflowRun.objects.get(pk=run["id"]).status == "succeeded"
+    assert WorkflowRun.objects.unscoped().get(pk=run["id"]).status == "succeeded"
 
 
 def test_a_persons_run_never_borrows_another_members_mailbox(google, workspace, member):

@@ -68,11 +68,11 @@ def test_the_sweep_for_lost_runs_is_scheduled_out_of_the_box():
 def test_the_scheduled_sweep_finishes_a_lost_run(google, workspace, member):
     connect(google, workspace=workspace, user=member)
     run = lost_run(workspace, member, age=timedelta(minutes=10))
-    assert WorkflowRun.objects.get(pk=run.pk).status == "queued"
+    assert WorkflowRun.objects.unscoped().get(pk=run.pk).status == "queued"
 
     assert tasks.resume_stalled_runs.apply().get() == 1
 
-    assert WorkflowRun.objects.get(pk=run.pk).status == "succeeded"
+    assert WorkflowRun.objects.unscoped().get(pk=run.pk).status == "succeeded"
     assert len(google.state.messages()) == 1
 
 

@@ -81,8 +81,8 @@ def test_random_faults_never_send_an_email_twice(
         run_ids.append(run.pk)
     google.state.set_random_faults(rate=0)
 
-    runs = {run.pk: run for run in WorkflowRun.objects.filter(pk__in=run_ids)}
-    steps = {step.run_id: step for step in StepRun.objects.filter(run_id__in=run_ids)}
+    runs = {run.pk: run for run in WorkflowRun.objects.unscoped().filter(pk__in=run_ids)}
+    steps = {step.run_id: step for step in StepRun.objects.unscoped().filter(run_id__in=run_ids)}
     recipients = Counter(message["to"][0] for message in google.state.messages())
     unknown = [pk for pk, run in runs.items() if run.error_code == "outcome_unknown"]
     succeeded = [pk for pk, run in runs.items() if run.status == RunStatus.SUCCEEDED]
@@ -173,9 +173,9 @@ def test_a_worker_killed_mid_send_leaves_no_duplicate(
         wait_for(
             lambda: (
                 len(google.state.messages()) == 1
-                and StepRun.objects.filter(
-                    run=run, position=1, provider_call_started_at__isnull=False
-                ).exists()
+                and StepRun.objects.unscoped()
+                .filter(run=run, position=1, provider_call_started_at__isnull=False)
+                .exists()
             ),
             timeout=30,
             what="step 2's send to be in flight",
@@ -189,13 +189,13 @@ def test_a_worker_killed_mid_send_leaves_no_duplicate(
         wait_for(
             lambda: (
                 resume_stalled_runs(older_than=timedelta(0)) > 0
-                or WorkflowRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists()
+                or WorkflowRun.objects.unscoped().filter(pk=run.pk, finished_at__isnull=False).exists()
             ),
             timeout=30,
             what="the run to be resumed",
         )
         wait_for(
-            lambda: WorkflowRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
+            lambda: WorkflowRun.objects.unscoped().filter(pk=run.pk, finished_at__isnull=False).exists(),
             timeout=60,
             what="the run to finish on the second worker",
         )
@@ -212,7 +212,7 @@ def test_a_worker_killed_mid_send_leaves_no_duplicate(
             assert [m["to"][0] for m in google.state.messages()] == ["second@example.com"]
             send_step_again(workspace=workspace, run_id=run.pk, position=1)  # the person's word
             wait_for(
-                lambda: WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.SUCCEEDED).exists(),
+                lambda: WorkflowRun.objects.unscoped().filter(pk=run.pk, status=RunStatus.SUCCEEDED).exists(),
                 timeout=60,
                 what="the run to finish after Send again",
             )
@@ -225,7 +225,7 @@ def test_a_worker_killed_mid_send_leaves_no_duplicate(
         "\n"
         + counts_line(
             runs=1,
-            statuses=Counter([WorkflowRun.objects.get(pk=run.pk).status]),
+            statuses=Counter([WorkflowRun.objects.unscoped().get(pk=run.pk).status]),
             sent=len(set(to)),
             duplicates=duplicates_in(to) - (expected_second - 1),
             unknown=0 if read_scope else 1,

@@ -168,7 +168,7 @@ def test_execute_with_inputs_missing_answers_400_naming_each_and_creates_no_run(
         }
     }
     assert error["message"] == "Missing input: email, name."
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -181,7 +181,7 @@ def test_execute_refuses_an_object_naming_the_input(workspace, key_client):
 
     assert response.status_code == 400
     assert "name: Send text or a number, not an object." in response.json()["error"]["message"]
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -197,7 +197,7 @@ def test_the_service_refuses_a_missing_input_before_creating_a_run(workspace):
     assert refused.value.details == {
         "fields": {"input": {"name": ["A value is required: the steps read {{ input.name }}."]}}
     }
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -282,7 +282,7 @@ def test_preview_answers_the_rendered_params_and_sends_nothing(workspace, key_cl
     assert preview["params"]["to"] == ["ada@example.com", "bob@example.com"]
     assert preview["params"]["subject"] == "Hi Ada <Lovelace>"
     assert preview["params"]["html"] == "<p>Hello <b>Ada &lt;Lovelace&gt;</b>, welcome aboard.</p>"
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -354,7 +354,7 @@ def test_run_now_with_a_missing_input_names_it_and_starts_nothing(page_client, w
     name_field = content.split('for="id_input.name"')[1].split("</div>")[0]
     assert "A value is required: the steps read {{ input.name }}." in name_field
     assert 'value="ada@example.com"' in content  # what was typed is kept
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -365,7 +365,7 @@ def test_run_now_runs_with_the_fields_and_prefills_them_next_time(page_client, w
     )
 
     assert response.status_code == 302
-    run = WorkflowRun.objects.get()
+    run = WorkflowRun.objects.unscoped().get()
     assert run.input == {"email": "ada@example.com, bob@example.com", "name": "Ada"}
     content = page_client.get(f"/w/{workspace.slug}/workflows/{welcome.pk}/").content.decode()
     assert 'value="ada@example.com, bob@example.com"' in content
@@ -380,7 +380,7 @@ def test_the_advanced_json_box_still_works(page_client, workspace, welcome):
     )
 
     assert response.status_code == 302
-    assert WorkflowRun.objects.get().input == {"email": ["ada@example.com"], "name": 7}
+    assert WorkflowRun.objects.unscoped().get().input == {"email": ["ada@example.com"], "name": 7}
 
 
 @pytest.mark.django_db
@@ -396,7 +396,7 @@ def test_the_preview_button_shows_the_rendered_email_without_sending(page_client
     assert '<pre data-param="subject">Thanks for joining Ada &amp; Co.</pre>' in content
     assert '<pre data-param="to">ada@example.com</pre>' in content
     assert 'formaction="/w/' in content
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db

@@ -64,7 +64,7 @@ def test_list_shows_the_workspace_workflows_with_steps_and_last_run(
     run, _ = services.start_run(
         workspace=workspace, workflow_id=welcome.pk, run_input={}, trigger="ui", requested_by=member
     )
-    WorkflowRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(status=RunStatus.FAILED)
 
     response = page_client.get(f"/w/{workspace.slug}/workflows/")
 
@@ -132,7 +132,7 @@ def test_creating_through_the_builder_saves_the_workflow_and_its_steps(page_clie
 
     response = post_definition(page_client, f"/w/{workspace.slug}/workflows/new/", value)
 
-    workflow = Workflow.objects.get(workspace=workspace)
+    workflow = Workflow.objects.unscoped().get(workspace=workspace)
     assert response.status_code == 302
     assert response["Location"] == f"/w/{workspace.slug}/workflows/{workflow.pk}/"
     assert (workflow.name, workflow.description, workflow.is_active, workflow.created_by) == (
@@ -141,7 +141,7 @@ def test_creating_through_the_builder_saves_the_workflow_and_its_steps(page_clie
         True,
         member,
     )
-    steps = list(WorkflowStep.objects.filter(workflow=workflow).order_by("position"))
+    steps = list(WorkflowStep.objects.unscoped().filter(workflow=workflow).order_by("position"))
     assert [(s.position, s.action, s.integration_id) for s in steps] == [
         (0, "gmail.send_email", gmail.pk),
         (1, "calendar.create_event", calendar.pk),
@@ -155,7 +155,7 @@ def test_creating_through_the_builder_saves_the_workflow_and_its_steps(page_clie
 def test_the_requesters_account_is_an_empty_integration(page_client, workspace):
     response = post_definition(page_client, f"/w/{workspace.slug}/workflows/new/", definition())
     assert response.status_code == 302
-    assert WorkflowStep.objects.get(workspace=workspace).integration is None
+    assert WorkflowStep.objects.unscoped().get(workspace=workspace).integration is None
 
 
 @pytest.mark.parametrize(
@@ -193,8 +193,8 @@ def test_an_invalid_definition_is_shown_with_400_and_nothing_is_saved(page_clien
     assert response.status_code == 400
     assert message in content
     assert "The workflow was not saved" in content
-    assert not Workflow.objects.exists()
-    assert not WorkflowStep.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
+    assert not WorkflowStep.objects.unscoped().exists()
 
 
 def test_an_error_is_shown_next_to_its_step_and_field_and_what_was_typed_is_kept(page_client, workspace):
@@ -232,7 +232,7 @@ def test_another_workspaces_integration_is_refused(page_client, workspace, other
     assert response.status_code == 400
     assert "No integration with this id exists in this workspace." in content
     assert "spy@globex.test" not in content
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 def test_an_integration_of_the_wrong_type_is_refused(page_client, workspace):
@@ -241,7 +241,7 @@ def test_an_integration_of_the_wrong_type_is_refused(page_client, workspace):
     response = post_definition(page_client, f"/w/{workspace.slug}/workflows/new/", value)
     assert response.status_code == 400
     assert "This step needs a gmail integration." in response.content.decode()
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 # --- Builder: edit and delete
@@ -282,7 +282,7 @@ def test_editing_replaces_the_steps(page_client, workspace):
     assert response["Location"] == f"/w/{workspace.slug}/workflows/{workflow.pk}/"
     workflow.refresh_from_db()
     assert (workflow.name, workflow.is_active) == ("Renamed", False)
-    steps = list(WorkflowStep.objects.filter(workflow=workflow).order_by("position"))
+    steps = list(WorkflowStep.objects.unscoped().filter(workflow=workflow).order_by("position"))
     assert [s.action for s in steps] == ["calendar.create_event", "gmail.send_email"]
     assert steps[1].params["to"] == ["grace@example.com"]
 
@@ -295,7 +295,7 @@ def test_an_invalid_edit_changes_nothing(page_client, workspace):
     assert response.status_code == 400
     workflow.refresh_from_db()
     assert workflow.name == "Original"
-    assert WorkflowStep.objects.filter(workflow=workflow).count() == 1
+    assert WorkflowStep.objects.unscoped().filter(workflow=workflow).count() == 1
 
 
 def test_delete_removes_the_workflow(page_client, workspace):
@@ -303,7 +303,7 @@ def test_delete_removes_the_workflow(page_client, workspace):
     response = page_client.post(f"/w/{workspace.slug}/workflows/{workflow.pk}/delete/")
     assert response.status_code == 302
     assert response["Location"] == f"/w/{workspace.slug}/workflows/"
-    assert not Workflow.objects.filter(pk=workflow.pk).exists()
+    assert not Workflow.objects.unscoped().filter(pk=workflow.pk).exists()
     assert "“Old one”" in page_client.get(response["Location"]).content.decode()
 
 
@@ -317,7 +317,7 @@ def test_run_now_creates_a_ui_run_and_redirects_to_it(page_client, workspace, me
         f"/w/{workspace.slug}/workflows/{workflow.pk}/run/", {"input": '{"name": "Ada"}'}
     )
 
-    run = WorkflowRun.objects.get(workflow=workflow)
+    run = WorkflowRun.objects.unscoped().get(workflow=workflow)
     assert response.status_code == 302
     assert response["Location"] == f"/w/{workspace.slug}/runs/{run.pk}/"
     assert (run.trigger, run.input, run.requested_by, run.status) == (
@@ -326,7 +326,7 @@ def test_run_now_creates_a_ui_run_and_redirects_to_it(page_client, workspace, me
         member,
         RunStatus.QUEUED,
     )
-    assert StepRun.objects.filter(run=run).count() == 1
+    assert StepRun.objects.unscoped().filter(run=run).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -344,16 +344,16 @@ def test_invalid_run_input_shows_a_message_and_starts_nothing(page_client, works
     assert response.status_code == 400
     assert message in content
     assert 'data-testid="run-input-error"' in content
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 def test_a_paused_workflow_does_not_run(page_client, workspace):
     workflow = make_workflow(workspace)
-    Workflow.objects.filter(pk=workflow.pk).update(is_active=False)
+    Workflow.objects.unscoped().filter(pk=workflow.pk).update(is_active=False)
     response = page_client.post(f"/w/{workspace.slug}/workflows/{workflow.pk}/run/", {"input": "{}"})
     assert response.status_code == 409
     assert "This workflow is paused" in response.content.decode()
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 # --- Runs
@@ -368,10 +368,10 @@ def test_the_run_page_shows_status_input_and_steps(page_client, workspace, membe
         trigger="ui",
         requested_by=member,
     )
-    WorkflowRun.objects.filter(pk=run.pk).update(
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
         status=RunStatus.SUCCEEDED, started_at=timezone.now(), finished_at=timezone.now()
     )
-    StepRun.objects.filter(run=run).update(
+    StepRun.objects.unscoped().filter(run=run).update(
         status=StepStatus.SUCCEEDED, attempts=1, output={"message_id": "m-1"}
     )
 
@@ -405,7 +405,7 @@ def test_a_run_that_needs_reconnecting_links_to_integrations(page_client, worksp
         workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="ui", requested_by=member
     )
     error = ReauthRequired()
-    WorkflowRun.objects.filter(pk=run.pk).update(
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
         status=RunStatus.FAILED, error_code=error.code, error_message=error.message
     )
     content = page_client.get(f"/w/{workspace.slug}/runs/{run.pk}/").content.decode()
@@ -426,7 +426,7 @@ def test_the_run_history_lists_filters_and_pages(page_client, workspace, member,
         workspace=workspace, workflow_id=second.pk, run_input={}, trigger="ui", requested_by=member
     )
     services.start_run(workspace=other_workspace, workflow_id=foreign.pk, run_input={}, trigger="api")
-    WorkflowRun.objects.filter(workflow=second).update(status=RunStatus.FAILED)
+    WorkflowRun.objects.unscoped().filter(workflow=second).update(status=RunStatus.FAILED)
 
     everything = page_client.get(f"/w/{workspace.slug}/runs/").content.decode()
     assert everything.count("<tr data-run=") == 4
@@ -455,7 +455,7 @@ def test_the_run_history_pages_by_fifty(page_client, workspace, member):
     first_page = page_client.get(f"/w/{workspace.slug}/runs/").content.decode()
     assert first_page.count("<tr data-run=") == 50
     assert "?page=2" in first_page
-    newest = WorkflowRun.objects.order_by("-created_at", "-id").values_list("pk", flat=True)[0]
+    newest = WorkflowRun.objects.unscoped().order_by("-created_at", "-id").values_list("pk", flat=True)[0]
     assert first_page.index(f'<tr data-run="{newest}">') == first_page.index("<tr data-run=")  # newest first
     assert page_client.get(f"/w/{workspace.slug}/runs/?page=2").content.decode().count("<tr data-run=") == 1
 
@@ -493,9 +493,9 @@ def test_another_workspaces_workflow_or_run_is_not_found(page_client, workspace,
     response = getattr(page_client, method)(url, data)
 
     assert response.status_code == 404
-    assert Workflow.objects.filter(pk=foreign_run.workflow_id, name="Globex workflow").exists()
-    assert WorkflowRun.objects.count() == 1
-    assert not Workflow.objects.filter(workspace=workspace).exists()
+    assert Workflow.objects.unscoped().filter(pk=foreign_run.workflow_id, name="Globex workflow").exists()
+    assert WorkflowRun.objects.unscoped().count() == 1
+    assert not Workflow.objects.unscoped().filter(workspace=workspace).exists()
 
 
 def test_pages_of_a_workspace_i_am_not_in_are_not_found(page_client, other_workspace):

@@ -96,7 +96,7 @@ def test_a_re_run_answers_like_execute_wait_0_and_idempotency_key(
     again = key_client.post(retry_url(workspace, old["id"], "?wait=0"), HTTP_IDEMPOTENCY_KEY="again-1")
     assert again.json()["run"]["id"] == first.json()["run"]["id"]
     assert enqueued == [first.json()["run"]["id"]]
-    assert WorkflowRun.objects.filter(retry_of_id=old["id"]).count() == 1
+    assert WorkflowRun.objects.unscoped().filter(retry_of_id=old["id"]).count() == 1
     other_request = key_client.post(
         f"/api/workspaces/{workspace.pk}/workflows/{old['workflow']}/execute/",
         {"input": ADA},
@@ -109,7 +109,7 @@ def test_a_re_run_answers_like_execute_wait_0_and_idempotency_key(
 
 def test_a_re_run_uses_the_old_runs_steps_not_the_edited_workflow(google, accounts, workspace, key_client):
     workflow_id, old = failed_run(google, key_client, workspace)
-    WorkflowStep.objects.filter(workflow_id=workflow_id, position=1).update(
+    WorkflowStep.objects.unscoped().filter(workflow_id=workflow_id, position=1).update(
         params={**MAIL_THEN_EVENT["steps"][1]["params"], "summary": "Edited since"}
     )
 
@@ -146,7 +146,7 @@ def test_only_a_failed_or_canceled_run_can_be_re_run(google, accounts, workspace
             params=step["params"],
             status=StepStatus.SKIPPED,
         )
-    WorkflowRun.objects.filter(pk=canceled.pk).update(status=RunStatus.CANCELED)
+    WorkflowRun.objects.unscoped().filter(pk=canceled.pk).update(status=RunStatus.CANCELED)
     again = key_client.post(retry_url(workspace, canceled.pk)).json()
     assert again["run"]["status"] == "succeeded"
     assert [s["carried_over"] for s in again["run"]["steps"]] == [False, False]
@@ -160,7 +160,7 @@ def test_another_workspace_cannot_re_run_it(
     assert other_key_client.post(retry_url(workspace, old["id"])).status_code == 404
     with pytest.raises(NotFound):
         services.rerun(workspace=other_workspace, run_id=old["id"], trigger=RunTrigger.API)
-    assert not WorkflowRun.objects.filter(retry_of_id=old["id"]).exists()
+    assert not WorkflowRun.objects.unscoped().filter(retry_of_id=old["id"]).exists()
 
 
 def test_the_run_page_re_runs_and_shows_the_step_carried_over(
@@ -175,7 +175,7 @@ def test_the_run_page_re_runs_and_shows_the_step_carried_over(
 
     response = client.post(f"/w/{workspace.slug}/runs/{old['id']}/retry/")
 
-    new = WorkflowRun.objects.get(retry_of_id=old["id"])
+    new = WorkflowRun.objects.unscoped().get(retry_of_id=old["id"])
     assert response.status_code == 302
     assert response["Location"] == f"/w/{workspace.slug}/runs/{new.pk}/"
     assert (new.trigger, new.requested_by, new.status) == (RunTrigger.UI, member, RunStatus.SUCCEEDED)
@@ -189,7 +189,7 @@ def test_the_run_page_re_runs_and_shows_the_step_carried_over(
 
     refused = client.post(f"/w/{workspace.slug}/runs/{new.pk}/retry/", follow=True)
     assert "only a failed or canceled run can be re-run" in unescape(refused.content.decode())
-    assert WorkflowRun.objects.count() == 2
+    assert WorkflowRun.objects.unscoped().count() == 2
 
 
 def unknown_outcome_run(google, key_client, workspace, settings) -> dict:
@@ -214,7 +214,7 @@ def test_a_run_whose_email_may_have_gone_out_is_not_re_run(google, accounts, wor
     assert error["code"] == "outcome_unknown"
     assert "Check the Sent folder" in error["message"]
     assert "Send again on step 1" in error["message"]
-    assert not WorkflowRun.objects.filter(retry_of_id=old["id"]).exists()
+    assert not WorkflowRun.objects.unscoped().filter(retry_of_id=old["id"]).exists()
     assert len(google.state.messages()) == 1
 
 
@@ -233,4 +233,4 @@ def test_the_run_page_offers_send_again_instead_of_re_run_for_an_unknown_outcome
     assert "use Send again on step 1" in page
     refused = client.post(f"/w/{workspace.slug}/runs/{old['id']}/retry/", follow=True)
     assert "Check the Sent folder" in unescape(refused.content.decode())
-    assert not WorkflowRun.objects.filter(retry_of_id=old["id"]).exists()
+    assert not WorkflowRun.objects.unscoped().filter(retry_of_id=old["id"]).exists()

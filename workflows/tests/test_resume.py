@@ -27,7 +27,7 @@ def lost_run(workspace, member, *, age: timedelta) -> WorkflowRun:
     run, _ = start_run(
         workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api", requested_by=member
     )
-    WorkflowRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - age)
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(created_at=timezone.now() - age)
     return run
 
 
@@ -41,7 +41,7 @@ def test_a_lost_run_is_picked_up_again(google, workspace, member):
     connect(google, workspace=workspace, user=member)
     run = lost_run(workspace, member, age=timedelta(minutes=10))
     assert "Resumed 1 run(s)." in resume()
-    assert WorkflowRun.objects.get(pk=run.pk).status == "succeeded"
+    assert WorkflowRun.objects.unscoped().get(pk=run.pk).status == "succeeded"
     assert len(google.state.messages()) == 1
     assert "Resumed 0 run(s)." in resume()
 
@@ -50,7 +50,7 @@ def test_recent_runs_and_attempts_under_way_are_left_alone(google, workspace, me
     connect(google, workspace=workspace, user=member)
     lost_run(workspace, member, age=timedelta(minutes=1))
     busy = lost_run(workspace, member, age=timedelta(minutes=10))
-    StepRun.objects.filter(run=busy).update(
+    StepRun.objects.unscoped().filter(run=busy).update(
         status="running", next_attempt_at=timezone.now() + timedelta(minutes=1)
     )
     assert "Resumed 0 run(s)." in resume()
@@ -60,10 +60,10 @@ def test_recent_runs_and_attempts_under_way_are_left_alone(google, workspace, me
 def test_an_attempt_whose_executor_died_is_taken_over_after_its_lease(google, workspace, member):
     connect(google, workspace=workspace, user=member)
     run = lost_run(workspace, member, age=timedelta(minutes=10))
-    WorkflowRun.objects.filter(pk=run.pk).update(status="running")
-    StepRun.objects.filter(run=run).update(
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(status="running")
+    StepRun.objects.unscoped().filter(run=run).update(
         status="running", attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
     resume()
-    step = StepRun.objects.get(run=run)
+    step = StepRun.objects.unscoped().get(run=run)
     assert (step.status, step.attempts) == ("succeeded", 2)

@@ -20,7 +20,7 @@ def make_run(workspace, workflow, member, **fields) -> WorkflowRun:
         workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="ui", requested_by=member
     )
     if fields:
-        WorkflowRun.objects.filter(pk=run.pk).update(**fields)
+        WorkflowRun.objects.unscoped().filter(pk=run.pk).update(**fields)
         run.refresh_from_db()
     return run
 
@@ -157,7 +157,7 @@ def test_run_now_says_nothing_about_having_started(page_client, workspace):
         f"/w/{workspace.slug}/workflows/{workflow.pk}/run/", {"input": "{}"}, follow=True
     )
     content = unescape(response.content.decode())
-    run = WorkflowRun.objects.get(workflow=workflow)
+    run = WorkflowRun.objects.unscoped().get(workflow=workflow)
     assert "has started" not in content
     # Runs start after the request's transaction commits, which a test transaction never does.
     assert f"Run #{run.pk} is queued." in content

@@ -63,7 +63,7 @@ def connect(client, workspace, *, api_key=WORKSPACE_KEY, shared=True):
 def account(standin, session_client, workspace):
     answer = connect(session_client, workspace)
     assert answer.status_code == 201, answer.json()
-    return Integration.objects.get(pk=answer.json()["id"])
+    return Integration.objects.unscoped().get(pk=answer.json()["id"])
 
 
 def test_connecting_checks_the_key_and_stores_it_encrypted_and_never_shows_it(
@@ -77,7 +77,7 @@ def test_connecting_checks_the_key_and_stores_it_encrypted_and_never_shows_it(
     assert body["shared"] is True and body["is_default"] is True
     assert WORKSPACE_KEY not in answer.content.decode()
     assert standin.stats()["contacts.list"] == 1  # one call to check the key
-    stored = SidemailAccount.objects.get(integration_id=body["id"])
+    stored = SidemailAccount.objects.unscoped().get(integration_id=body["id"])
     assert (stored.api_key, stored.from_address) == (WORKSPACE_KEY, FROM)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT api_key, from_address FROM {SidemailAccount._meta.db_table}")
@@ -96,13 +96,13 @@ def test_a_refused_key_answers_400_with_sidemails_reason_and_saves_nothing(
     error = answer.json()["error"]
     assert error["code"] == "sidemail_key_refused"
     assert "Authorization: Bearer <API key> is missing or not accepted." in error["message"]
-    assert not Integration.objects.exists()
-    assert not SidemailAccount.objects.exists()
+    assert not Integration.objects.unscoped().exists()
+    assert not SidemailAccount.objects.unscoped().exists()
 
 
 def test_an_api_key_cannot_connect_a_sidemail_account(standin, key_client, workspace):
     assert connect(key_client, workspace).status_code == 403
-    assert not Integration.objects.exists()
+    assert not Integration.objects.unscoped().exists()
 
 
 def test_the_step_sends_each_recipient_its_own_email_with_the_workspaces_key(
@@ -218,7 +218,7 @@ def test_the_status_api_lists_sidemail_and_disconnect_forgets_the_key(
     assert answer.status_code == 200
     assert answer.json()["revocation"] == "not_applicable"
     assert answer.json()["revoked_at_google"] is False
-    assert not SidemailAccount.objects.exists()
+    assert not SidemailAccount.objects.unscoped().exists()
     status = session_client.get(f"/api/workspaces/{workspace.pk}/integrations/status/").json()
     assert status["sidemail"]["status"] == "disconnected"
 
@@ -228,7 +228,7 @@ def test_the_integrations_page_connects_sidemail_with_a_form(standin, workspace,
     url = f"/w/{workspace.slug}/integrations/sidemail/connect/"
     refused = client.post(url, {"api_key": "wrong", "from_address": FROM}, follow=True)
     assert "Sidemail refused this API key" in refused.content.decode()
-    assert not Integration.objects.exists()
+    assert not Integration.objects.unscoped().exists()
 
     page = client.post(url, {"api_key": WORKSPACE_KEY, "from_address": FROM}, follow=True).content.decode()
     assert f"workflow emails can be sent from {FROM}" in page
@@ -262,5 +262,5 @@ def test_rotate_token_keys_moves_sidemail_keys_to_the_new_key_too(standin, accou
     call_command("rotate_token_keys", stdout=io.StringIO())
 
     settings.TOKEN_ENCRYPTION_KEYS = [new_key]
-    stored = SidemailAccount.objects.get(integration=account)
+    stored = SidemailAccount.objects.unscoped().get(integration=account)
     assert (stored.api_key, stored.from_address) == (WORKSPACE_KEY, FROM)

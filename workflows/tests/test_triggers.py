@@ -144,7 +144,7 @@ def test_bad_trigger_input_and_another_workspace_are_refused(
     assert other_key_client.get(theirs).status_code == 404
     assert other_key_client.delete(theirs).status_code == 404
     assert other_key_client.post(f"{theirs}rotate/").status_code == 404
-    assert Trigger.objects.filter(pk=hook["id"]).exists()
+    assert Trigger.objects.unscoped().filter(pk=hook["id"]).exists()
 
 
 def test_a_repeated_webhook_id_starts_one_run(hook):
@@ -153,7 +153,7 @@ def test_a_repeated_webhook_id_starts_one_run(hook):
     other = call(hook, **{"webhook-id": "msg_other"})
     assert first.status_code == again.status_code == other.status_code == 202
     assert first.json()["run"]["id"] == again.json()["run"]["id"] != other.json()["run"]["id"]
-    assert WorkflowRun.objects.count() == 2
+    assert WorkflowRun.objects.unscoped().count() == 2
 
 
 def test_an_idempotency_key_dedupes_too_and_is_scoped_to_the_trigger(
@@ -164,7 +164,7 @@ def test_an_idempotency_key_dedupes_too_and_is_scoped_to_the_trigger(
     again = call(hook, **{"Idempotency-Key": "order-42"})
     elsewhere = call(second_hook, **{"Idempotency-Key": "order-42"})
     assert first.json()["run"]["id"] == again.json()["run"]["id"] != elsewhere.json()["run"]["id"]
-    assert WorkflowRun.objects.count() == 2
+    assert WorkflowRun.objects.unscoped().count() == 2
 
 
 def test_a_signing_trigger_requires_a_valid_standard_webhooks_signature(workspace, key_client, workflow_id):
@@ -186,20 +186,20 @@ def test_a_signing_trigger_requires_a_valid_standard_webhooks_signature(workspac
     assert call(trigger, json.dumps({**ADA, "name": "Mallory"}), **tampered).status_code == 401
     garbage = {"webhook-id": "x", "webhook-timestamp": "now", "webhook-signature": "v1,%%%"}
     assert call(trigger, body, **garbage).status_code == 401
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
     refused_health = key_client.get(f"{triggers_url(workspace, workflow_id)}{trigger['id']}/").json()
     assert "signature" in refused_health["last_error"]["message"]
 
     accepted = call(trigger, body, **signed_headers(secret, body))
     assert accepted.status_code == 202
-    assert WorkflowRun.objects.get().input == ADA
+    assert WorkflowRun.objects.unscoped().get().input == ADA
 
 
 def test_a_body_over_256_kb_answers_413(hook):
     response = call(hook, {"blob": "x" * 300 * 1024})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.parametrize(
@@ -253,7 +253,7 @@ def test_a_flood_answers_429_with_retry_after_per_token(workspace, key_client, w
     assert flooded.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(flooded["Retry-After"]) <= 60
     assert call(other_hook).status_code == 202  # each URL has its own window
-    assert WorkflowRun.objects.count() == 4
+    assert WorkflowRun.objects.unscoped().count() == 4
     cache.clear()
 
 
@@ -265,7 +265,7 @@ def test_the_builder_lists_adds_and_changes_triggers(workspace, member, key_clie
 
     added = page.post(f"{edit_url}triggers/", {"signing": "on"})
     assert added.status_code == 302 and added["Location"].endswith("#triggers")
-    trigger = Trigger.objects.get()
+    trigger = Trigger.objects.unscoped().get()
     shown = page.get(edit_url).content.decode()
     assert f"/hooks/{trigger.token}/" in shown
     assert trigger.signing_secret in shown
@@ -279,7 +279,7 @@ def test_the_builder_lists_adds_and_changes_triggers(workspace, member, key_clie
     trigger.refresh_from_db()
     assert trigger.enabled is False
     page.post(f"{edit_url}triggers/{trigger.pk}/", {"action": "delete"})
-    assert not Trigger.objects.exists()
+    assert not Trigger.objects.unscoped().exists()
 
 
 def test_a_run_from_the_api_records_no_trigger(workspace, key_client, workflow_id):
@@ -298,7 +298,7 @@ def test_webhook_runs_use_the_same_input_checks_as_execute(hook):
         node = node["a"]
     response = call(hook, deep)
     assert response.status_code == 400
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 def test_hostile_calls_never_answer_500(workspace, key_client, workflow_id, hook):
@@ -320,7 +320,7 @@ def test_hostile_calls_never_answer_500(workspace, key_client, workflow_id, hook
         client.post("/hooks/" + "a" * 5000 + "/", data="{}", content_type="application/json").status_code
         == 404
     )
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 def test_a_webhook_missing_an_input_the_workflow_reads_answers_400_like_execute(key_client, workspace, hook):
@@ -331,4 +331,4 @@ def test_a_webhook_missing_an_input_the_workflow_reads_answers_400_like_execute(
     assert response.status_code == execute.status_code == 400
     assert response.json()["error"]["code"] == execute.json()["error"]["code"] == "invalid_input"
     assert "email" in json.dumps(response.json()["error"]["fields"]["input"])
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()

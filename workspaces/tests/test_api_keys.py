@@ -41,7 +41,7 @@ def test_a_wrong_key_answers_401_with_a_challenge(workspace, header):
 
 @pytest.mark.django_db
 def test_a_revoked_key_answers_401(workspace, api_key):
-    key_row = ApiKey.objects.get(key_hash=hash_api_key(api_key))
+    key_row = ApiKey.objects.unscoped().get(key_hash=hash_api_key(api_key))
     revoke_api_key(workspace=workspace, api_key_id=key_row.pk)
     response = bearer(api_key).get(detail_url(workspace))
     assert response.status_code == 401
@@ -56,7 +56,7 @@ def test_another_workspaces_key_answers_404(workspace, other_key_client):
 
 @pytest.mark.django_db
 def test_use_records_last_used_at(workspace, api_key):
-    key_row = ApiKey.objects.get(key_hash=hash_api_key(api_key))
+    key_row = ApiKey.objects.unscoped().get(key_hash=hash_api_key(api_key))
     assert key_row.last_used_at is None
     before = timezone.now()
     bearer(api_key).get(detail_url(workspace))
@@ -67,7 +67,7 @@ def test_use_records_last_used_at(workspace, api_key):
 
 @pytest.mark.django_db
 def test_only_a_hash_and_a_prefix_are_stored(workspace, api_key):
-    key_row = ApiKey.objects.get(workspace=workspace)
+    key_row = ApiKey.objects.unscoped().get(workspace=workspace)
     assert api_key not in {key_row.key_hash, key_row.prefix, key_row.name}
     assert key_row.key_hash == hash_api_key(api_key)
     assert api_key.startswith(key_row.prefix)

@@ -33,7 +33,7 @@ def test_create_workspace_user_creates_then_updates():
     assert user.email == "ops@example.com"
     assert first["workspace_slug"] == "ops-team"
     assert EmailAddress.objects.get(user=user).verified
-    assert Membership.objects.get(user=user, workspace_id=first["workspace_id"]).role == Role.OWNER
+    assert Membership.objects.unscoped().get(user=user, workspace_id=first["workspace_id"]).role == Role.OWNER
 
     second = json.loads(
         run(
@@ -82,4 +82,6 @@ def test_create_workspace_user_never_joins_someone_elses_workspace(workspace, me
         )
     )
     assert result["workspace_id"] != workspace.pk
-    assert not Membership.objects.filter(workspace=workspace, user__email="ops@example.com").exists()
+    assert (
+        not Membership.objects.unscoped().filter(workspace=workspace, user__email="ops@example.com").exists()
+    )

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def make_run(workspace, workflow, *, status: str, minute: int, error: str = "") -> WorkflowRun:
     run, _ = services.start_run(workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api")
-    WorkflowRun.objects.filter(pk=run.pk).update(
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
         status=status, error_message=error, created_at=datetime(2026, 11, 26, 14, minute, tzinfo=UTC)
     )
     return run

@@ -20,7 +20,7 @@ def test_signing_up_creates_a_personal_workspace():
     )
     assert response.status_code == 302
     user = get_user_model().objects.get(email="new@example.com")
-    membership = Membership.objects.get(user=user)
+    membership = Membership.objects.unscoped().get(user=user)
     assert membership.role == Role.OWNER
     assert membership.workspace.name == "new's workspace"
     home = client.get("/", follow=True)
@@ -53,12 +53,12 @@ def test_an_owner_adds_changes_and_removes_a_member(page_client, workspace):
         f"/w/{workspace.slug}/members/", {"email": "Colleague@example.com", "role": "member"}
     )
     assert response.status_code == 302
-    membership = Membership.objects.get(workspace=workspace, user__email="colleague@example.com")
+    membership = Membership.objects.unscoped().get(workspace=workspace, user__email="colleague@example.com")
     page_client.post(f"/w/{workspace.slug}/members/{membership.pk}/", {"role": "admin"})
     membership.refresh_from_db()
     assert membership.role == Role.ADMIN
     page_client.post(f"/w/{workspace.slug}/members/{membership.pk}/", {"remove": "1"})
-    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert not Membership.objects.unscoped().filter(pk=membership.pk).exists()
 
 
 @pytest.mark.django_db
@@ -72,9 +72,9 @@ def test_adding_an_unknown_email_explains_what_to_do(page_client, workspace):
 
 @pytest.mark.django_db
 def test_the_last_owner_cannot_be_removed_or_demoted(page_client, workspace, member):
-    own = Membership.objects.get(workspace=workspace, user=member)
+    own = Membership.objects.unscoped().get(workspace=workspace, user=member)
     response = page_client.post(f"/w/{workspace.slug}/members/{own.pk}/", {"remove": "1"}, follow=True)
-    assert Membership.objects.filter(pk=own.pk).exists()
+    assert Membership.objects.unscoped().filter(pk=own.pk).exists()
     assert "at least one owner" in response.content.decode()
     page_client.post(f"/w/{workspace.slug}/members/{own.pk}/", {"role": "member"})
     own.refresh_from_db()
@@ -102,7 +102,7 @@ def test_a_member_of_another_workspace_cannot_touch_this_ones_members(
     client.force_login(other_member)
     response = client.post(f"/w/{other_workspace.slug}/members/{target.pk}/", {"remove": "1"})
     assert response.status_code == 404
-    assert Membership.objects.filter(pk=target.pk).exists()
+    assert Membership.objects.unscoped().filter(pk=target.pk).exists()
 
 
 @pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_an_api_key_is_shown_once_and_can_be_revoked(page_client, workspace):
         f"/w/{workspace.slug}/settings/", {"name": "CRM sync", "role": "member"}, follow=True
     )
     content = response.content.decode()
-    key_row = ApiKey.objects.get(workspace=workspace)
+    key_row = ApiKey.objects.unscoped().get(workspace=workspace)
     raw_key = content.split('data-testid="new-api-key">')[1].split("<")[0]
     assert hash_api_key(raw_key) == key_row.key_hash
     assert raw_key not in page_client.get(f"/w/{workspace.slug}/settings/").content.decode()

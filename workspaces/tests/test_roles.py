@@ -137,7 +137,7 @@ def test_a_viewer_reads_everything_and_changes_nothing(workspace, member):
         "As a viewer of this workspace you cannot create or change workflows"
         in refused.json()["error"]["message"]
     )
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 # --- Owners manage admins; admins manage members.
@@ -150,17 +150,19 @@ def test_only_an_owner_makes_someone_an_admin(workspace, member):
     client = Client()
     client.force_login(admin)
     response = client.post(
-        f"/w/{workspace.slug}/members/{Membership.objects.get(user=plain).pk}/",
+        f"/w/{workspace.slug}/members/{Membership.objects.unscoped().get(user=plain).pk}/",
         {"role": "admin"},
         follow=True,
     )
     assert "Only an owner" in unescape(response.content.decode())
-    assert Membership.objects.get(user=plain).role == Role.MEMBER
+    assert Membership.objects.unscoped().get(user=plain).role == Role.MEMBER
 
     owner = Client()
     owner.force_login(member)
-    owner.post(f"/w/{workspace.slug}/members/{Membership.objects.get(user=plain).pk}/", {"role": "admin"})
-    assert Membership.objects.get(user=plain).role == Role.ADMIN
+    owner.post(
+        f"/w/{workspace.slug}/members/{Membership.objects.unscoped().get(user=plain).pk}/", {"role": "admin"}
+    )
+    assert Membership.objects.unscoped().get(user=plain).role == Role.ADMIN
 
 
 # --- API keys carry a role.
@@ -172,7 +174,10 @@ def test_an_api_key_is_a_member_unless_chosen_otherwise_and_the_keys_page_shows_
     client.force_login(member)
     client.post(f"/w/{workspace.slug}/settings/", {"name": "Zapier"})
     client.post(f"/w/{workspace.slug}/settings/", {"name": "Dashboard", "role": "viewer"})
-    assert dict(ApiKey.objects.values_list("name", "role")) == {"Zapier": "member", "Dashboard": "viewer"}
+    assert dict(ApiKey.objects.unscoped().values_list("name", "role")) == {
+        "Zapier": "member",
+        "Dashboard": "viewer",
+    }
     page = client.get(f"/w/{workspace.slug}/settings/").content.decode()
     assert page.count('data-testid="api-key-role"') == 2
     assert '<td data-testid="api-key-role">Viewer</td>' in page
@@ -188,7 +193,7 @@ def test_a_viewer_key_reads_but_cannot_run(workspace, member):
         f"/api/workspaces/{workspace.pk}/workflows/{workflow.pk}/execute/", {}, format="json"
     )
     assert response.status_code == 403
-    assert not WorkflowRun.objects.exists()
+    assert not WorkflowRun.objects.unscoped().exists()
 
 
 @pytest.mark.django_db
@@ -197,9 +202,9 @@ def test_the_create_api_key_command_takes_a_role(workspace):
     call_command(
         "create_api_key", "--workspace", workspace.slug, "--name", "ops", "--role", "admin", stdout=out
     )
-    assert ApiKey.objects.get(name="ops").role == Role.ADMIN
+    assert ApiKey.objects.unscoped().get(name="ops").role == Role.ADMIN
     call_command("create_api_key", "--workspace", workspace.slug, "--name", "plain", stdout=out)
-    assert ApiKey.objects.get(name="plain").role == Role.MEMBER
+    assert ApiKey.objects.unscoped().get(name="plain").role == Role.MEMBER
 
 
 # --- Deleting a workflow that has runs archives it: its history stays.
@@ -258,7 +263,7 @@ def test_deleting_a_workflow_that_never_ran_removes_it(workspace, member, admin_
     assert (
         admin_key_client.delete(f"/api/workspaces/{workspace.pk}/workflows/{workflow.pk}/").status_code == 204
     )
-    assert not Workflow.objects.exists()
+    assert not Workflow.objects.unscoped().exists()
 
 
 @pytest.mark.django_db

@@ -25,7 +25,7 @@ def test_a_revoked_grant_hit_by_five_runs_sends_exactly_one_notice(
     settings.SITE_URL = "https://app.galaxyco.example"
     gmail = connect(google, workspace=workspace, user=member, email="sender@gmail.test", share=True)
     google.state.revoke_account("sender@gmail.test")
-    OAuthToken.objects.filter(integration=gmail).update(expires_at=timezone.now())
+    OAuthToken.objects.unscoped().filter(integration=gmail).update(expires_at=timezone.now())
     workflow_id = create_workflow(key_client, workspace)
 
     for _ in range(5):
@@ -49,7 +49,7 @@ def test_a_reconnected_account_that_loses_its_grant_again_is_a_new_incident(
     workflow_id = create_workflow(key_client, workspace)
     for _ in range(2):
         google.state.revoke_account("sender@gmail.test")
-        OAuthToken.objects.filter(integration=gmail).update(expires_at=timezone.now())
+        OAuthToken.objects.unscoped().filter(integration=gmail).update(expires_at=timezone.now())
         for _ in range(2):
             execute(key_client, workspace, workflow_id, ADA)
         connect(google, workspace=workspace, user=member, email="sender@gmail.test", share=True)
