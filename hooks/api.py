@@ -77,14 +77,16 @@ class TriggerDetailApi(_WorkflowTriggersMixin, generics.RetrieveDestroyAPIView):
 
 
 class TriggerRotateApi(WorkspaceAPIView):
-    @extend_schema(request=None, responses=TriggerSerializer)
+    """A new URL (and, for a signing trigger, a new signing secret, shown only in this answer)."""
+
+    @extend_schema(request=None, responses=NewTriggerSerializer)
     def post(self, request: Request, workspace: Workspace, workflow_id: int, trigger_id: int) -> Response:
         if get_workflow(workspace=workspace, workflow_id=workflow_id) is None:
             raise NotFound()
         trigger = services.rotate_trigger_token(
             workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id
         )
-        return Response(TriggerSerializer(trigger).data)
+        return Response(NewTriggerSerializer(trigger).data)
 
 
 class EndpointListApi(WorkspaceGenericAPIView, generics.ListCreateAPIView):

@@ -124,7 +124,8 @@ class TriggerSerializer(serializers.ModelSerializer):
 
 class NewTriggerSerializer(TriggerSerializer):
     signing_secret = serializers.SerializerMethodField(
-        help_text="Webhook with signing: the whsec_ key to sign calls with. Shown only in this answer."
+        help_text="Webhook with signing: the whsec_ key to sign calls with. Shown only when the trigger "
+        "is made or rotated."
     )
 
     class Meta(TriggerSerializer.Meta):

@@ -92,12 +92,16 @@ def update_trigger(
 
 
 def rotate_trigger_token(*, workspace: Workspace, workflow_id: int, trigger_id: int) -> Trigger:
-    """A new URL for a webhook trigger; the old one stops answering at once."""
+    """A new URL for a webhook trigger, and a new signing secret for a signing one: the old URL
+    stops answering and the old secret stops verifying at once (a leaked URL often leaked with
+    its secret, so both are replaced in one step)."""
     trigger = _trigger(workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id)
     if trigger.type != TriggerType.WEBHOOK:
         raise InvalidInput("Only a webhook trigger has a URL to replace.", code=ErrorCode.NOT_A_WEBHOOK)
     _set_token(trigger)
-    trigger.save(update_fields=["token", "token_hash", "updated_at"])
+    if trigger.signing:
+        trigger.signing_secret = new_signing_secret()
+    trigger.save(update_fields=["token", "token_hash", "signing_secret", "updated_at"])
     return trigger
 
 

@@ -83,10 +83,15 @@ class TriggerChangeView(TriggerPageBase):
                 )
                 messages.success(request, f"The trigger was {action}d.")
             elif action == "rotate":
-                services.rotate_trigger_token(
+                rotated = services.rotate_trigger_token(
                     workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id
                 )
-                messages.success(request, "The webhook has a new URL; the old one no longer answers.")
+                messages.success(
+                    request,
+                    "The webhook has a new URL and a new signing secret; the old ones no longer work."
+                    if rotated.signing
+                    else "The webhook has a new URL; the old one no longer answers.",
+                )
             elif action == "delete":
                 services.delete_trigger(workspace=workspace, workflow_id=workflow_id, trigger_id=trigger_id)
                 messages.success(request, "The trigger was deleted.")

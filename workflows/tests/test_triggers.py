@@ -120,6 +120,31 @@ def test_triggers_are_listed_read_disabled_rotated_and_deleted(workspace, key_cl
     assert call(rotated.json()).status_code == 404
 
 
+def test_rotating_a_signing_trigger_replaces_its_secret_too_and_shows_it_once(
+    workspace, key_client, workflow_id
+):
+    trigger = add_trigger(key_client, workspace, workflow_id, signing=True)
+    detail = f"{triggers_url(workspace, workflow_id)}{trigger['id']}/"
+    body = json.dumps(ADA)
+
+    rotated = key_client.post(f"{detail}rotate/")
+
+    assert rotated.status_code == 200
+    new_secret = rotated.json()["signing_secret"]
+    assert new_secret.startswith("whsec_") and new_secret != trigger["signing_secret"]
+    assert "signing_secret" not in key_client.get(detail).json()
+    old_signature = signed_headers(trigger["signing_secret"], body, message_id="msg_old")
+    assert call(rotated.json(), body, **old_signature).status_code == 401
+    assert call(rotated.json(), body, **signed_headers(new_secret, body)).status_code == 202
+
+
+def test_rotating_an_unsigned_trigger_gives_it_no_secret(workspace, key_client, workflow_id, hook):
+    rotated = key_client.post(f"{triggers_url(workspace, workflow_id)}{hook['id']}/rotate/")
+    assert rotated.status_code == 200
+    assert rotated.json()["signing"] is False and rotated.json()["signing_secret"] is None
+    assert call(rotated.json()).status_code == 202
+
+
 def test_the_token_is_stored_encrypted_and_looked_up_by_its_hash(hook):
     token = hook_path(hook).split("/")[2]
     from django.db import connection
@@ -271,10 +296,11 @@ def test_the_builder_lists_adds_and_changes_triggers(workspace, member, key_clie
     assert trigger.signing_secret in shown
     assert "Copy URL" in shown
 
-    old_token = trigger.token
-    page.post(f"{edit_url}triggers/{trigger.pk}/", {"action": "rotate"})
+    old_token, old_secret = trigger.token, trigger.signing_secret
+    rotated = page.post(f"{edit_url}triggers/{trigger.pk}/", {"action": "rotate"}, follow=True)
     trigger.refresh_from_db()
-    assert trigger.token != old_token
+    assert trigger.token != old_token and trigger.signing_secret != old_secret
+    assert "new signing secret" in rotated.content.decode()
     page.post(f"{edit_url}triggers/{trigger.pk}/", {"action": "disable"})
     trigger.refresh_from_db()
     assert trigger.enabled is False
