@@ -3,11 +3,13 @@
 The minute tick (hooks.tasks.tick_triggers) queues one poll task per due trigger. A poll reads
 `users.history.list` from the trigger's cursor, every page (bootstrapping the cursor from
 `users.getProfile`; a cursor Gmail no longer knows, 404, falls back to `messages.list` with
-`after:`), fetches each new message, skips drafts and sent mail (what this mailbox sends, our
-own runs included), keeps those the trigger's query finds, and then, in one transaction, moves
-the cursor on (compare-and-set: a second poller of the same cursor stops there) and records a
-TriggerFiring per message (unique per trigger and message id) with its run. Every call is booked
-against the mailbox's Gmail quota first (integrations.health.reserve_quota), the budget sends use.
+`after:`), fetches each new message, skips drafts, sent mail (what this mailbox sends, our own
+runs included) and mail the workspace's runs sent from any mailbox (it carries their marker
+header: integrations.google.marker), keeps those the trigger's query finds, and then, in one
+transaction, moves the cursor on (compare-and-set: a second poller of the same cursor stops
+there) and records a TriggerFiring per message (unique per trigger and message id) with its run.
+Every call is booked against the mailbox's Gmail quota first (integrations.health.reserve_quota),
+the budget sends use.
 """
 
 import logging
@@ -23,6 +25,7 @@ from django.utils import timezone
 from galaxyco.errors import AppError, ReauthRequired
 from hooks.models import Trigger, TriggerFiring, TriggerPause, TriggerType
 from integrations.google import clients
+from integrations.google.marker import ORIGIN_HEADER, is_own_origin
 from integrations.google.scopes import GMAIL_READONLY
 from integrations.health import GMAIL_UNITS, reserve_quota
 from integrations.models import Integration, IntegrationStatus
@@ -141,13 +144,22 @@ def _read_new_mail(trigger: Trigger, integration: Integration) -> int:
     fetched: list[dict[str, Any]] = []
     for message_id in candidates:
         message = _fetch(integration, message_id) if message_id not in seen else None
-        if message is not None and not SKIPPED_LABELS & set(message.get("labelIds", [])):
+        if message is not None and not _skipped(message, workspace_id=trigger.workspace_id):
             fetched.append(message)
     if query and matching is None and fetched:
         earliest = min(int(message["internalDate"]) for message in fetched) // 1000
         matching = set(_listed(integration, f"({query}) after:{earliest - 1}"))
     wanted = [message for message in fetched if matching is None or message["id"] in matching]
     return _start_runs(trigger, old_cursor=old_cursor, new_cursor=new_cursor, messages=wanted)
+
+
+def _skipped(message: dict[str, Any], *, workspace_id: int) -> bool:
+    """Drafts, sent mail, and mail this workspace's runs sent (their marker header), wherever it
+    landed: a run's email never starts another run."""
+    if SKIPPED_LABELS & set(message.get("labelIds", [])):
+        return True
+    origin = _headers(message.get("payload", {})).get(ORIGIN_HEADER.lower(), "")
+    return is_own_origin(origin, workspace_id=workspace_id)
 
 
 def _fetch(integration: Integration, message_id: str) -> dict[str, Any] | None:

@@ -216,15 +216,18 @@ def _send(
         or ctx.state.thread_id_for(mailbox, [ref for ref in references if ref])
         or message_id
     )
+    # As Gmail does: mail to oneself is one message, in the Sent mail and the inbox at once.
+    to_self = mailbox in {address.lower() for address in [*stored["to"], *stored["cc"], *stored["bcc"]]}
+    labels = ["SENT", "INBOX", "UNREAD"] if to_self else ["SENT"]
     stored = {
         "id": message_id,
         "threadId": thread_id,
         **stored,
-        "labelIds": ["SENT"],
+        "labelIds": labels,
         "received_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     ctx.state.add_message(stored)
-    return json_response({"id": message_id, "threadId": thread_id, "labelIds": ["SENT"]})
+    return json_response({"id": message_id, "threadId": thread_id, "labelIds": labels})
 
 
 def message_id_of(req: Request) -> str | None:

@@ -305,8 +305,17 @@ def deliver(
             subtype=subtype or "octet-stream",
             filename=str(attachment["filename"]),
         )
-    raw = _b64(email.as_bytes())
-    stored = parse_message(raw, key)
+    return deliver_raw(state, mailbox=key, raw=email.as_bytes(), labels=labels)
+
+
+def deliver_raw(
+    state: EmulatorState, *, mailbox: str, raw: bytes, labels: list[str] | None = None
+) -> dict[str, Any]:
+    """Put these exact bytes in ``mailbox`` as an incoming message (for instance an email another
+    mailbox sent, arriving). Answers ``{"id", "threadId", "historyId"}``."""
+    key = mailbox.strip().lower()
+    stored = parse_message(_b64(raw), key)
+    in_reply_to = stored["headers"].get("In-Reply-To")
     new_id = secrets.token_hex(8)
     with state.lock:
         thread_id = state.thread_id_for(key, [in_reply_to] if in_reply_to else []) or new_id

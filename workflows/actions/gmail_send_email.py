@@ -22,6 +22,7 @@ from rest_framework import serializers
 
 from galaxyco.errors import ErrorCode, IntegrationNotConnected, PermanentError
 from integrations.google import clients
+from integrations.google.marker import ORIGIN_HEADER, origin_value
 from integrations.models import Integration, IntegrationType
 from workflows.actions.base import (
     Action,
@@ -151,11 +152,17 @@ def reply_headers(*, original: dict[str, Any]) -> dict[str, str]:
 
 
 def build_message(
-    *, sender: str, params: dict[str, Any], message_id: str = "", reply: dict[str, str] | None = None
+    *,
+    sender: str,
+    params: dict[str, Any],
+    message_id: str = "",
+    reply: dict[str, str] | None = None,
+    origin: str = "",
 ) -> EmailMessage:
     """The one place the message's headers are set: `message_bytes` expects exactly these.
     `message_id`: ours, so a send whose outcome is unknown can be found in the Sent mail.
-    `reply`: `reply_headers` of the message answered; its subject replaces a blank one."""
+    `reply`: `reply_headers` of the message answered; its subject replaces a blank one.
+    `origin`: integrations.google.marker's value for the workspace, so its triggers skip this email."""
     message = EmailMessage(policy=SMTP)
     if message_id:
         message["Message-ID"] = message_id
@@ -171,6 +178,8 @@ def build_message(
         message["In-Reply-To"] = reply["In-Reply-To"]
         message["References"] = reply["References"]
     message["Subject"] = params.get("subject") or (reply or {}).get("Subject", "")
+    if origin:
+        message[ORIGIN_HEADER] = origin
     text, html = params.get("text"), params.get("html")
     if text:
         message.set_content(text)
@@ -301,7 +310,11 @@ class GmailSendEmail(Action):
         reply, thread_id = self._reply_to(params=params, integration=integration)
         try:
             message = build_message(
-                sender=integration.email, params=params, message_id=step.message_id_header, reply=reply
+                sender=integration.email,
+                params=params,
+                message_id=step.message_id_header,
+                reply=reply,
+                origin=origin_value(workspace_id=step.workspace_id),
             )
             raw = message_bytes(message=message, sender=integration.email, params=params)
         except (ValueError, TypeError) as error:  # the email package refuses a header it cannot write safely

@@ -1,0 +1,92 @@
+"""Gmail triggers whose runs go all the way, against the emulator: mail a run sends never starts
+another run (to the watched mailbox itself, or to another mailbox of the workspace)."""
+
+import base64
+
+import pytest
+
+from devtools.google_emulator.gmail_read import deliver, deliver_raw
+from hooks import gmail_trigger
+from hooks.tests.test_gmail_trigger import add_gmail_trigger, grant_read_access, runs_of
+from integrations.google.marker import ORIGIN_HEADER, origin_value
+from integrations.tests.google_grants import connect
+from workflows.tests.helpers import create_workflow, parsed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAILBOX = "shop-inbox@gmail.test"
+OPS = "ops@gmail.test"
+
+
+def raw_bytes(stored: dict) -> bytes:
+    return base64.urlsafe_b64decode(stored["raw"] + "=" * (-len(stored["raw"]) % 4))
+
+
+def send_step(**params) -> dict:
+    return {
+        "name": "On new mail",
+        "steps": [{"action": "gmail.send_email", "integration": None, "params": params}],
+    }
+
+
+@pytest.fixture
+def mailbox(google, workspace, member):
+    return grant_read_access(
+        google, connect(google, workspace=workspace, user=member, email=MAILBOX, share=True), member
+    )
+
+
+def test_a_run_mailing_the_watched_mailbox_itself_starts_no_second_run(
+    google, mailbox, workspace, key_client
+):
+    workflow_id = create_workflow(
+        key_client,
+        workspace,
+        send_step(to=[MAILBOX], subject="Logged: {{ input.subject }}", text="{{ input.snippet }}"),
+    )
+    trigger = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
+    gmail_trigger.poll(trigger_id=trigger["id"])
+    deliver(google.state, mailbox=MAILBOX, sender="bob@shop.test", subject="Order 1", text="Paid")
+
+    assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
+    [run] = runs_of(trigger["id"])
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    [logged] = [m for m in google.state.messages(to=MAILBOX) if m["subject"] == "Logged: Order 1"]
+    assert "INBOX" in logged["labelIds"]  # mail to oneself lands in the inbox too
+    assert parsed(logged)[ORIGIN_HEADER] == origin_value(workspace_id=workspace.pk)
+
+    for _ in range(2):
+        assert gmail_trigger.poll(trigger_id=trigger["id"]) == 0
+    assert len(runs_of(trigger["id"])) == 1
+
+
+def test_mail_our_runs_sent_arriving_in_another_watched_mailbox_starts_no_run(
+    google, mailbox, workspace, member, key_client, other_workspace
+):
+    """The marker, not the SENT label: the copy that arrives in another mailbox has no SENT label."""
+    ops = grant_read_access(
+        google, connect(google, workspace=workspace, user=member, email=OPS, share=True), member
+    )
+    workflow_id = create_workflow(
+        key_client, workspace, send_step(to=[OPS], subject="Order: {{ input.subject }}", text="See it.")
+    )
+    watching_mailbox = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
+    watching_ops = add_gmail_trigger(key_client, workspace, workflow_id, ops, query="")
+    for trigger in (watching_mailbox, watching_ops):
+        gmail_trigger.poll(trigger_id=trigger["id"])
+
+    deliver(google.state, mailbox=MAILBOX, sender="bob@shop.test", subject="Order 1")
+    assert gmail_trigger.poll(trigger_id=watching_mailbox["id"]) == 1
+    [sent] = [m for m in google.state.messages(to=OPS) if m["mailbox"] == MAILBOX]
+    deliver_raw(google.state, mailbox=OPS, raw=raw_bytes(sent))  # the email arrives at ops@
+
+    assert gmail_trigger.poll(trigger_id=watching_ops["id"]) == 0
+    assert runs_of(watching_ops["id"]) == []
+
+    # Another workspace's runs' mail is mail like any other: it starts a run.
+    theirs = parsed(sent)
+    theirs.replace_header(ORIGIN_HEADER, origin_value(workspace_id=other_workspace.pk))
+    theirs.replace_header("Message-ID", "<theirs@galaxyco.test>")
+    deliver_raw(google.state, mailbox=OPS, raw=theirs.as_bytes())
+    assert gmail_trigger.poll(trigger_id=watching_ops["id"]) == 1
