@@ -15,6 +15,7 @@ from integrations.serializers import (
     IntegrationStatusSerializer,
     IntegrationUpdateSerializer,
     SidemailConnectSerializer,
+    status_representation,
 )
 from workspaces.models import Workspace
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
@@ -81,7 +82,7 @@ class IntegrationDisconnectApi(WorkspaceAPIView):
 class IntegrationStatusApi(WorkspaceAPIView):
     @extend_schema(responses=IntegrationStatusSerializer)
     def get(self, request: Request, workspace: Workspace) -> Response:
-        return Response(IntegrationStatusSerializer(integration_status(workspace=workspace)).data)
+        return Response(status_representation(integration_status(workspace=workspace)))
 
 
 class SidemailConnectApi(WorkspaceAPIView):

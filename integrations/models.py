@@ -76,7 +76,13 @@ class Integration(models.Model):
                 condition=Q(is_default=False) | Q(shared=True), name="default_integration_is_shared"
             ),
         ]
-        indexes = [models.Index(fields=["workspace", "type", "status"], name="integration_lookup_idx")]
+        indexes = [
+            # Also the status endpoint's index: the newest account of a type and status is its
+            # first row (integrations.selectors.integration_status).
+            models.Index(
+                fields=["workspace", "type", "status", "connected_at", "id"], name="integration_status_idx"
+            )
+        ]
         ordering = ["type", "-connected_at", "-id"]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from galaxyco.errors import IntegrationNotConnected
@@ -76,66 +77,102 @@ def default_integrations(*, workspace: Workspace) -> dict[str, Integration]:
     return {integration.type: integration for integration in found}
 
 
-def _summary(integration: Integration | None, default: Integration | None) -> dict[str, Any]:
-    default_id = default.pk if default is not None else None
-    if integration is None:
-        return {
-            "default_integration_id": default_id,
-            "connected": False,
-            "status": "not_connected",
-            "email": None,
-            "integration_id": None,
-            "display_name": "",
-            "connected_at": None,
-            "last_refreshed_at": None,
-            "message": None,
-        }
-    return {
-        "default_integration_id": default_id,
-        "connected": integration.status == IntegrationStatus.ACTIVE,
-        "status": integration.status,
-        "email": integration.email,
-        "integration_id": integration.pk,
-        "display_name": integration.display_name,
-        "connected_at": integration.connected_at,
-        "last_refreshed_at": integration.last_refreshed_at,
-        "message": integration.last_error_message or None,
-    }
+_SUMMARY_COLUMNS = (
+    "id",
+    "type",
+    "status",
+    "email",
+    "display_name",
+    "connected_at",
+    "last_refreshed_at",
+    "last_error_message",
+)
+
+# The account a type's status reports: an active one first, then one that needs attention, then
+# a disconnected one; the most recently connected within a status. For each type, COALESCE asks
+# one status after the other, each an index probe of integration_status_idx that stops at its
+# first row, so the query reads a handful of rows however many accounts the workspace has; the
+# defaults come from the partial unique index on is_default. The SQL is built once, at import,
+# from the model's tables and choices (no input), where the ORM would compile a dozen
+# subqueries per request; the workspace is its only parameter.
+_STATUS_ORDER = (
+    IntegrationStatus.ACTIVE,
+    IntegrationStatus.REAUTH_REQUIRED,
+    IntegrationStatus.ERROR,
+    IntegrationStatus.DISCONNECTED,
+)
+_INTEGRATION = Integration._meta.db_table
 
 
-# The integration a type's status reports: an active one first, then one that needs attention.
-_STATUS_PRIORITY = {
-    IntegrationStatus.ACTIVE: 0,
-    IntegrationStatus.REAUTH_REQUIRED: 1,
-    IntegrationStatus.ERROR: 2,
-    IntegrationStatus.DISCONNECTED: 3,
+def _newest(kind: IntegrationType, status: IntegrationStatus) -> str:
+    return (
+        f"(SELECT id FROM {_INTEGRATION} WHERE workspace_id = %(workspace)s AND type = '{kind.value}' "  # noqa: S608
+        f"AND status = '{status.value}' ORDER BY connected_at DESC, id DESC LIMIT 1)"
+    )
+
+
+_STATUS_SQL = f"""
+SELECT {", ".join(f"i.{column}" for column in _SUMMARY_COLUMNS)},
+       i.is_default AND i.status <> '{IntegrationStatus.DISCONNECTED.value}' AND EXISTS (
+           SELECT 1 FROM {Membership._meta.db_table} m
+           WHERE m.workspace_id = i.workspace_id AND m.user_id = i.connected_by_id
+       ) AS workspace_default
+FROM {_INTEGRATION} i
+WHERE i.workspace_id = %(workspace)s AND i.id IN (
+    SELECT id FROM {_INTEGRATION} WHERE workspace_id = %(workspace)s AND is_default
+    {"".join(f" UNION ALL SELECT COALESCE({', '.join(_newest(kind, status) for status in _STATUS_ORDER)})" for kind in IntegrationType)}
+)
+ORDER BY i.type,
+         CASE i.status {" ".join(f"WHEN '{status.value}' THEN {rank}" for rank, status in enumerate(_STATUS_ORDER))} END,
+         i.connected_at DESC, i.id DESC
+"""  # noqa: S608
+
+
+_NOT_CONNECTED: dict[str, Any] = {
+    "connected": False,
+    "status": "not_connected",
+    "email": None,
+    "integration_id": None,
+    "display_name": "",
+    "connected_at": None,
+    "last_refreshed_at": None,
+    "message": None,
 }
 
 
 def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
-    """One summary per type, with its default account's id, from two queries whatever the number
-    of integrations."""
-    best: dict[str, Integration] = {}
-    rows = Integration.objects.for_workspace(workspace).only(
-        "id",
-        "type",
-        "status",
-        "email",
-        "display_name",
-        "connected_at",
-        "last_refreshed_at",
-        "last_error_message",
-    )
-    for integration in rows.order_by("-connected_at", "-id"):
-        current = best.get(integration.type)
-        if (
-            current is None
-            or _STATUS_PRIORITY[IntegrationStatus(integration.status)]
-            < _STATUS_PRIORITY[IntegrationStatus(current.status)]
-        ):
-            best[integration.type] = integration
-    defaults = default_integrations(workspace=workspace)
-    return {kind.value: _summary(best.get(kind.value), defaults.get(kind.value)) for kind in IntegrationType}
+    """One summary per type, with its default account's id: one query reading at most two rows
+    per type (the account it reports and the default), whatever the number of integrations."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STATUS_SQL, {"workspace": workspace.pk})
+        rows = cursor.fetchall()
+    reported: dict[str, dict[str, Any]] = {}
+    defaults: dict[str, int] = {}
+    for row in rows:
+        summary = dict(zip(_SUMMARY_COLUMNS, row, strict=False))
+        kind = summary["type"]
+        if row[-1]:
+            defaults[kind] = summary["id"]
+        # Rows come in the order of preference: a type's first row is the one it reports.
+        reported.setdefault(kind, summary)
+    status: dict[str, dict[str, Any]] = {}
+    for kind in IntegrationType:
+        found = reported.get(kind.value)
+        status[kind.value] = {"default_integration_id": defaults.get(kind.value)} | (
+            _NOT_CONNECTED
+            if found is None
+            else {
+                "connected": found["status"] == IntegrationStatus.ACTIVE,
+                "status": found["status"],
+                "email": found["email"],
+                "integration_id": found["id"],
+                "display_name": found["display_name"],
+                "connected_at": found["connected_at"],
+                "last_refreshed_at": found["last_refreshed_at"],
+                "message": found["last_error_message"] or None,
+            }
+        )
+    return status
 
 
 def integration_for_step(

@@ -82,9 +82,26 @@ class IntegrationStatusEntrySerializer(serializers.Serializer):
 
 
 class IntegrationStatusSerializer(serializers.Serializer):
+    """The schema of GET .../integrations/status/; `status_representation` writes its body."""
+
     gmail = IntegrationStatusEntrySerializer()
     calendar = IntegrationStatusEntrySerializer()
     sidemail = IntegrationStatusEntrySerializer()
+
+
+_DATETIME = serializers.DateTimeField()
+_STATUS_DATETIMES = ("connected_at", "last_refreshed_at")
+
+
+def status_representation(status: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """IntegrationStatusSerializer's output for `integration_status`'s summaries, without building
+    a serializer per request: the summaries already hold JSON values but for the dates, which are
+    written as DRF writes them."""
+    return {
+        kind: summary
+        | {name: _DATETIME.to_representation(summary[name]) for name in _STATUS_DATETIMES if summary[name]}
+        for kind, summary in status.items()
+    }
 
 
 class SidemailConnectSerializer(serializers.Serializer):

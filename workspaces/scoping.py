@@ -20,12 +20,24 @@ from workspaces.permissions import Action, ensure_request_allowed, may
 from workspaces.selectors import membership_for
 
 
+def _is_named(workspace: Workspace, *, workspace_id: Any, slug: str | None) -> bool:
+    if slug is not None:
+        return workspace.slug == slug
+    return str(workspace.pk) == str(workspace_id)
+
+
 def resolve_workspace(
     request: HttpRequest, *, workspace_id: Any = None, slug: str | None = None
 ) -> tuple[Workspace, Membership | None, str]:
     """The workspace a request names (by id in the API, by slug on pages), its membership and the
     credential's role. An API key answers for its own workspace only; a session needs a
     membership. Anything else raises Http404, exactly like a workspace that does not exist."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        # A key answers for the one workspace it was loaded with: nothing else to look up.
+        if not _is_named(auth.workspace, workspace_id=workspace_id, slug=slug):
+            raise Http404
+        return auth.workspace, None, auth.role
     workspaces = Workspace.objects.all()
     if slug is not None:
         workspace = workspaces.filter(slug=slug).first()
@@ -34,11 +46,6 @@ def resolve_workspace(
             workspace = workspaces.filter(pk=int(workspace_id)).first()
         except (TypeError, ValueError):
             raise Http404 from None
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        if workspace is None or auth.workspace_id != workspace.pk:
-            raise Http404
-        return workspace, None, auth.role
     membership = membership_for(user=request.user, workspace=workspace) if workspace else None
     if workspace is None or membership is None:
         raise Http404

@@ -1,9 +1,15 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from integrations.models import IntegrationStatus, IntegrationType, OAuthToken
+from integrations.selectors import integration_status
+from integrations.serializers import IntegrationStatusSerializer, status_representation
 from integrations.tests.factories import IntegrationFactory, OAuthTokenFactory
+from workspaces.models import Membership
 
 
 def status_url(workspace):
@@ -62,7 +68,55 @@ def test_status_prefers_an_active_integration(workspace, key_client):
 
 
 @pytest.mark.django_db
-def test_status_runs_the_same_queries_for_1_and_50_integrations(workspace, key_client):
+def test_status_reports_the_newest_account_of_the_best_status_of_each_type(workspace, member):
+    now = timezone.now()
+    gmail = {
+        status: [
+            IntegrationFactory(
+                workspace=workspace,
+                status=status,
+                connected_at=now - timedelta(days=days),
+                connected_by=member,
+            )
+            for days in (3, 1, 2)
+        ]
+        for status in IntegrationStatus
+    }
+    IntegrationFactory(workspace=workspace, type=IntegrationType.CALENDAR, status=IntegrationStatus.ERROR)
+    needs_reconnecting = IntegrationFactory(
+        workspace=workspace, type=IntegrationType.CALENDAR, status=IntegrationStatus.REAUTH_REQUIRED
+    )
+    status = integration_status(workspace=workspace)
+    assert status["gmail"]["integration_id"] == gmail[IntegrationStatus.ACTIVE][1].pk
+    assert status["calendar"]["integration_id"] == needs_reconnecting.pk
+    assert status["sidemail"]["status"] == "not_connected"
+    for active in gmail[IntegrationStatus.ACTIVE]:
+        active.delete()
+    assert integration_status(workspace=workspace)["gmail"]["integration_id"] == (
+        gmail[IntegrationStatus.REAUTH_REQUIRED][1].pk
+    )
+
+
+@pytest.mark.django_db
+def test_status_names_the_default_only_while_its_owner_is_a_member(workspace, member):
+    default = IntegrationFactory(workspace=workspace, connected_by=member, shared=True, is_default=True)
+    newer = IntegrationFactory(workspace=workspace, connected_at=timezone.now() + timedelta(minutes=1))
+    gmail = integration_status(workspace=workspace)["gmail"]
+    assert (gmail["integration_id"], gmail["default_integration_id"]) == (newer.pk, default.pk)
+    Membership.objects.for_workspace(workspace).filter(user=member).delete()
+    assert integration_status(workspace=workspace)["gmail"]["default_integration_id"] is None
+
+
+@pytest.mark.django_db
+def test_status_body_is_what_its_serializer_describes(workspace):
+    IntegrationFactory(workspace=workspace, last_refreshed_at=timezone.now(), last_error_message="")
+    IntegrationFactory(workspace=workspace, type=IntegrationType.CALENDAR, status=IntegrationStatus.ERROR)
+    status = integration_status(workspace=workspace)
+    assert status_representation(status) == IntegrationStatusSerializer(status).data
+
+
+@pytest.mark.django_db
+def test_status_is_one_query_whatever_the_number_of_integrations(workspace, key_client):
     def count_queries() -> int:
         with CaptureQueriesContext(connection) as queries:
             assert key_client.get(status_url(workspace)).status_code == 200
@@ -71,11 +125,14 @@ def test_status_runs_the_same_queries_for_1_and_50_integrations(workspace, key_c
     IntegrationFactory(workspace=workspace)
     key_client.get(status_url(workspace))  # the key's last_used_at is written once a minute, not per call
     one = count_queries()
-    for index in range(49):
-        IntegrationFactory(
-            workspace=workspace, type=IntegrationType.CALENDAR if index % 2 else IntegrationType.GMAIL
-        )
+    IntegrationFactory.create_batch(
+        250, workspace=workspace, type=IntegrationType.CALENDAR, status=IntegrationStatus.REAUTH_REQUIRED
+    )
+    IntegrationFactory.create_batch(250, workspace=workspace)
     assert count_queries() == one
+    with CaptureQueriesContext(connection) as queries:
+        integration_status(workspace=workspace)
+    assert len(queries) == 1
 
 
 @pytest.mark.django_db
