@@ -1,7 +1,10 @@
 """Gmail triggers whose runs go all the way, against the emulator: mail a run sends never starts
-another run (to the watched mailbox itself, or to another mailbox of the workspace)."""
+another run (to the watched mailbox itself, or to another mailbox of the workspace), and a run
+can send on an attachment of the email that started it."""
 
 import base64
+import hashlib
+import os
 
 import pytest
 
@@ -90,3 +93,147 @@ def test_mail_our_runs_sent_arriving_in_another_watched_mailbox_starts_no_run(
     theirs.replace_header("Message-ID", "<theirs@galaxyco.test>")
     deliver_raw(google.state, mailbox=OPS, raw=theirs.as_bytes())
     assert gmail_trigger.poll(trigger_id=watching_ops["id"]) == 1
+
+
+def test_a_reply_carries_the_triggering_emails_attachment_byte_identical(
+    google, mailbox, workspace, key_client
+):
+    workflow_id = create_workflow(
+        key_client,
+        workspace,
+        send_step(
+            to=["{{ input.from }}"],
+            text="Thanks, we got your invoice.",
+            reply_to_message_id="{{ input.message_id }}",
+            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
+        ),
+    )
+    trigger = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
+    gmail_trigger.poll(trigger_id=trigger["id"])
+    pdf = b"%PDF-1.7\n" + os.urandom(200 * 1024)
+    incoming = deliver(
+        google.state,
+        mailbox=MAILBOX,
+        sender="bob@shop.test",
+        subject="Invoice 7",
+        attachments=[
+            {"filename": "notes.txt", "content_type": "text/plain", "content_base64": "aGk="},
+            {
+                "filename": "invoice.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(pdf).decode(),
+            },
+        ],
+    )
+
+    assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
+    [run] = runs_of(trigger["id"])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.step_runs.get().error_message
+    [reply] = google.state.messages(to="bob@shop.test")
+    assert reply["threadId"] == incoming["threadId"]
+    [attachment] = list(parsed(reply).iter_attachments())
+    assert attachment.get_filename() == "invoice.pdf"
+    assert attachment.get_content_type() == "application/pdf"
+    received = attachment.get_payload(decode=True)
+    assert hashlib.sha256(received).hexdigest() == hashlib.sha256(pdf).hexdigest()
+
+
+def test_an_attachment_the_triggering_email_does_not_have_fails_the_step_naming_it(
+    google, mailbox, workspace, key_client
+):
+    workflow_id = create_workflow(
+        key_client,
+        workspace,
+        send_step(
+            to=["boss@example.com"],
+            text="Forwarded.",
+            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
+        ),
+    )
+    trigger = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
+    gmail_trigger.poll(trigger_id=trigger["id"])
+    deliver(
+        google.state,
+        mailbox=MAILBOX,
+        sender="bob@shop.test",
+        subject="No invoice",
+        attachments=[{"filename": "notes.txt", "content_type": "text/plain", "content_base64": "aGk="}],
+    )
+
+    assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
+    [run] = runs_of(trigger["id"])
+    run.refresh_from_db()
+    step = run.step_runs.get()
+    assert run.status == "failed" and step.error_code == "invalid_params"
+    assert "invoice.pdf" in step.error_message and "notes.txt" in step.error_message
+    assert google.state.messages(to="boss@example.com") == []
+
+
+def test_an_attachment_from_the_trigger_in_a_run_no_email_started_fails_the_step(
+    google, mailbox, workspace, key_client
+):
+    from workflows.tests.helpers import execute
+
+    workflow_id = create_workflow(
+        key_client,
+        workspace,
+        send_step(
+            to=["boss@example.com"],
+            text="Forwarded.",
+            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
+        ),
+    )
+    message = deliver(google.state, mailbox=MAILBOX, sender="bob@shop.test", subject="Invoice")
+
+    # An API caller naming a message id does not make the run one an email started.
+    response = execute(key_client, workspace, workflow_id, {"message_id": message["id"]})
+
+    run = response.json()["run"]
+    assert run["status"] == "failed"
+    assert "started by a new Gmail email" in run["steps"][0]["error"]["message"]
+    assert google.state.messages(to="boss@example.com") == []
+
+
+def test_a_re_run_of_a_run_an_email_started_reads_the_same_emails_attachment(
+    google, mailbox, workspace, key_client
+):
+    from devtools.google_emulator import EmulatorClient
+
+    workflow_id = create_workflow(
+        key_client,
+        workspace,
+        send_step(
+            to=["boss@example.com"],
+            text="Forwarded.",
+            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
+        ),
+    )
+    trigger = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
+    gmail_trigger.poll(trigger_id=trigger["id"])
+    pdf = b"%PDF-1.4 " + os.urandom(1024)
+    deliver(
+        google.state,
+        mailbox=MAILBOX,
+        sender="bob@shop.test",
+        subject="Invoice",
+        attachments=[
+            {
+                "filename": "invoice.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(pdf).decode(),
+            }
+        ],
+    )
+    EmulatorClient(google.url).fail_next("gmail.attachment", status=403)
+    assert gmail_trigger.poll(trigger_id=trigger["id"]) == 1
+    [first] = runs_of(trigger["id"])
+    first.refresh_from_db()
+    assert first.status == "failed"
+
+    rerun = key_client.post(f"/api/workspaces/{workspace.pk}/runs/{first.pk}/retry/")
+
+    assert rerun.json()["run"]["status"] == "succeeded", rerun.json()
+    [sent] = google.state.messages(to="boss@example.com")
+    [attachment] = list(parsed(sent).iter_attachments())
+    assert attachment.get_payload(decode=True) == pdf

@@ -325,3 +325,17 @@ def gmail_get_message(*, integration: Integration, message_id: str) -> dict[str,
         integration,
         lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).get(userId="me", id=message_id, format="full"),
     )
+
+
+def gmail_attachment(*, integration: Integration, message_id: str, attachment_id: str) -> str:
+    """users.messages.attachments.get: an attachment's bytes as Gmail gives them, base64url text
+    (HistoryExpired when the message is gone)."""
+    found = _gmail_read(
+        integration,
+        lambda: (
+            _gmail_messages(settings.GOOGLE_API_BASE_URL)
+            .attachments()
+            .get(userId="me", messageId=message_id, id=attachment_id)
+        ),
+    )
+    return str(found.get("data") or "")

@@ -21,10 +21,13 @@ from typing import Any
 from rest_framework import serializers
 
 from galaxyco.errors import ErrorCode, IntegrationNotConnected, PermanentError
+from hooks.trigger_attachments import attachments_of_triggering_email
 from integrations.google import clients
 from integrations.google.marker import ORIGIN_HEADER, origin_value
 from integrations.models import Integration, IntegrationType
+from workflows import rendering
 from workflows.actions.base import (
+    RENDERED,
     Action,
     AddressListField,
     EmailOrPlaceholderField,
@@ -72,9 +75,28 @@ MESSAGE_ID_LIST = re.compile(r"<[^<>\s@]+@[^<>\s@]+>(?:\s+<[^<>\s@]+@[^<>\s@]+>)
 
 
 class AttachmentSerializer(serializers.Serializer):
+    """A file: `{"filename", "content_type", "content_base64"}` (the base64 may be a placeholder,
+    such as {{ input.file }}), or `{"from_trigger": true, "filename"}`: the attachment of that name
+    of the email that started the run (hooks.trigger_attachments), read from Gmail at send time."""
+
+    from_trigger = serializers.BooleanField(required=False)
     filename = serializers.CharField(max_length=255)
-    content_type = serializers.CharField(max_length=255)
-    content_base64 = serializers.CharField(allow_blank=True, trim_whitespace=True)
+    content_type = serializers.CharField(max_length=255, required=False)
+    content_base64 = serializers.CharField(allow_blank=True, trim_whitespace=True, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("from_trigger"):
+            if "content_type" in attrs or "content_base64" in attrs:
+                raise serializers.ValidationError(
+                    "An attachment from the triggering email takes only its filename: its content "
+                    "type and bytes come from that email."
+                )
+            return {"from_trigger": True, "filename": attrs["filename"]}
+        missing = [name for name in ("content_type", "content_base64") if name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: ["This field is required."] for name in missing})
+        attrs.pop("from_trigger", None)
+        return attrs
 
     def validate_filename(self, value: str) -> str:
         if any(char in value for char in "/\\\0") or any(not char.isprintable() for char in value):
@@ -89,6 +111,8 @@ class AttachmentSerializer(serializers.Serializer):
         return value.lower()
 
     def validate_content_base64(self, value: str) -> str:
+        if rendering.has_placeholder(value) and not self.context.get(RENDERED):
+            return rendering.validate_placeholders(value)
         try:
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as error:
@@ -118,17 +142,22 @@ class GmailSendEmailParams(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("text") and not attrs.get("html"):
             raise serializers.ValidationError({"text": ["Write a text body, an HTML body, or both."]})
-        encoded = sum(len(attachment["content_base64"]) for attachment in attrs.get("attachments") or [])
+        encoded = encoded_size(attrs.get("attachments") or [])
         if encoded > ATTACHMENTS_LIMIT_BYTES:
-            raise serializers.ValidationError(
-                {
-                    "attachments": [
-                        f"Attachments are limited to 25 MB in total (base64-encoded, as Gmail counts "
-                        f"them); these are {encoded / (1024 * 1024):.1f} MB. Send fewer or smaller files."
-                    ]
-                }
-            )
+            raise serializers.ValidationError({"attachments": [too_large(encoded)]})
         return attrs
+
+
+def encoded_size(attachments: list[dict[str, Any]]) -> int:
+    """What attachments weigh against Gmail's limit: their base64 text (read ones only)."""
+    return sum(len(attachment.get("content_base64", "")) for attachment in attachments)
+
+
+def too_large(encoded: int) -> str:
+    return (
+        f"Attachments are limited to 25 MB in total (base64-encoded, as Gmail counts them); these "
+        f"are {encoded / (1024 * 1024):.1f} MB. Send fewer or smaller files."
+    )
 
 
 def reply_headers(*, original: dict[str, Any]) -> dict[str, str]:
@@ -258,6 +287,15 @@ class GmailSendEmail(Action):
         "from_name": FieldText(
             label="Sender name", help="Shown as the sender's name; the address is the connected mailbox."
         ),
+        "attachments": FieldText(
+            label="Attachments",
+            help=(
+                'Each is {"filename", "content_type", "content_base64"} (the base64 may be a placeholder '
+                'such as {{ input.file }}), or {"from_trigger": true, "filename": "invoice.pdf"}: that '
+                "attachment of the email that started the run (a new Gmail email trigger; read from "
+                "Gmail when the step sends, through the trigger's account). 25 MB in total, base64-encoded."
+            ),
+        ),
         "reply_to_message_id": FieldText(
             label="Reply to message",
             help="The Gmail id of the message answered; the email joins its thread. Needs read access.",
@@ -302,11 +340,27 @@ class GmailSendEmail(Action):
         )
         return reply_headers(original=original), str(original.get("threadId") or "") or None
 
+    def _with_trigger_attachments(self, *, params: dict[str, Any], step: StepContext) -> dict[str, Any]:
+        """`params` with each attachment from the triggering email read from Gmail, within the cap."""
+        attachments = params.get("attachments") or []
+        wanted = [item["filename"] for item in attachments if item.get("from_trigger")]
+        if not wanted:
+            return params
+        found = attachments_of_triggering_email(
+            workspace_id=step.workspace_id, run_id=step.run_id, filenames=wanted
+        )
+        resolved = [found[item["filename"]] if item.get("from_trigger") else item for item in attachments]
+        encoded = encoded_size(resolved)
+        if encoded > ATTACHMENTS_LIMIT_BYTES:
+            raise PermanentError(too_large(encoded), code=ErrorCode.INVALID_PARAMS)
+        return {**params, "attachments": resolved}
+
     def run(
         self, *, params: dict[str, Any], integration: Integration | None, step: StepContext
     ) -> dict[str, Any]:
         if integration is None:
             raise IntegrationNotConnected()
+        params = self._with_trigger_attachments(params=params, step=step)
         reply, thread_id = self._reply_to(params=params, integration=integration)
         try:
             message = build_message(

@@ -247,3 +247,65 @@ def test_a_long_references_chain_passes_the_header_guard_unchanged():
     )
     assert written["References"].split() == [*chain.split(), "<last@mail.example.com>"]
     assert written["Subject"] == "Re: Hello"
+
+
+@pytest.mark.parametrize(
+    ("attachment", "field"),
+    [
+        ({"from_trigger": True, "filename": "a.pdf", "content_base64": "aGk="}, "non_field_errors"),
+        ({"from_trigger": True, "filename": "../a.pdf"}, "filename"),
+        ({"filename": "a.pdf"}, "content_type"),
+        ({"filename": "a.pdf", "content_type": "application/pdf"}, "content_base64"),
+        (
+            {"filename": "a.pdf", "content_type": "application/pdf", "content_base64": "{{ input.x | y }}"},
+            "content_base64",
+        ),
+    ],
+)
+def test_an_attachment_must_be_one_form_or_the_other(attachment, field):
+    serializer = GmailSendEmailParams(
+        data={"to": ["ada@example.com"], "text": "x", "attachments": [attachment]}
+    )
+    assert not serializer.is_valid()
+    assert field in serializer.errors["attachments"][0]
+
+
+def test_an_attachment_from_the_trigger_or_from_an_input_placeholder_is_saved_as_written():
+    attachments = [
+        {"from_trigger": True, "filename": "invoice.pdf"},
+        {
+            "filename": "data.bin",
+            "content_type": "application/octet-stream",
+            "content_base64": "{{ input.file }}",
+        },
+        {"from_trigger": False, "filename": "a.txt", "content_type": "text/plain", "content_base64": "aGk="},
+    ]
+    params = GmailSendEmail().validate_params(
+        {"to": ["ada@example.com"], "text": "x", "attachments": attachments}
+    )
+    assert [dict(item) for item in params["attachments"]] == [
+        attachments[0],
+        attachments[1],
+        {"filename": "a.txt", "content_type": "text/plain", "content_base64": "aGk="},
+    ]
+
+
+def test_an_input_that_is_not_base64_fails_the_step_when_it_is_filled_in():
+    action = GmailSendEmail()
+    params = action.validate_params(
+        {
+            "to": ["ada@example.com"],
+            "text": "x",
+            "attachments": [
+                {
+                    "filename": "a.bin",
+                    "content_type": "application/octet-stream",
+                    "content_base64": "{{ input.file }}",
+                }
+            ],
+        }
+    )
+    with pytest.raises(PermanentError, match="base64"):
+        action.prepare(params=params, run_input={"file": "not base64!"})
+    prepared = action.prepare(params=params, run_input={"file": "aGk="})
+    assert prepared["attachments"][0]["content_base64"] == "aGk="
