@@ -207,6 +207,7 @@ class StepRunSerializer(serializers.ModelSerializer):
             "finished_at",
             "next_attempt_at",
         ]
+        read_only_fields = fields  # output only: nothing names a tenant row through it
 
     def get_error(self, obj: StepRun) -> dict[str, str] | None:
         return {"code": obj.error_code, "message": obj.error_message} if obj.error_code else None
@@ -242,6 +243,7 @@ class RunSerializer(serializers.ModelSerializer):
             "error",
             "steps",
         ]
+        read_only_fields = fields  # output only: nothing names a tenant row through it
 
     def get_error(self, obj: WorkflowRun) -> dict[str, str] | None:
         return {"code": obj.error_code, "message": obj.error_message} if obj.error_code else None
