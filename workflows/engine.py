@@ -250,14 +250,22 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         send_slot = step_run.send_slot_at
     if not _claim(step_run):
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
-    step = StepContext(workspace_id=run.workspace_id, run_id=run.pk, position=step_run.position)
+    step = StepContext(
+        workspace_id=run.workspace_id,
+        run_id=run.pk,
+        position=step_run.position,
+        started_at=step_run.started_at,
+    )
     if action.at_most_once:
         step = replace(
             step, message_id_header=_message_id_header(run=run, step_run=step_run), on_call=_marker(step_run)
         )
     try:
+        params = action.prepare(params=step_run.params, run_input=run.input, step_outputs=step_outputs)
         if settling:
-            settled = _settle(action=action, integration=integration, step_run=step_run, step=step)
+            settled = _settle(
+                action=action, integration=integration, step_run=step_run, step=step, params=params
+            )
             if settled is not None:
                 return settled
             settling = False
@@ -267,7 +275,6 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
                         step_run=step_run, integration=integration, interval=action.pace_interval
                     )
                 )
-        params = action.prepare(params=step_run.params, run_input=run.input, step_outputs=step_outputs)
         if send_slot is not None:
             _sleep_until(send_slot)
         output = action.run(params=params, integration=integration, step=step)
@@ -316,13 +323,18 @@ def _marker(step_run: StepRun) -> Callable[[], None]:
 
 
 def _settle(
-    *, action: Action, integration: Integration | None, step_run: StepRun, step: StepContext
+    *,
+    action: Action,
+    integration: Integration | None,
+    step_run: StepRun,
+    step: StepContext,
+    params: dict[str, Any],
 ) -> StepOutcome | None:
     """An earlier call's outcome is unknown: find out before sending anything. None: it was not
     done, send it now."""
     if not action.can_find_done(integration=integration):
         return _finish_outcome_unknown(step_run=step_run, integration=integration)
-    found = action.find_done(integration=integration, step=step)
+    found = action.find_done(integration=integration, step=step, params=params)
     if found is not None:
         logger.info("Settled an unknown outcome: it was done", extra={"event": "step_settled_done"})
         _record_success(step_run=step_run, output=found)

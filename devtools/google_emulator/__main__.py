@@ -37,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=15000,
         help="Gmail quota units per mailbox per minute (default: %(default)s)",
     )
+    parser.add_argument(
+        "--rewrite-message-ids",
+        action="store_true",
+        help="give each sent message a Message-ID of Gmail's own, as Gmail's API does",
+    )
     args = parser.parse_args(argv)
     return serve(
         parser,
@@ -50,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             issuer=args.issuer,
             access_token_lifetime=args.access_token_lifetime,
             gmail_quota_units_per_minute=args.gmail_quota,
+            rewrite_message_ids=args.rewrite_message_ids,
             state_file=args.state_file,
             verbose=args.verbose,
         ).start(),

@@ -134,14 +134,20 @@ class EmulatorClient(ControlClient):
         return int(self._post(f"/_emulator/control/accounts/{quote(email, safe='')}/revoke")["revoked"])
 
     def update_settings(
-        self, *, access_token_lifetime: int | None = None, gmail_quota_units_per_minute: int | None = None
+        self,
+        *,
+        access_token_lifetime: int | None = None,
+        gmail_quota_units_per_minute: int | None = None,
+        rewrite_message_ids: bool | None = None,
     ) -> dict[str, int]:
+        """``rewrite_message_ids``: sends get a Message-ID of Gmail's own, as Gmail's API gives them."""
         return dict(
             self._post(
                 "/_emulator/control/settings",
                 {
                     "access_token_lifetime": access_token_lifetime,
                     "gmail_quota_units_per_minute": gmail_quota_units_per_minute,
+                    "rewrite_message_ids": rewrite_message_ids,
                 },
             )
         )

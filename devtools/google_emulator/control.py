@@ -134,17 +134,21 @@ def settings(ctx: Context, req: Request) -> Response:
             body = read_body(req)
             lifetime = field(body, "access_token_lifetime", (int,))
             quota = field(body, "gmail_quota_units_per_minute", (int,))
+            rewrite = field(body, "rewrite_message_ids", (bool,))
             with state.lock:
                 if lifetime is not None:
                     state.set_access_token_lifetime(lifetime)
                 if quota is not None:
                     state.set_gmail_quota(quota)
+                if rewrite is not None:
+                    state.set_rewrite_message_ids(rewrite)
         except ValueError as exc:
             return _error(str(exc))
     return json_response(
         {
             "access_token_lifetime": state.access_token_lifetime,
             "gmail_quota_units_per_minute": state.gmail_quota_units_per_minute,
+            "rewrite_message_ids": state.rewrite_message_ids,
         }
     )
 

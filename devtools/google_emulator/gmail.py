@@ -115,6 +115,19 @@ def parse_message(raw: object, mailbox: str) -> dict[str, Any]:
         raise InvalidMessage("Invalid message") from exc
 
 
+def with_gmail_message_id(raw: object) -> str:
+    """``raw`` with a Message-ID of Gmail's own in place of the client's, as Gmail's API sends it
+    (it keeps no copy of the client's)."""
+    data = _decode_raw(raw)
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        del message["Message-ID"]
+        message["Message-ID"] = f"<CA{secrets.token_hex(20)}@mail.gmail.com>"
+        return base64.urlsafe_b64encode(message.as_bytes()).decode()
+    except Exception as exc:  # the email package raises many types on hostile input
+        raise InvalidMessage("Invalid message") from exc
+
+
 def _rate_limited(retry_after: int) -> Response:
     until = _iso_millis(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_after))
     # Two spaces, as in Google's own message.
@@ -201,7 +214,8 @@ def _send(
 
     try:
         body = body_of(req)
-        stored = parse_message(body.get("raw"), mailbox)
+        raw = with_gmail_message_id(body.get("raw")) if ctx.state.rewrite_message_ids else body.get("raw")
+        stored = parse_message(raw, mailbox)
     except InvalidMessage as exc:
         return api_error(400, str(exc), "invalidArgument")
     except ValueError:

@@ -148,7 +148,7 @@ URL_MAP = Map(
             "/_emulator/control/settings",
             control.settings,
             writes=True,
-            doc="change access_token_lifetime and/or gmail_quota_units_per_minute",
+            doc="change access_token_lifetime, gmail_quota_units_per_minute and/or rewrite_message_ids",
         ),
         _rule(
             "POST",
@@ -335,6 +335,7 @@ class GoogleEmulator(BackgroundServer):
         access_token_lifetime: int = 3600,
         gmail_quota_units_per_minute: int = 15000,
         *,
+        rewrite_message_ids: bool = False,
         state_file: Path | str | None = None,
         verbose: bool = False,
     ) -> None:
@@ -343,6 +344,7 @@ class GoogleEmulator(BackgroundServer):
         self.state = EmulatorState(
             access_token_lifetime=access_token_lifetime,
             gmail_quota_units_per_minute=gmail_quota_units_per_minute,
+            rewrite_message_ids=rewrite_message_ids,
             path=Path(state_file) if state_file is not None else None,
         )
         self.keys = SigningKey(self.state.signing_key_pem)

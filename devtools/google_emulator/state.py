@@ -185,6 +185,7 @@ class EmulatorState:
         *,
         access_token_lifetime: int = 3600,
         gmail_quota_units_per_minute: int = 15000,
+        rewrite_message_ids: bool = False,
         path: Path | None = None,
     ) -> None:
         self.lock = threading.RLock()
@@ -194,6 +195,7 @@ class EmulatorState:
         self._initial_settings = (
             _check_lifetime(access_token_lifetime),
             _check_quota(gmail_quota_units_per_minute),
+            bool(rewrite_message_ids),
         )
         self._clear()
         if path is not None and path.exists():
@@ -221,6 +223,12 @@ class EmulatorState:
         """Per-mailbox Gmail quota; each send costs 100 units."""
         with self.lock:
             self.gmail_quota_units_per_minute = _check_quota(units_per_minute)
+
+    def set_rewrite_message_ids(self, rewrite: bool) -> None:
+        """Whether a send replaces the message's Message-ID with one of Gmail's own, as Gmail's API
+        does (the original is not kept in any header)."""
+        with self.lock:
+            self.rewrite_message_ids = bool(rewrite)
 
     def expire_account(self, email: str) -> int:
         """Expire every live access token of the account; refresh tokens keep working.
@@ -551,7 +559,11 @@ class EmulatorState:
 
     def _clear(self) -> None:
         with self.lock:
-            self.access_token_lifetime, self.gmail_quota_units_per_minute = self._initial_settings
+            (
+                self.access_token_lifetime,
+                self.gmail_quota_units_per_minute,
+                self.rewrite_message_ids,
+            ) = self._initial_settings
             self.accounts_by_email = {}
             self.codes = {}
             self.grants = {}
@@ -576,6 +588,7 @@ class EmulatorState:
             "settings": {
                 "access_token_lifetime": self.access_token_lifetime,
                 "gmail_quota_units_per_minute": self.gmail_quota_units_per_minute,
+                "rewrite_message_ids": self.rewrite_message_ids,
             },
             "accounts": [dataclasses.asdict(account) for account in self.accounts_by_email.values()],
             "codes": [dataclasses.asdict(code) for code in self.codes.values()],
@@ -609,9 +622,11 @@ class EmulatorState:
             next_history_id = int(document.get("next_history_id", 1000))
             lifetime = _check_lifetime(settings["access_token_lifetime"])
             quota = _check_quota(settings["gmail_quota_units_per_minute"])
+            rewrite = bool(settings.get("rewrite_message_ids", False))
         with self.lock:
             self.signing_key_pem = document.get("signing_key_pem")
             self.access_token_lifetime, self.gmail_quota_units_per_minute = lifetime, quota
+            self.rewrite_message_ids = rewrite
             self.accounts_by_email = {account.email: account for account in accounts}
             self.codes = {code.code: code for code in codes}
             self.grants = {grant.id: grant for grant in grants}

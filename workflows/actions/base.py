@@ -7,6 +7,7 @@ retry-after hint) or PermanentError (the request itself was refused; reconnect n
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -88,6 +89,8 @@ class StepContext:
     # committed, that the call is under way) just before the request goes out.
     message_id_header: str = ""
     on_call: Callable[[], None] | None = None
+    # When the step's first attempt began: its call cannot have been made before.
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,11 @@ class Action:
         """Whether `find_done` can settle an unknown outcome for this account."""
         return False
 
-    def find_done(self, *, integration: Integration | None, step: StepContext) -> dict[str, Any] | None:
-        """The output of the call if the provider did it (found by `step.message_id_header`), else None."""
+    def find_done(
+        self, *, integration: Integration | None, step: StepContext, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The output of the call if the provider did it (found by `step.message_id_header`, or by
+        what `params` made it), else None."""
         raise NotImplementedError
 
     def validate_params(self, params: Any) -> dict[str, Any]:

@@ -11,11 +11,13 @@ import base64
 import binascii
 import re
 from collections import Counter
+from datetime import datetime, timedelta
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import SMTP, default
+from email.utils import getaddresses
 from typing import Any
 
 from rest_framework import serializers
@@ -72,6 +74,12 @@ MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
 CONTENT_TYPE = re.compile(rf"{MIME_TOKEN}/{MIME_TOKEN}")
 # One or more message ids (<left@right>) separated by white space: In-Reply-To and References.
 MESSAGE_ID_LIST = re.compile(r"<[^<>\s@]+@[^<>\s@]+>(?:\s+<[^<>\s@]+@[^<>\s@]+>)*")
+# Our emails carry the step's Message-ID in this header too: Gmail's API replaces the Message-ID it
+# is given with its own (docs/architecture.md), so this is what tells the step's email apart in
+# the Sent mail.
+STEP_HEADER = "X-GalaxyCo-Step"
+# The Sent mail is searched from this long before the step's first attempt (clocks may disagree).
+SENT_SEARCH_SLACK = timedelta(minutes=10)
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -195,6 +203,7 @@ def build_message(
     message = EmailMessage(policy=SMTP)
     if message_id:
         message["Message-ID"] = message_id
+        message[STEP_HEADER] = message_id
     message["From"] = Address(display_name=params.get("from_name") or "", addr_spec=sender)
     message["To"] = ", ".join(params["to"])
     if params.get("cc"):
@@ -270,6 +279,55 @@ def message_bytes(*, message: EmailMessage, sender: str, params: dict[str, Any])
     return raw
 
 
+def sent_search_query(*, params: dict[str, Any], since: datetime) -> str:
+    """Gmail's search for the step's email in the Sent mail by its recipient, subject and time."""
+    terms = ["in:sent", f"to:{params['to'][0]}"]
+    subject = " ".join((params.get("subject") or "").split())
+    if subject and '"' not in subject:  # a quote would end the phrase early: search without it
+        terms.append(f'subject:"{subject}"')
+    terms.append(f"after:{int((since - SENT_SEARCH_SLACK).timestamp())}")
+    return " ".join(terms)
+
+
+def _addresses(values: list[str]) -> list[str]:
+    return sorted(address.lower() for _, address in getaddresses(values) if address)
+
+
+def is_the_steps_email(*, found: dict[str, Any], message_id: str, params: dict[str, Any]) -> bool:
+    """Whether a Sent message (users.messages.get, format=metadata) is the step's email: it carries
+    the step's Message-ID (in Message-ID, or in our own header where Gmail replaced it) and is
+    addressed to exactly the step's To and Cc."""
+    headers: dict[str, list[str]] = {}
+    for item in (found.get("payload") or {}).get("headers") or []:
+        headers.setdefault(str(item.get("name", "")).lower(), []).append(str(item.get("value", "")))
+    marks = {value.strip() for value in headers.get("message-id", []) + headers.get(STEP_HEADER.lower(), [])}
+    return (
+        message_id in marks
+        and _addresses(headers.get("to", [])) == _addresses(list(params["to"]))
+        and _addresses(headers.get("cc", [])) == _addresses(list(params.get("cc") or []))
+    )
+
+
+def find_sent_lookalike(
+    *, integration: Integration, message_id: str, params: dict[str, Any], since: datetime
+) -> dict[str, Any] | None:
+    """The step's email found in the Sent mail by recipient, subject and time, each candidate
+    confirmed by its headers (`is_the_steps_email`): an email the person sent with the same subject
+    is never taken for it."""
+    listed = clients.gmail_list_page(
+        integration=integration, query=sent_search_query(params=params, since=since), page_token=None
+    )
+    for candidate in listed.get("messages") or []:
+        found = clients.gmail_message_headers(
+            integration=integration,
+            message_id=str(candidate["id"]),
+            names=["Message-ID", STEP_HEADER, "To", "Cc"],
+        )
+        if is_the_steps_email(found=found, message_id=message_id, params=params):
+            return {"id": candidate["id"], "threadId": found.get("threadId") or candidate.get("threadId")}
+    return None
+
+
 class GmailSendEmail(Action):
     type = "gmail.send_email"
     label = "Send an email from Gmail"
@@ -314,10 +372,19 @@ class GmailSendEmail(Action):
     def can_find_done(self, *, integration: Integration | None) -> bool:
         return integration is not None and clients.can_read_sent_mail(integration)
 
-    def find_done(self, *, integration: Integration | None, step: StepContext) -> dict[str, Any] | None:
+    def find_done(
+        self, *, integration: Integration | None, step: StepContext, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
         if integration is None:
             raise IntegrationNotConnected()
         found = clients.find_sent_message(integration=integration, message_id_header=step.message_id_header)
+        if found is None and step.started_at is not None:
+            found = find_sent_lookalike(
+                integration=integration,
+                message_id=step.message_id_header,
+                params=params,
+                since=step.started_at,
+            )
         if found is None:
             return None
         return {"message_id": found.get("id"), "thread_id": found.get("threadId"), "from": integration.email}

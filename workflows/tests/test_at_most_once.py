@@ -262,7 +262,7 @@ def test_with_a_read_scope_a_send_that_never_landed_is_sent_again_with_the_same_
     step = run.step_runs.get()
     assert delivered["headers"]["Message-ID"] == step.message_id_header
     assert google.state.stats()["gmail.send"] == 2
-    assert google.state.stats()["gmail.list"] == 1
+    assert google.state.stats()["gmail.list"] == 2  # by our Message-ID, then by recipient, subject and time
 
 
 def test_a_refused_send_is_retried_freely(google, workspace, member, django_capture_on_commit_callbacks):
@@ -388,3 +388,97 @@ def test_the_run_page_offers_send_again_and_it_sends(
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert len(google.state.messages()) == 2
+
+
+# ------------------------------------------------------------------ Gmail replaces our Message-ID
+
+
+def test_with_gmail_replacing_the_message_id_a_delivered_send_is_found_by_search_and_not_resent(
+    google, workspace, member, short_timeout, django_capture_on_commit_callbacks
+):
+    integration = connect(google, workspace=workspace, user=member, email=SENDER, extra_scopes=(READONLY,))
+    google.state.set_rewrite_message_ids(True)
+    google.state.add_fault("gmail.send", hang_seconds=HANG, hang_after=True)
+
+    run = start(workspace, member, integration, django_capture_on_commit_callbacks)
+
+    assert run.status == RunStatus.SUCCEEDED
+    [delivered] = google.state.messages()
+    step = run.step_runs.get()
+    assert delivered["headers"]["Message-ID"] != step.message_id_header  # Gmail's own, not ours
+    assert delivered["headers"]["X-GalaxyCo-Step"] == step.message_id_header
+    assert step.output["message_id"] == delivered["id"]
+    assert google.state.stats()["gmail.send"] == 1
+
+
+def test_with_gmail_replacing_the_message_id_a_send_that_never_landed_is_sent_once(
+    google, workspace, member, short_timeout, django_capture_on_commit_callbacks
+):
+    integration = connect(google, workspace=workspace, user=member, email=SENDER, extra_scopes=(READONLY,))
+    google.state.set_rewrite_message_ids(True)
+    google.state.add_fault("gmail.send", hang_seconds=HANG, status=503)
+
+    run = start(workspace, member, integration, django_capture_on_commit_callbacks)
+
+    assert run.status == RunStatus.SUCCEEDED
+    [delivered] = google.state.messages()
+    assert delivered["to"] == ["step0@example.com"]
+    assert google.state.stats()["gmail.send"] == 2  # the one that never landed, and this one
+
+
+def test_an_email_the_person_sent_with_the_same_recipient_and_subject_is_not_taken_for_the_steps(
+    google, workspace, member, django_capture_on_commit_callbacks
+):
+    from email.message import EmailMessage
+
+    integration = connect(google, workspace=workspace, user=member, email=SENDER, extra_scopes=(READONLY,))
+    run = start(workspace, member, integration, django_capture_on_commit_callbacks)
+    google.state.reset()
+    integration = connect(google, workspace=workspace, user=member, email=SENDER, extra_scopes=(READONLY,))
+    google.state.set_rewrite_message_ids(True)
+    step = die_mid_send(run)  # the step's own send never reached Gmail
+    lookalike = EmailMessage()
+    lookalike["From"], lookalike["To"], lookalike["Subject"] = SENDER, "step0@example.com", "Hi"
+    lookalike.set_content("Hello from me, by hand")
+    import base64
+
+    by_hand = clients.send_gmail_message(
+        integration=integration, raw=base64.urlsafe_b64encode(lookalike.as_bytes()).decode()
+    )
+
+    engine.advance(run_id=run.pk)
+
+    run.refresh_from_db()
+    step.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert [message["to"] for message in google.state.messages()] == [["step0@example.com"]] * 2
+    assert step.output["message_id"] != by_hand["id"]  # the step's email was sent, not the person's taken
+    assert google.state.stats()["gmail.get"] >= 1  # the look-alike was read and refused
+
+
+def test_the_search_confirms_the_recipients_too(google, workspace, member):
+    from workflows.actions.gmail_send_email import find_sent_lookalike
+
+    integration = connect(google, workspace=workspace, user=member, email=SENDER, extra_scopes=(READONLY,))
+    google.state.set_rewrite_message_ids(True)
+    before = timezone.now()
+    sent = clients.send_gmail_message(integration=integration, raw=raw_email("<mine-3@galaxyco.app>"))
+    params = {"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}
+
+    found = find_sent_lookalike(
+        integration=integration, message_id="<mine-3@galaxyco.app>", params=params, since=before
+    )
+    assert found == {"id": sent["id"], "threadId": sent["threadId"]}
+    other = {**params, "cc": ["bob@example.com"]}
+    assert (
+        find_sent_lookalike(
+            integration=integration, message_id="<mine-3@galaxyco.app>", params=other, since=before
+        )
+        is None
+    )
+    assert (
+        find_sent_lookalike(
+            integration=integration, message_id="<mine-4@galaxyco.app>", params=params, since=before
+        )
+        is None
+    )

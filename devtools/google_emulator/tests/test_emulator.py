@@ -371,6 +371,17 @@ def test_gmail_quota_gives_429_with_retry_after(emu: GoogleEmulator) -> None:
     assert len(emu.state.messages()) == 3
 
 
+def test_gmail_can_replace_the_message_id_of_a_send_as_gmail_does(emu: GoogleEmulator) -> None:
+    access = tokens(emu)["access_token"]
+    EmulatorClient(emu.url).update_settings(rewrite_message_ids=True)
+    headers = {"To": "bob@example.com", "Message-ID": "<ours-1@galaxyco.app>", "X-Mark": "kept"}
+    assert send(emu, access, raw_message(**headers)).status_code == 200
+    [stored] = emu.state.messages()
+    assert stored["headers"]["Message-ID"].endswith("@mail.gmail.com>")
+    assert "ours-1@galaxyco.app" not in base64.urlsafe_b64decode(stored["raw"]).decode()
+    assert stored["headers"]["X-Mark"] == "kept"  # other headers are kept
+
+
 # ------------------------------------------------------------------ faults
 
 
@@ -532,7 +543,11 @@ def test_only_googles_own_api_paths_are_served(emu: GoogleEmulator) -> None:
 def test_control_api_settings_reset_and_pages(emu: GoogleEmulator) -> None:
     control = f"{emu.url}/_emulator/control"
     settings = requests.post(f"{control}/settings", json={"access_token_lifetime": 5}).json()
-    assert settings == {"access_token_lifetime": 5, "gmail_quota_units_per_minute": 15000}
+    assert settings == {
+        "access_token_lifetime": 5,
+        "gmail_quota_units_per_minute": 15000,
+        "rewrite_message_ids": False,
+    }
     assert tokens(emu)["expires_in"] == 5
     bad = requests.post(f"{control}/faults", json={"endpoint": "nope", "status": 500})
     assert bad.status_code == 400
