@@ -18,6 +18,8 @@
   code, until a person checks the Sent folder and chooses "Send again".
 """
 
+import base64
+import hashlib
 import logging
 import random
 import time
@@ -255,6 +257,7 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         run_id=run.pk,
         position=step_run.position,
         started_at=step_run.started_at,
+        idempotency_key=idempotency_key(run=run, step_run=step_run),
     )
     if action.at_most_once:
         step = replace(
@@ -309,6 +312,14 @@ def _message_id_header(*, run: WorkflowRun, step_run: StepRun) -> str:
             .get()
         )
     return step_run.message_id_header
+
+
+def idempotency_key(*, run: WorkflowRun, step_run: StepRun) -> str:
+    """The step's key for a provider that deduplicates by a client-chosen id (a Calendar event's):
+    the same for every attempt of the step and for no other step, in this database or another.
+    Lowercase base32hex, 32 characters."""
+    seed = f"{run.pk}:{step_run.pk}:{run.created_at.isoformat()}".encode()
+    return base64.b32hexencode(hashlib.sha256(seed).digest()[:20]).decode().lower()
 
 
 def _marker(step_run: StepRun) -> Callable[[], None]:

@@ -1,4 +1,5 @@
-"""Google Calendar: events.insert.
+"""Google Calendar: events.insert (a client may choose the event's id: a second insert with an id
+the calendar has answers 409) and events.get.
 
 Named ``gcalendar`` rather than ``calendar`` so it can never shadow the standard library module.
 """
@@ -21,6 +22,12 @@ INSERT_SCOPES = frozenset(
         "https://www.googleapis.com/auth/calendar.events.owned",
     }
 )
+READ_SCOPES = INSERT_SCOPES | {
+    "https://www.googleapis.com/auth/calendar.readonly",
+    "https://www.googleapis.com/auth/calendar.events.readonly",
+}
+# Kept with a stored event for tests; not part of Google's resource.
+_EMULATOR_FIELDS = ("calendarId", "sendUpdates", "mailbox")
 # Fields the server owns; a client cannot set them on insert.
 _SERVER_FIELDS = {
     "id",
@@ -136,7 +143,7 @@ def insert(ctx: Context, req: Request, calendar_id: str) -> Response:
     except ValueError:
         return api_error(400, "Invalid JSON payload received.", "parseError")
     with ctx.state.lock:
-        if ctx.state.event(event["id"]) is not None:
+        if ctx.state.calendar_event(organizer, event["id"]) is not None:
             return api_error(409, "The requested identifier already exists.", "duplicate")
         # calendarId/sendUpdates/mailbox are kept for tests; they are not part of Google's resource.
         ctx.state.add_event(
@@ -148,3 +155,17 @@ def insert(ctx: Context, req: Request, calendar_id: str) -> Response:
             }
         )
     return json_response(event)
+
+
+def get(ctx: Context, req: Request, calendar_id: str, event_id: str) -> Response:
+    """GET /calendar/v3/calendars/<calendarId>/events/<eventId>."""
+    auth = require_token(ctx, req, READ_SCOPES)
+    if isinstance(auth, Response):
+        return auth
+    owner = auth.account.email
+    if calendar_id != "primary" and calendar_id.lower() != owner:
+        return api_error(404, "Not Found", "notFound")
+    event = ctx.state.calendar_event(owner, event_id)
+    if event is None:
+        return api_error(404, "Not Found", "notFound")
+    return json_response({key: value for key, value in event.items() if key not in _EMULATOR_FIELDS})

@@ -127,6 +127,7 @@ URL_MAP = Map(
             "calendar.insert",
             writes=True,
         ),
+        _rule("GET", "/calendar/v3/calendars/<calendar_id>/events/<event_id>", gcalendar.get, "calendar.get"),
         # Pages for people.
         _rule("GET", "/", index),
         _rule("GET", "/_emulator/inbox", control.inbox),

@@ -46,6 +46,7 @@ FAULT_ENDPOINTS = frozenset(
         "gmail.attachment",
         "gmail.thread",
         "calendar.insert",
+        "calendar.get",
     }
 )
 #: What a random fault may be: an error answer, a hang before the call is done (then 503, never
@@ -549,6 +550,14 @@ class EmulatorState:
     def add_event(self, event: dict[str, Any]) -> None:
         with self.lock:
             self._events.append(event)
+
+    def calendar_event(self, mailbox: str, event_id: str) -> dict[str, Any] | None:
+        """The event with this id on the mailbox's calendar (ids are unique per calendar)."""
+        with self.lock:
+            for event in self._events:
+                if event["mailbox"] == mailbox and event["id"] == event_id:
+                    return copy.deepcopy(event)
+            return None
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         with self.lock:

@@ -256,11 +256,30 @@ def find_sent_message(*, integration: Integration, message_id_header: str) -> di
 def insert_calendar_event(
     *, integration: Integration, calendar_id: str, event: dict[str, Any], send_updates: str
 ) -> dict[str, Any]:
+    """events.insert. An event with its own `id` is made at most once: Google answers 409 for an
+    id the calendar already has (an earlier call went through), and that event is read back."""
+    try:
+        return execute(
+            integration=integration,
+            service_label="Google Calendar",
+            request_for=lambda: _calendar_events(settings.GOOGLE_API_BASE_URL).insert(
+                calendarId=calendar_id, body=event, sendUpdates=send_updates
+            ),
+        )
+    except PermanentError as error:
+        cause = error.__cause__
+        if not (event.get("id") and isinstance(cause, HttpError) and int(cause.resp.status) == 409):
+            raise
+    return get_calendar_event(integration=integration, calendar_id=calendar_id, event_id=str(event["id"]))
+
+
+def get_calendar_event(*, integration: Integration, calendar_id: str, event_id: str) -> dict[str, Any]:
+    """events.get."""
     return execute(
         integration=integration,
         service_label="Google Calendar",
-        request_for=lambda: _calendar_events(settings.GOOGLE_API_BASE_URL).insert(
-            calendarId=calendar_id, body=event, sendUpdates=send_updates
+        request_for=lambda: _calendar_events(settings.GOOGLE_API_BASE_URL).get(
+            calendarId=calendar_id, eventId=event_id
         ),
     )
 

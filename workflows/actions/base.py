@@ -91,6 +91,10 @@ class StepContext:
     on_call: Callable[[], None] | None = None
     # When the step's first attempt began: its call cannot have been made before.
     started_at: datetime | None = None
+    # The same for every attempt of this step: an action whose provider deduplicates by a
+    # client-chosen id (a Calendar event's) names its call with it, so a call repeated after a
+    # timeout is harmless and is retried like any other.
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True)

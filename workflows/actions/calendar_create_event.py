@@ -108,6 +108,9 @@ class CalendarCreateEvent(Action):
         if integration is None:
             raise IntegrationNotConnected()
         event = {
+            # Google refuses a second event with this id (409): a retry after a timeout finds the
+            # event the first call made instead of creating another.
+            **({"id": step.idempotency_key} if step.idempotency_key else {}),
             "summary": params["summary"],
             "description": params.get("description", ""),
             "start": {"dateTime": params["start"], "timeZone": params["time_zone"]},

@@ -485,6 +485,28 @@ def test_calendar_insert_is_stored_with_html_link(emu: GoogleEmulator) -> None:
     assert empty.json()["error"]["message"] == "The specified time range is empty."
 
 
+def test_calendar_event_with_its_own_id_is_made_once_and_read_back(emu: GoogleEmulator) -> None:
+    access = tokens(emu)["access_token"]
+    auth = {"Authorization": f"Bearer {access}"}
+    events = f"{emu.url}/calendar/v3/calendars/primary/events"
+    body = {"id": "step0123abcv", "start": {"date": "2030-01-01"}, "end": {"date": "2030-01-02"}}
+
+    created = requests.post(events, json=body, headers=auth)
+    again = requests.post(events, json=body, headers=auth)
+
+    assert created.status_code == 200 and created.json()["id"] == "step0123abcv"
+    assert again.status_code == 409
+    assert again.json()["error"]["errors"][0]["reason"] == "duplicate"
+    read = requests.get(f"{events}/step0123abcv", headers=auth)
+    assert read.status_code == 200 and read.json() == created.json()
+    assert requests.get(f"{events}/nosuchevent", headers=auth).status_code == 404
+    assert len(emu.state.events()) == 1
+    # ids are unique per calendar: another account's calendar may use the same one
+    other = tokens(emu, email="zed@example.com")["access_token"]
+    assert requests.post(events, json=body, headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    assert requests.post(events, json={**body, "id": "UPPER"}, headers=auth).status_code == 400
+
+
 def test_calendar_insert_needs_calendar_scope(emu: GoogleEmulator) -> None:
     access = tokens(emu, f"openid email {GMAIL_SEND}")["access_token"]
     response = requests.post(
