@@ -298,9 +298,11 @@ class ErrorPayload:
         return {"success": False, "error": error}
 
 
-def request_too_large() -> RequestTooLarge:
-    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
-    return RequestTooLarge(f"The request body is too large. Send at most {limit_mb:g} MB.")
+def request_too_large(*, limit: int | None = None) -> RequestTooLarge:
+    """`limit`: the endpoint's, in bytes (galaxyco.body_limits); by default Django's backstop."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE if limit is None else limit
+    size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:g} KB"
+    return RequestTooLarge(f"The request body is too large. Send at most {size}.")
 
 
 def _as_known(exc: Exception) -> Exception:

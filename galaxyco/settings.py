@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "galaxyco.middleware.InputGuardMiddleware",
+    # Before CsrfViewMiddleware, which reads a form's body.
+    "galaxyco.body_limits.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -179,8 +181,13 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Request bodies past this answer 413 (the API) or 400 (pages); the default, stated.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Request bodies (galaxyco/body_limits.py decides per endpoint): past its limit a request answers
+# 413 before its body is read. The execute API, its preview and saving a workflow through the API
+# carry Gmail attachments as base64 (25 MB of them and the rest of the body); every other endpoint
+# takes the small limit. Django's own check, wherever a body is read, is the backstop at the larger.
+REQUEST_BODY_LIMIT = env.int("REQUEST_BODY_LIMIT", default=2_621_440)
+LARGE_REQUEST_BODY_LIMIT = env.int("LARGE_REQUEST_BODY_LIMIT", default=26 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_BODY_LIMIT, LARGE_REQUEST_BODY_LIMIT)
 
 # --- Accounts (allauth): email + password, a personal workspace on sign-up.
 SITE_ID = 1

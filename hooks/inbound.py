@@ -13,6 +13,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from galaxyco import context
+from galaxyco.body_limits import WEBHOOK_BODY_LIMIT
 from galaxyco.errors import AppError, Conflict, ErrorCode, MalformedRequest, NotFound
 from galaxyco.parsers import UnsafeJSON, loads_strict
 from hooks import selectors
@@ -23,7 +24,8 @@ from workflows.services import start_run
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 256 * 1024
+# galaxyco.body_limits refuses a larger body before it is read; checked here too, for the service's sake.
+MAX_BODY_BYTES = WEBHOOK_BODY_LIMIT
 
 
 class SignatureRequired(AppError):
