@@ -150,6 +150,7 @@ class StandinApp(TrackedApp):
 
     def _call(self, endpoint: Endpoint, request: Request, values: Mapping[str, Any]) -> Response:
         if endpoint.name is not None:
+            generation = self.ctx.state.generation
             self.ctx.state.record(endpoint.name)
             fault = self.ctx.state.take_fault(endpoint.name)
             if fault is not None:
@@ -158,6 +159,10 @@ class StandinApp(TrackedApp):
                     return sidemail_error(503, "server-error", "The stand-in is shutting down.")
                 if fault.status is not None or fault.error_code is not None:
                     return fault_response(fault)
+            if self.ctx.state.generation != generation:
+                # Reset since this call came in (it hung, and the next test began): it must not
+                # land in that test's inbox. Its client gave up long ago.
+                return sidemail_error(503, "server-error", "The stand-in was reset during this call.")
             if not self.ctx.state.accepts_key(request.bearer_token()):
                 return sidemail_error(
                     401,

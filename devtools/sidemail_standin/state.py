@@ -74,6 +74,8 @@ class StandinState:
     def __init__(self, *, api_keys: list[str] | None = None, path: Path | None = None) -> None:
         self.lock = threading.RLock()
         self.path = path
+        # Counts resets: a call that waited out a hang across one must not land in the new state.
+        self.generation = 0
         self._initial_keys = list(api_keys) if api_keys else [DEFAULT_API_KEY]
         self._clear()
         if path is not None and path.exists():
@@ -83,7 +85,9 @@ class StandinState:
 
     def reset(self) -> None:
         """Forget every email, contact, fault and count; restore the keys given at construction."""
-        self._clear()
+        with self.lock:
+            self.generation += 1
+            self._clear()
 
     def save(self) -> None:
         """Write the durable state to ``path`` atomically (nothing to do without a path)."""

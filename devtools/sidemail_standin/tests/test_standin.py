@@ -160,6 +160,21 @@ def test_hang_delays_the_answer(standin, client):
     assert len(client.emails()) == 1
 
 
+def test_a_call_that_hangs_across_a_reset_does_not_land_in_the_new_state(standin, client):
+    client.hang(seconds=1)
+    answers: list[requests.Response] = []
+    call = threading.Thread(target=lambda: answers.append(send(standin, TEMPLATE_EMAIL)))
+    call.start()
+    deadline = time.monotonic() + 5
+    while not client.stats().get("email.send") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    standin.state.reset()  # the next test begins while the call hangs
+    call.join(10)
+
+    assert answers[0].status_code == 503
+    assert client.emails() == []
+
+
 def test_control_refuses_bad_faults(client):
     with pytest.raises(StandinError, match="unknown endpoint"):
         client.fail_next("nope", status=500)
