@@ -91,17 +91,22 @@ def _load_token(integration: Integration) -> OAuthToken:
     return token
 
 
-def _take_lease(token: OAuthToken) -> datetime | None:
+def _take_lease(token: OAuthToken, *, waited_on: datetime | None) -> datetime | None:
     """Lease the row for one refresh unless a live lease is held or the row changed since read.
+    A worker that `waited_on` another's lease takes over only that lease, once it ran out: a
+    lease released meanwhile means its holder gave up, not that the row is free.
 
     A queryset update leaves `updated_at` alone: it still tells a reconnect from a lease.
     """
     now = timezone.now()
     lease = now + _lease_length()
+    if waited_on is None:
+        free = Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now)
+    else:
+        free = Q(refresh_lease_until=waited_on, refresh_lease_until__lt=now)
     taken = (
         OAuthToken.objects.unscoped()
-        .filter(pk=token.pk, updated_at=token.updated_at)
-        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
+        .filter(free, pk=token.pk, updated_at=token.updated_at)
         .update(refresh_lease_until=lease)
     )
     return lease if taken else None
@@ -124,21 +129,27 @@ def _lease_or_refreshed_token(
     """
     token = _load_token(integration)
     stale_token = token.access_token if force else rejected_token
+    waiting = False  # on another worker's lease, `lease_seen`
     lease_seen: datetime | None = None
     pause = 0.02
     while True:
         _ensure_usable(token.integration)
         if _already_refreshed(token, stale_token):
             return token, None
-        if lease_seen is not None and token.refresh_lease_until != lease_seen:
+        if waiting and (lease_seen is None or token.refresh_lease_until != lease_seen):
             raise google_errors.refresh_abandoned()
-        lease = _take_lease(token)
+        lease = _take_lease(token, waited_on=lease_seen if waiting else None)
         if lease is not None:
             return token, lease
-        lease_seen = lease_seen or token.refresh_lease_until
+        read, token = token, _load_token(integration)
+        if not waiting and token.updated_at == read.updated_at:
+            # The row did not change, so the lease went to another worker: wait on the one the
+            # row holds now. The row read before the loss may not show it, and if it is already
+            # gone without a new token, its holder gave up, and so does this worker.
+            waiting, lease_seen = True, token.refresh_lease_until
+            continue
         time.sleep(pause)
         pause = min(pause * 2, 0.2)
-        token = _load_token(integration)
 
 
 def _saved_since(integration: Integration, token: OAuthToken) -> Credentials | None:

@@ -8,6 +8,7 @@ from django.db import connections
 from django.utils import timezone
 
 from galaxyco.errors import IntegrationNotConnected, ReauthRequired, RetryableError
+from integrations.google import credentials, oauth_client
 from integrations.google.credentials import credentials_for, refresh_credentials
 from integrations.health import record_reauth_required
 from integrations.models import Integration, IntegrationStatus, OAuthToken
@@ -109,12 +110,34 @@ def fresh_load(integration: Integration) -> Integration:
 
 
 def test_when_the_refresh_fails_the_workers_waiting_on_it_give_up_without_calling_google(
-    google, workspace, member, settings
+    google, workspace, member, settings, monkeypatch
 ):
     settings.GOOGLE_HTTP_TIMEOUT = 1
     integration = connect(google, workspace=workspace, user=member)
     expiring(integration)
     google.state.add_fault("token.refresh_token", hang_seconds=3)  # past the timeout
+    # The refresh fails only once the other three wait on it: on a busy machine a thread can
+    # start so late that the refresh has already failed, and a worker arriving then rightly tries
+    # again. A worker that lost the lease waits on it.
+    waiting: set[int] = set()
+    all_waiting = threading.Event()
+    take_lease = credentials._take_lease
+    refresh = oauth_client.refresh_access_token
+
+    def take_lease_or_wait(token, **kwargs):
+        lease = take_lease(token, **kwargs)
+        if lease is None:
+            waiting.add(threading.get_ident())
+            if len(waiting) == 3:
+                all_waiting.set()
+        return lease
+
+    def refresh_once_all_wait(**kwargs):
+        assert all_waiting.wait(20), "the other workers never waited on the lease"
+        return refresh(**kwargs)
+
+    monkeypatch.setattr(credentials, "_take_lease", take_lease_or_wait)
+    monkeypatch.setattr(oauth_client, "refresh_access_token", refresh_once_all_wait)
 
     results, errors = all_at_once(4, lambda: credentials_for(integration=fresh_load(integration)))
 
@@ -123,6 +146,30 @@ def test_when_the_refresh_fails_the_workers_waiting_on_it_give_up_without_callin
     assert google.state.stats()["token.refresh_token"] == 1
     assert OAuthToken.objects.unscoped().get(integration=integration).refresh_lease_until is None
     assert credentials_for(integration=fresh_load(integration)).token  # the next attempt refreshes
+
+
+def test_a_worker_that_read_the_lease_just_before_its_holder_gave_up_does_not_refresh(
+    google, workspace, member, monkeypatch
+):
+    integration = connect(google, workspace=workspace, user=member)
+    expiring(integration)
+    held = OAuthToken.objects.unscoped().filter(integration=integration)
+    held.update(refresh_lease_until=timezone.now() + timedelta(seconds=30))  # another worker refreshes
+    load_token = credentials._load_token
+    reads: list[OAuthToken] = []
+
+    def read_then_the_holder_gives_up(integration):
+        token = load_token(integration)
+        reads.append(token)
+        if len(reads) == 2:  # the waiter has the row with the lease in hand; its holder gives up
+            held.update(refresh_lease_until=None)
+        return token
+
+    monkeypatch.setattr(credentials, "_load_token", read_then_the_holder_gives_up)
+
+    with pytest.raises(RetryableError):
+        credentials_for(integration=fresh_load(integration))
+    assert google.state.stats().get("token.refresh_token", 0) == 0  # not refreshed a second time
 
 
 def test_when_the_grant_is_lost_the_workers_waiting_on_the_refresh_are_told_to_reconnect(
