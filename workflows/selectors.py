@@ -33,6 +33,11 @@ def workflow_list_with_last_run(*, workspace: Workspace) -> QuerySet[Workflow]:
     )
 
 
+def workflow_choices(*, workspace: Workspace) -> QuerySet[Workflow]:
+    """The workspace's workflows by name, id and name only: what a filter's choices need."""
+    return Workflow.objects.for_workspace(workspace).filter(archived_at__isnull=True).only("id", "name")
+
+
 def get_workflow(*, workspace: Workspace, workflow_id: int) -> Workflow | None:
     return workflow_list(workspace=workspace).filter(pk=workflow_id).first()
 
@@ -44,15 +49,16 @@ def run_list(
     status: str | None = None,
     since: date | None = None,
     until: date | None = None,
+    with_steps: bool = True,
 ) -> QuerySet[WorkflowRun]:
-    """Newest first; `since` and `until` are days in UTC, both included."""
-    step_runs = StepRun.objects.for_workspace(workspace).order_by("position")
+    """Newest first; `since` and `until` are days in UTC, both included. `with_steps` prefetches
+    each run's step runs (one query per page of runs)."""
     runs = (
-        WorkflowRun.objects.for_workspace(workspace)
-        .select_related("workflow")
-        .prefetch_related(Prefetch("step_runs", queryset=step_runs))
-        .order_by("-created_at", "-id")
+        WorkflowRun.objects.for_workspace(workspace).select_related("workflow").order_by("-created_at", "-id")
     )
+    if with_steps:
+        step_runs = StepRun.objects.for_workspace(workspace).order_by("position")
+        runs = runs.prefetch_related(Prefetch("step_runs", queryset=step_runs))
     if workflow_id is not None:
         # An id past the 64-bit range names no workflow (and SQLite cannot compare with it).
         runs = runs.filter(workflow_id=workflow_id) if 1 <= workflow_id <= MAX_ID else runs.none()

@@ -390,6 +390,7 @@ class RunListView(WorkspacePageMixin, TemplateView):
             status=filters.get("status"),
             since=filters.get("since"),
             until=filters.get("until"),
+            with_steps=False,  # the history shows runs, not their steps
         )
         if kwargs.get("filter_errors"):
             runs = runs.none()
@@ -401,7 +402,7 @@ class RunListView(WorkspacePageMixin, TemplateView):
         ctx.update(
             page_obj=page,
             rows=[RunRow(run=run, duration=duration_text(run)) for run in page.object_list],
-            workflows=selectors.workflow_list(workspace=self.workspace),
+            workflows=selectors.workflow_choices(workspace=self.workspace),
             statuses=RunStatus.choices,
             asked=asked,
             filtered=any(asked.values()),

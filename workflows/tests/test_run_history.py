@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from galaxyco.errors import ReauthRequired
 from workflows import services
-from workflows.models import RunStatus, WorkflowRun
+from workflows.models import RunStatus, StepRun, WorkflowRun
 from workflows.tests.helpers import make_workflow
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +189,41 @@ def test_the_run_page_says_what_happened(page_client, workspace, member, fields,
     assert text.format(pk=run.pk) in banner
     assert f'<div class="message {level}"' in content
     assert content.count('data-testid="run-outcome"') == 1
+
+
+def add_runs(workspace, workflow, count: int) -> None:
+    runs = WorkflowRun.objects.bulk_create(
+        WorkflowRun(workspace=workspace, workflow=workflow, status=RunStatus.SUCCEEDED, trigger="api")
+        for _ in range(count)
+    )
+    StepRun.objects.bulk_create(
+        StepRun(
+            workspace=workspace, run=run, position=position, action="gmail.send_email", status="succeeded"
+        )
+        for run in runs
+        for position in range(2)
+    )
+
+
+def test_the_run_list_and_history_page_cost_the_same_queries_for_1_or_many_runs(
+    page_client, key_client, workspace
+):
+    api = f"/api/workspaces/{workspace.pk}/runs/"
+    page = f"/w/{workspace.slug}/runs/"
+
+    def queries() -> list[int]:
+        counts = []
+        for client, url in ((key_client, api), (key_client, api + "?page=2"), (page_client, page)):
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url).status_code == 200
+            counts.append(len(captured))
+        return counts
+
+    first, second = make_workflow(workspace), make_workflow(workspace, name="Second")
+    add_runs(workspace, first, 51)
+    queries()  # the key's last_used_at is written once a minute, not per call
+    few = queries()
+    add_runs(workspace, second, 150)
+    many = queries()
+    assert many == few
+    assert len(key_client.get(api).json()["results"][0]["steps"]) == 2
