@@ -27,7 +27,9 @@ class ParamField:
 
     name: str
     label: str
-    widget: str  # "input", "textarea" or "select"
+    # "input", "textarea", "select", or "kept": a list of objects (a Gmail step's attachments),
+    # which has no text form; shown read-only and kept from the stored step when the builder saves.
+    widget: str
     is_list: bool
     required: bool
     help_text: str
@@ -46,7 +48,9 @@ def _initial(drf_field: serializers.Field) -> str:
 def param_fields(action: Action) -> list[ParamField]:
     specs = []
     for name, drf_field in action.params_serializer().fields.items():
-        if isinstance(drf_field, serializers.ChoiceField):
+        if is_kept(drf_field):
+            widget = "kept"
+        elif isinstance(drf_field, serializers.ChoiceField):
             widget = "select"
         elif isinstance(drf_field, PlaceholderCharField) and not drf_field.single_line:
             widget = "textarea"
@@ -75,6 +79,54 @@ def param_fields(action: Action) -> list[ParamField]:
             )
         )
     return specs
+
+
+def is_kept(drf_field: serializers.Field) -> bool:
+    """A param the builder does not draw: a list of objects (files, as base64, can be megabytes)."""
+    return isinstance(drf_field, serializers.ListField) and isinstance(
+        drf_field.child, serializers.BaseSerializer
+    )
+
+
+def kept_params(action: Action) -> list[str]:
+    return [name for name, drf_field in action.params_serializer().fields.items() if is_kept(drf_field)]
+
+
+def keep_undrawn_params(*, submitted: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """The builder's posted workflow with the params it does not draw put back from the stored
+    step of the same key and action (set through the API; a renamed step is another step)."""
+    raw_stored = stored.get("steps")
+    by_key = {
+        (step.get("key"), step.get("action")): step.get("params") or {}
+        for step in (raw_stored if isinstance(raw_stored, list) else [])
+    }
+    raw_steps = submitted.get("steps")
+    if not isinstance(raw_steps, list):
+        return submitted
+    steps = []
+    for step in raw_steps:
+        action = get_action(str(step.get("action") or "")) if isinstance(step, dict) else None
+        params = step.get("params") if isinstance(step, dict) else None
+        if action is None or not isinstance(params, dict):
+            steps.append(step)
+            continue
+        before = by_key.get((step.get("key"), action.type), {})
+        kept = {name: before[name] for name in kept_params(action) if name in before and name not in params}
+        steps.append({**step, "params": {**params, **kept}} if kept else step)
+    return {**submitted, "steps": steps}
+
+
+def kept_summary(value: Any) -> str:
+    """A kept param as the builder shows it: each item's file name (Gmail attachments)."""
+    if not isinstance(value, list) or not value:
+        return ""
+    names = []
+    for item in value:
+        name = str(item.get("filename") or "") if isinstance(item, dict) else ""
+        if isinstance(item, dict) and item.get("from_trigger"):
+            name += " (from the email that started the run)"
+        names.append(name or "an item")
+    return ", ".join(names)
 
 
 def definition_of(workflow: Workflow) -> dict[str, Any]:
@@ -288,7 +340,9 @@ def _fieldsets(*, active: str, params: dict[str, Any], errors: StepErrors) -> li
         is_active = action.type == active
         bound = []
         for spec in param_fields(action):
-            if is_active and spec.name in params:
+            if spec.widget == "kept":
+                value = kept_summary(params.get(spec.name)) if is_active else ""
+            elif is_active and spec.name in params:
                 value = _as_text(params[spec.name], is_list=spec.is_list)
             elif is_active and params:
                 value = ""  # a stored or submitted step: an omitted optional field was empty

@@ -34,6 +34,7 @@ from workflows.builder import (
     definition_of,
     empty_definition,
     integration_choices,
+    keep_undrawn_params,
     new_step_row,
     step_rows,
 )
@@ -153,7 +154,7 @@ class WorkflowPageBase(WorkspacePageMixin, TemplateResponseMixin, ContextMixin, 
         if not form.is_valid():
             errors = BuilderErrors(general=[str(message) for message in form.errors["definition"]])
             return self.builder_response(workflow=workflow, definition=stored, errors=errors, status=400)
-        definition: dict[str, Any] = form.cleaned_data["definition"]
+        definition = keep_undrawn_params(submitted=form.cleaned_data["definition"], stored=stored)
         serializer = WorkflowSerializer(data=definition, context={"workspace": self.workspace})
         if not serializer.is_valid():
             return self.builder_response(
