@@ -37,8 +37,15 @@ test-deps: install
 test: test-deps lint typecheck
 	$(BIN)/pytest $(if $(filter 0,$(E2E)),-m "not e2e and not worker") $(PYTEST_ARGS)
 
+# Every performance goal's benchmark (bench/README.md), then one line per goal. Needs PostgreSQL at
+# 127.0.0.1:5432 (database galaxyco_bench, recreated), wrk, and npm with a C++ toolchain for n8n, which
+# bench/peer.py installs once into bench/.n8n/; as root the missing tools are installed with apt-get.
+BENCH_APT := $(if $(shell command -v wrk),,wrk) $(if $(shell command -v npm),,nodejs npm) \
+	$(if $(shell command -v g++),,g++ make)
 bench: install
-	$(BIN)/python bench/execute.py
+	$(if $(strip $(BENCH_APT)),@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(BENCH_APT); \
+		else echo "Install first: sudo apt-get install -y $(strip $(BENCH_APT))"; exit 1; fi)
+	$(BIN)/python bench/all.py
 
 # The large versions of the fault proofs (minutes, not seconds); `make test` runs small ones.
 # The database outage needs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/galaxyco make soak
