@@ -4,12 +4,15 @@ the run executed inside the request) under cProfile, against the sink, on galaxy
     .venv/bin/python bench/profile_runs.py --runs 300
     .venv/bin/python bench/profile_runs.py --runs 300 --top 40    # and cProfile's own table
 
-cProfile slows Python code more than waiting: compare parts, not totals.
+The profile counts this process's CPU time (not wall time: waiting on PostgreSQL or the sink is
+left out, and so is PostgreSQL's own CPU). cProfile slows Python code down: compare parts, not
+totals.
 """
 
 import argparse
 import cProfile
 import pstats
+import time
 
 import galaxyco_stack
 from galaxyco_stack import free_port
@@ -39,7 +42,7 @@ def print_breakdown(stats: pstats.Stats, *, runs: int) -> None:
         seconds = sum(v[3] for (file, _, func), v in table.items() if file.endswith(suffix) and func == name)
         return 1000 * seconds / runs
 
-    print("ms per run (cumulative; a part that is 0 was not called or has been renamed):")
+    print("CPU ms per run, cumulative (a part at 0 was not called or has been renamed):")
     for label, suffix, name in BREAKDOWN:
         print(f"  {label:<48} {per_run(suffix, name):6.2f}")
 
@@ -72,7 +75,7 @@ def main() -> None:
 
         for index in range(10):
             execute(index)  # warm-up
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for index in range(args.runs):
             execute(index)
