@@ -48,7 +48,8 @@ bench: install
 	$(BIN)/python bench/all.py
 
 # The large versions of the fault proofs (minutes, not seconds); `make test` runs small ones.
-# The database outage needs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/galaxyco make soak
+# The database restart starts a PostgreSQL server of its own (PostgreSQL's server programs installed);
+# SOAK_RUNS sets its burst (500).
 soak: install
 	PACING_BURST=400 FAULT_PROOF_RUNS=1000 $(BIN)/pytest -p no:cacheprovider -s workflows/tests/test_pacing.py \
 		workflows/tests/test_fault_proofs.py workflows/tests/soak_database_outage.py $(PYTEST_ARGS)

@@ -4,11 +4,15 @@ with the one command to run."""
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 
+from devtools.postgres_server import PostgresServerMissing, private_postgres_server, server_programs
 from devtools.provision_tests import provision
 from devtools.redis_server import RedisServerMissing, private_redis_server
+
+POSTGRES = Path("/usr/lib/postgresql/15/bin")  # where Debian keeps a server's programs
 
 
 @pytest.fixture
@@ -37,14 +41,27 @@ def test_nothing_to_do_when_chromium_and_redis_server_are_there(chromium, apt_ge
     executable(chromium, "exit 0")
     apt, calls = apt_get
     environ = {"CHROMIUM_PATH": str(chromium)}
-    assert provision(environ=environ, redis_server="/usr/bin/redis-server", apt_get=apt, is_root=True) is None
+    assert (
+        provision(
+            environ=environ,
+            postgres_programs=POSTGRES,
+            redis_server="/usr/bin/redis-server",
+            apt_get=apt,
+            is_root=True,
+        )
+        is None
+    )
     assert not calls.exists()
 
 
 def test_not_root_stops_with_the_one_command_to_run(chromium, apt_get):
     apt, calls = apt_get
     problem = provision(
-        environ={"CHROMIUM_PATH": str(chromium)}, redis_server=None, apt_get=apt, is_root=False
+        environ={"CHROMIUM_PATH": str(chromium)},
+        postgres_programs=POSTGRES,
+        redis_server=None,
+        apt_get=apt,
+        is_root=False,
     )
     assert problem is not None
     assert (
@@ -57,7 +74,11 @@ def test_not_root_stops_with_the_one_command_to_run(chromium, apt_get):
 
 def test_without_apt_it_names_what_is_missing_and_the_way_out(chromium):
     problem = provision(
-        environ={"CHROMIUM_PATH": str(chromium)}, redis_server="/x", apt_get=None, is_root=True
+        environ={"CHROMIUM_PATH": str(chromium)},
+        postgres_programs=POSTGRES,
+        redis_server="/x",
+        apt_get=None,
+        is_root=True,
     )
     assert problem is not None
     assert "chromium" in problem and "redis-server" not in problem
@@ -67,10 +88,20 @@ def test_without_apt_it_names_what_is_missing_and_the_way_out(chromium):
 def test_as_root_with_apt_it_installs_what_is_missing(chromium, apt_get):
     apt, calls = apt_get
     environ = {"CHROMIUM_PATH": str(chromium)}
-    assert provision(environ=environ, redis_server=None, apt_get=apt, is_root=True) is None
+    assert (
+        provision(environ=environ, postgres_programs=POSTGRES, redis_server=None, apt_get=apt, is_root=True)
+        is None
+    )
     assert calls.read_text().splitlines() == ["update -qq", "install -y -qq chromium redis-server"]
     assert (
-        provision(environ=environ, redis_server="/usr/bin/redis-server", apt_get=apt, is_root=False) is None
+        provision(
+            environ=environ,
+            postgres_programs=POSTGRES,
+            redis_server="/usr/bin/redis-server",
+            apt_get=apt,
+            is_root=False,
+        )
+        is None
     )
 
 
@@ -78,7 +109,10 @@ def test_a_named_redis_needs_no_redis_server(chromium, apt_get):
     executable(chromium, "exit 0")
     apt, calls = apt_get
     environ = {"CHROMIUM_PATH": str(chromium), "CELERY_TEST_BROKER_URL": "redis://127.0.0.1:6379/15"}
-    assert provision(environ=environ, redis_server=None, apt_get=apt, is_root=False) is None
+    assert (
+        provision(environ=environ, postgres_programs=POSTGRES, redis_server=None, apt_get=apt, is_root=False)
+        is None
+    )
     assert not calls.exists()
 
 
@@ -90,6 +124,67 @@ def test_a_private_redis_server_answers_and_is_stopped_afterwards():
         client.close()
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+
+
+def test_without_postgresqls_server_programs_the_one_command_installs_them(chromium, apt_get):
+    executable(chromium, "exit 0")
+    apt, calls = apt_get
+    environ = {"CHROMIUM_PATH": str(chromium)}
+    problem = provision(
+        environ=environ,
+        postgres_programs=None,
+        redis_server="/usr/bin/redis-server",
+        apt_get=apt,
+        is_root=False,
+    )
+    assert problem is not None
+    assert "apt-get install -y -qq postgresql\n" in problem
+    assert (
+        provision(
+            environ=environ,
+            postgres_programs=None,
+            redis_server="/usr/bin/redis-server",
+            apt_get=apt,
+            is_root=True,
+        )
+        is None
+    )
+    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq postgresql"]
+
+
+def test_the_newest_debian_server_is_used_and_none_is_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert server_programs(debian_servers=tmp_path) is None
+    for version in ("13", "15", "9"):
+        for program in ("initdb", "pg_ctl"):
+            executable(tmp_path / version / "bin" / program, "exit 0")
+    assert server_programs(debian_servers=tmp_path) == tmp_path / "15" / "bin"
+
+
+def test_without_postgresql_a_private_server_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr("devtools.postgres_server.DEBIAN_SERVERS", tmp_path)
+    with (
+        pytest.raises(PostgresServerMissing, match="apt-get install -y postgresql"),
+        private_postgres_server(),
+    ):
+        pass
+
+
+@pytest.mark.worker
+def test_a_private_postgresql_server_restarts_cutting_its_connections_and_is_removed_afterwards():
+    with private_postgres_server() as server:
+        connection = psycopg.connect(server.url(), autocommit=True)
+        assert connection.execute("SHOW fsync").fetchone() == ("off",)
+        server.restart(down_seconds=0.1)
+        with pytest.raises(psycopg.OperationalError):
+            connection.execute("SELECT 1")
+        with psycopg.connect(server.url(), autocommit=True) as again:
+            assert again.execute("SELECT 1").fetchone() == (1,)
+        folder = server.folder
+    assert not folder.exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(server.url(), connect_timeout=1)
 
 
 def test_without_redis_server_it_says_how_to_install_it():
