@@ -115,3 +115,38 @@ def reserve_send_slot(*, integration_id: int, interval: float) -> float:
     if row is None:
         return 0.0
     return max(0.0, float(row[0]) - interval - now)
+
+
+def reserve_send_moment(
+    *, integration_id: int, interval: float, earliest: float, within: float
+) -> float | None:
+    """Take this account's next moment to send, no earlier than ``earliest`` (Unix time); returns
+    the seconds to wait for it, or None when it is more than ``within`` seconds away (nothing is
+    taken: `send_moment_wait` tells when to come back).
+
+    Booked slots (`reserve_send_slot`) spread a burst's sends out, but a send whose executor came
+    back late for its slot would otherwise go out at once, right behind the sends that came back
+    late with it: a burst above the rate. Moments are counted from the sends themselves, one
+    ``interval`` apart, in one atomic UPDATE ... RETURNING shared by every process.
+    """
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    table = Integration._meta.db_table
+    now = time.time()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET sent_until = {greatest}(COALESCE(sent_until, %s), %s, %s) + %s "  # noqa: S608
+            "WHERE id = %s AND COALESCE(sent_until, %s) <= %s RETURNING sent_until",
+            [now, earliest, now, interval, integration_id, now, now + within],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return max(0.0, float(row[0]) - interval - now)
+
+
+def send_moment_wait(*, integration_id: int, within: float) -> float:
+    """Seconds until this account's next moment to send is ``within`` seconds away."""
+    sent_until = (
+        Integration.objects.unscoped().filter(pk=integration_id).values_list("sent_until", flat=True).first()
+    )
+    return max(0.0, (sent_until or 0.0) - within - time.time())

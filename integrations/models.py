@@ -56,6 +56,9 @@ class Integration(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     # When (Unix time) this account may next send, so sends keep to the provider's per-account rate.
     paced_until = models.FloatField(null=True, blank=True, editable=False)
+    # When (Unix time) the account's next send may go out, counted from the sends that went out:
+    # late sends never make up their lateness in a burst (`health.reserve_send_moment`).
+    sent_until = models.FloatField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

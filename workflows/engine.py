@@ -8,6 +8,8 @@
 - anything unexpected: logged with its traceback, the run fails with a generic message;
 - a paced send whose mailbox slot is more than PACING_INLINE_SECONDS away is not claimed: the
   step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits;
+  the send itself goes out at the account's next moment to send, at least one pace interval after
+  the previous one, so steps that came back late for their slots never go out in a burst;
 - an at-most-once call (a Gmail send) is made at most once without a person's word: the attempt
   records, committed, that the call is under way (`provider_call_started_at`) just before the
   request goes out, and clears it when the answer is recorded. A call that failed before that
@@ -37,7 +39,7 @@ from django.utils import timezone
 from galaxyco import context
 from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown, StepGaveUp
 from hooks import notifications
-from integrations.health import reserve_send_slot
+from integrations.health import reserve_send_moment, reserve_send_slot, send_moment_wait
 from integrations.models import Integration
 from integrations.selectors import integration_for_step
 from workflows.actions.base import Action, StepContext
@@ -218,6 +220,30 @@ def _wait_for_slot_unclaimed(*, step_run: StepRun, slot_wait: float) -> StepOutc
     return StepOutcome(retry_in=slot_wait)
 
 
+def _send_moment(*, integration: Integration, interval: float, slot: datetime | None) -> datetime | None:
+    """When this send may go out: at its slot, or later where sends before it went out late (so a
+    late burst never goes out faster than the pace); None when that is more than
+    PACING_INLINE_SECONDS away (nothing is taken then)."""
+    wait = reserve_send_moment(
+        integration_id=integration.pk,
+        interval=interval,
+        earliest=(slot or timezone.now()).timestamp(),
+        within=PACING_INLINE_SECONDS,
+    )
+    return None if wait is None else timezone.now() + timedelta(seconds=wait)
+
+
+def _wait_for_send_moment_unclaimed(*, step_run: StepRun, integration: Integration) -> StepOutcome:
+    """Sends before this one went out late: come back, unclaimed and keeping the step's slot, when
+    the account's next moment to send is near."""
+    wait = max(send_moment_wait(integration_id=integration.pk, within=PACING_INLINE_SECONDS), 0.1)
+    StepRun.objects.unscoped().filter(
+        pk=step_run.pk, attempts=step_run.attempts, status=step_run.status
+    ).update(next_attempt_at=timezone.now() + timedelta(seconds=wait))
+    logger.info("Step waits %.1f s for its moment to send", wait, extra={"event": "step_paced", "wait": wait})
+    return StepOutcome(retry_in=wait)
+
+
 def _setup(*, run: WorkflowRun, step_run: StepRun) -> tuple[Action, Integration | None]:
     action = get_action(step_run.action)
     if action is None:
@@ -249,7 +275,11 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         slot_wait = _book_send_slot(step_run=step_run, integration=integration, interval=action.pace_interval)
         if slot_wait > PACING_INLINE_SECONDS:
             return _wait_for_slot_unclaimed(step_run=step_run, slot_wait=slot_wait)
-        send_slot = step_run.send_slot_at
+        send_slot = _send_moment(
+            integration=integration, interval=action.pace_interval, slot=step_run.send_slot_at
+        )
+        if send_slot is None:
+            return _wait_for_send_moment_unclaimed(step_run=step_run, integration=integration)
     if not _claim(step_run):
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
     step = StepContext(
@@ -273,10 +303,13 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
                 return settled
             settling = False
             if integration is not None and action.pace_interval:
-                send_slot = timezone.now() + timedelta(
+                slot = timezone.now() + timedelta(
                     seconds=_book_send_slot(
                         step_run=step_run, integration=integration, interval=action.pace_interval
                     )
+                )
+                send_slot = (
+                    _send_moment(integration=integration, interval=action.pace_interval, slot=slot) or slot
                 )
         if send_slot is not None:
             _sleep_until(send_slot)

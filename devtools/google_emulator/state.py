@@ -7,7 +7,7 @@ With a ``path`` the durable part (accounts, codes, grants, tokens, mail, events,
 settings and the signing key) is loaded from that JSON file at start and written
 back by :meth:`EmulatorState.save`, which the server calls after every request
 that can change it. Faults, an armed consent answer, request counts and Gmail's
-rolling quota window are not kept: they describe the moment, not the accounts.
+quota buckets are not kept: they describe the moment, not the accounts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import random
 import secrets
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +52,10 @@ FAULT_ENDPOINTS = frozenset(
 #: What a random fault may be: an error answer, a hang before the call is done (then 503, never
 #: done), or the call done and its answer held back (``deliver_then_hang``).
 RANDOM_FAULT_KINDS = ("500", "429", "hang", "deliver_then_hang")
-QUOTA_WINDOW_SECONDS = 60.0
+#: Gmail's per-user limit is a moving average that "allows short bursts": its bucket holds this
+#: many seconds of the quota (and at least one send's cost).
+QUOTA_BURST_SECONDS = 1.0
+QUOTA_SEND_UNITS = 100
 STATE_FILE_VERSION = 1
 CONSENT_DECISIONS = ("allow", "deny")
 
@@ -179,7 +182,7 @@ class EmulatorState:
     _applied_faults: list[dict[str, Any]]
     _consent: ConsentPreset | None
     _stats: Counter[str]
-    _quota_usage: dict[str, deque[tuple[float, int]]]
+    _quota_buckets: dict[str, tuple[float, float]]  # mailbox -> (units left, when counted)
 
     def __init__(
         self,
@@ -467,28 +470,27 @@ class EmulatorState:
             return preset
 
     def charge_gmail_quota(self, mailbox: str, units: int) -> int | None:
-        """Charge ``units`` to the mailbox's rolling one-minute window.
+        """Charge ``units`` to the mailbox's Gmail quota, as Google states it: 250 units a second per
+        user (15,000 a minute), a moving average that allows short bursts. A bucket per mailbox
+        fills at a sixtieth of the per-minute quota each second and holds ``QUOTA_BURST_SECONDS``
+        of it (at least one send), so calls at the limit pass however their arrival jitters, and a
+        burst beyond it is refused.
 
-        Returns None when allowed, else the whole seconds until enough units free up.
+        Returns None when allowed, else the whole seconds until enough units are back.
         """
         now = time.monotonic()
         with self.lock:
-            usage = self._quota_usage.setdefault(mailbox, deque())
-            while usage and usage[0][0] <= now - QUOTA_WINDOW_SECONDS:
-                usage.popleft()
-            limit = self.gmail_quota_units_per_minute
-            used = sum(spent for _, spent in usage)
-            if used + units <= limit:
-                usage.append((now, units))
+            rate = self.gmail_quota_units_per_minute / 60.0
+            capacity = max(rate * QUOTA_BURST_SECONDS, QUOTA_SEND_UNITS) if rate else 0.0
+            left, counted_at = self._quota_buckets.get(mailbox, (capacity, now))
+            left = min(capacity, left + (now - counted_at) * rate)
+            if units <= left:
+                self._quota_buckets[mailbox] = (left - units, now)
                 return None
-            if units > limit:
-                return math.ceil(QUOTA_WINDOW_SECONDS)
-            must_free, freed = used + units - limit, 0
-            for charged_at, spent in usage:
-                freed += spent
-                if freed >= must_free:
-                    return max(1, math.ceil(charged_at + QUOTA_WINDOW_SECONDS - now))
-            return math.ceil(QUOTA_WINDOW_SECONDS)
+            self._quota_buckets[mailbox] = (left, now)
+            if units > capacity:
+                return 60
+            return max(1, math.ceil((units - left) / rate))
 
     def add_message(self, message: dict[str, Any]) -> None:
         """Store a message in its mailbox and record it in that mailbox's history."""
@@ -588,7 +590,7 @@ class EmulatorState:
             self._applied_faults = []
             self._consent = None
             self._stats = Counter()
-            self._quota_usage = {}
+            self._quota_buckets = {}
 
     def _snapshot(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,7 @@ against a reconnect that happened while the failing call was in flight."""
 import os
 import subprocess
 import sys
+import time
 from ast import literal_eval
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -235,3 +236,31 @@ def test_integrations_google_does_not_import_integrations_services():
         "integrations.health",
     } <= imported
     assert "integrations.services" not in imported
+
+
+def test_send_moments_are_one_interval_apart_from_the_sends_not_from_late_slots():
+    integration = IntegrationFactory()
+    now = time.time()
+    late_slot = now - 10  # executors that came back ten seconds late for their slots
+
+    waits = [
+        health.reserve_send_moment(
+            integration_id=integration.pk, interval=0.4, earliest=late_slot, within=2.0
+        )
+        for _ in range(6)
+    ]
+
+    # one now, then one every 0.4 s: never several at once for having been late
+    assert [round(wait, 1) for wait in waits[:5]] == [0.0, 0.4, 0.8, 1.2, 1.6]
+    assert waits[5] is not None and 1.9 <= waits[5] <= 2.0
+    # the next is more than 2 s away: not taken, and the step is told when to come back
+    assert (
+        health.reserve_send_moment(integration_id=integration.pk, interval=0.4, earliest=now, within=2.0)
+        is None
+    )
+    assert 0.1 <= health.send_moment_wait(integration_id=integration.pk, within=2.0) <= 0.4
+    # never before a step's slot
+    later = health.reserve_send_moment(
+        integration_id=integration.pk, interval=0.4, earliest=now + 60, within=61
+    )
+    assert later is not None and 59.5 <= later <= 60.0

@@ -1,6 +1,7 @@
 """A burst of sends to one mailbox: paced at Gmail's 2.5 a second, every email once, no step
-claimed twice — even when the burst lasts longer than an attempt's lease and every run is
-delivered to two executors (a redelivered task and a resume, say).
+claimed twice, no send refused (429) — even when the burst lasts longer than an attempt's lease,
+every run is delivered to two executors (a redelivered task and a resume, say), and executors
+come back late for their slots (the pool serves first deliveries first, as a busy worker would).
 
 `make soak` runs it with 400 sends (PACING_BURST=400); the suite runs 20.
 """
@@ -121,12 +122,9 @@ def test_a_burst_to_one_mailbox_is_paced_and_each_step_is_claimed_once(
     steps = list(StepRun.objects.unscoped().filter(run_id__in=run_ids))
     assert {step.status for step in steps} == {"succeeded"}
     calls = google.state.stats()["gmail.send"]
-    assert sum(step.attempts for step in steps) == calls  # every claim made one call, no more
-    if BURST * SEND_INTERVAL < 60:
-        assert calls == BURST  # within one quota minute nothing is refused: one claim per step
-    # Longer bursts run at exactly Gmail's limit over its rolling minute, where a send that its
-    # executor started late lets the next one exceed the minute by one: a 429, retried as a new
-    # claim with its own call (counted above), never a second email.
+    # Nothing is refused (no 429), however long the burst: one claim, one call per step.
+    assert calls == BURST, f"{calls - BURST} sends were refused (429) and sent again"
+    assert sum(step.attempts for step in steps) == calls
     sent_at = sorted(datetime.fromisoformat(message["received_at"]) for message in messages)
     span = (sent_at[-1] - sent_at[0]).total_seconds()
     assert span >= 0.9 * SEND_INTERVAL * (BURST - 1)  # never faster than 2.5 a second
