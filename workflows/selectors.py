@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
@@ -64,11 +64,16 @@ def run_list(
         runs = runs.filter(workflow_id=workflow_id) if 1 <= workflow_id <= MAX_ID else runs.none()
     if status:
         runs = runs.filter(status=status)
+    # Day bounds as a range of created_at (not created_at's date), which run_list_idx serves.
     if since is not None:
-        runs = runs.filter(created_at__date__gte=since)
-    if until is not None:
-        runs = runs.filter(created_at__date__lte=until)
+        runs = runs.filter(created_at__gte=_start_of(since))
+    if until is not None and until < date.max:
+        runs = runs.filter(created_at__lt=_start_of(until + timedelta(days=1)))
     return runs
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def get_run(*, workspace: Workspace, run_id: int) -> WorkflowRun | None:

@@ -113,6 +113,24 @@ def test_the_api_filters_runs_by_day_too(key_client, workspace, member):
     assert "since" in refused.json()["error"]["fields"]
 
 
+def test_a_day_runs_from_midnight_to_midnight_utc_both_ends_included(key_client, workspace, member):
+    workflow = make_workflow(workspace)
+    edges = [
+        datetime(2026, 11, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 11, 2, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 11, 3, 0, 0, tzinfo=UTC),
+    ]
+    runs = [make_run(workspace, workflow, member, created_at=moment) for moment in edges]
+    url = f"/api/workspaces/{workspace.pk}/runs/"
+
+    def ids(**days: str) -> list[int]:
+        return [run["id"] for run in key_client.get(url, days).json()["results"]]
+
+    assert ids(since="2026-11-02", until="2026-11-02") == [runs[2].pk, runs[1].pk]
+    assert ids(until="9999-12-31") == [run.pk for run in reversed(runs)]
+
+
 def test_each_workflow_links_to_its_runs(page_client, workspace):
     welcome, digest = make_workflow(workspace, "Welcome"), make_workflow(workspace, "Digest")
     content = page_client.get(f"/w/{workspace.slug}/workflows/").content.decode()
