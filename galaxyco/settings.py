@@ -185,7 +185,8 @@ CONTENT_SECURITY_POLICY = {
 # 413 before its body is read. The execute API, its preview and saving a workflow through the API
 # carry Gmail attachments as base64 (25 MB of them and the rest of the body); every other endpoint
 # takes the small limit. Django's own check, wherever a body is read, is the backstop at the larger.
-REQUEST_BODY_LIMIT = env.int("REQUEST_BODY_LIMIT", default=2_621_440)
+# The general limit keeps the environment variable deployments already set.
+REQUEST_BODY_LIMIT = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 LARGE_REQUEST_BODY_LIMIT = env.int("LARGE_REQUEST_BODY_LIMIT", default=26 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_BODY_LIMIT, LARGE_REQUEST_BODY_LIMIT)
 
