@@ -86,23 +86,14 @@ def restartable_database(django_db_blocker) -> Iterator[PostgresServer]:
     """This thread's default connection points at a migrated database on a PostgreSQL server of
     the test's own, started for it; restored, and the server stopped and removed, afterwards.
     Without PostgreSQL's server programs the test fails with the command that installs them."""
-    try:
-        server_context = private_postgres_server()
-        server = server_context.__enter__()
-    except PostgresServerMissing as missing:
-        pytest.fail(str(missing))
-    try:
-        handler = ConnectionHandler(
-            {
-                "default": {
-                    **environ.Env.db_url_config(server.url()),
-                    "CONN_MAX_AGE": 0,
-                    "CONN_HEALTH_CHECKS": True,
-                }
-            }
-        )
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(private_postgres_server())
+        except PostgresServerMissing as missing:
+            pytest.fail(str(missing))
+        settings = {**environ.Env.db_url_config(server.url()), "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
         previous = connections["default"]
-        connections["default"] = handler["default"]
+        connections["default"] = ConnectionHandler({"default": settings})["default"]
         try:
             with django_db_blocker.unblock():
                 call_command("migrate", interactive=False, verbosity=0)
@@ -110,13 +101,12 @@ def restartable_database(django_db_blocker) -> Iterator[PostgresServer]:
         finally:
             connections["default"].close()
             connections["default"] = previous
-    finally:
-        server_context.__exit__(*sys.exc_info())
 
 
 @contextlib.contextmanager
 def running_beat(*, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """`celery beat` as the Procfile runs it, stopped with SIGTERM on exit."""
+    """`celery beat` as the Procfile runs it, stopped with SIGTERM on exit, and killed if it is
+    still there 30 s later: one was seen outliving its test on a loaded machine."""
     command = [
         sys.executable, "-m", "celery", "-A", "galaxyco", "beat",
         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--loglevel", "INFO",
@@ -130,7 +120,11 @@ def running_beat(*, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen
         yield process
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def sweep_every(seconds: int) -> None:
