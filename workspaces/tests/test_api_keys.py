@@ -1,7 +1,10 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from workspaces.authentication import API_KEY_CACHE_SECONDS, recent_keys
 from workspaces.models import ApiKey
 from workspaces.services import hash_api_key, revoke_api_key
 
@@ -45,6 +48,42 @@ def test_a_revoked_key_answers_401(workspace, api_key):
     revoke_api_key(workspace=workspace, api_key_id=key_row.pk)
     response = bearer(api_key).get(detail_url(workspace))
     assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_key_revoked_after_use_is_refused_within_seconds(workspace, api_key, monkeypatch):
+    """A key found in the database is remembered by the process for API_KEY_CACHE_SECONDS: a
+    revocation takes effect within them, in every process."""
+    now = 1000.0
+    monkeypatch.setattr(recent_keys, "clock", lambda: now)
+    client = bearer(api_key)
+    assert client.get(detail_url(workspace)).status_code == 200
+    revoke_api_key(
+        workspace=workspace, api_key_id=ApiKey.objects.unscoped().get(key_hash=hash_api_key(api_key)).pk
+    )
+
+    now += API_KEY_CACHE_SECONDS - 0.1
+    assert client.get(detail_url(workspace)).status_code == 200  # remembered, not read again
+    now += 0.1
+    assert client.get(detail_url(workspace)).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_remembered_key_is_not_looked_up_again(workspace, api_key):
+    client = bearer(api_key)
+    assert client.get(detail_url(workspace)).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(detail_url(workspace)).status_code == 200
+    assert not [query for query in captured.captured_queries if "workspaces_apikey" in query["sql"]]
+    # and the key's own workspace is the one the URL names: no second read of it
+    assert not [query for query in captured.captured_queries if "workspaces_workspace" in query["sql"]]
+
+
+@pytest.mark.django_db
+def test_a_remembered_key_still_answers_only_for_its_workspace(workspace, other_workspace, api_key):
+    client = bearer(api_key)
+    assert client.get(detail_url(workspace)).status_code == 200
+    assert client.get(detail_url(other_workspace)).status_code == 404
 
 
 @pytest.mark.django_db
