@@ -80,14 +80,13 @@ def _queue(*, endpoints: list[NotificationEndpoint], event: NotificationEvent, d
     )
 
 
-def run_finished(*, run_id: int) -> None:
-    """Called by the engine once a run has finished: run.succeeded or run.failed, with the run
-    as the API shows it. Never raises: a notification must not disturb the run it is about."""
+def run_finished(*, run: WorkflowRun) -> None:
+    """Called by the engine once a run has finished (the run as the engine holds it, its workflow
+    loaded): run.succeeded or run.failed, with the run as the API shows it. Never raises: a
+    notification must not disturb the run it is about."""
     try:
-        # Tasks and the engine pass ids: the row is loaded by id and its own workspace scopes the rest.
-        run = WorkflowRun.objects.unscoped().filter(pk=run_id).select_related("workflow").first()
-        event = RUN_EVENTS.get(RunStatus(run.status)) if run is not None else None
-        if run is None or event is None:
+        event = RUN_EVENTS.get(RunStatus(run.status))
+        if event is None:
             return
         endpoints = selectors.endpoints_for_event(workspace_id=run.workspace_id, event=event)
         if endpoints:  # the run is serialized only when someone listens

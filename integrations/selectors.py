@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from galaxyco.errors import IntegrationNotConnected
 from integrations.models import Integration, IntegrationStatus, IntegrationType
@@ -175,6 +175,19 @@ def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
     return status
 
 
+def owner_is_member(integration_field: str) -> Exists:
+    """An annotation for rows that name an account through `integration_field`: whether the
+    member who connected it still belongs to its workspace. Loaded with the step, it spares
+    `integration_for_step` a query (set it on the account as `owner_is_member`)."""
+    return Exists(
+        # A subquery of the outer row, which is already scoped: it names the workspace itself.
+        Membership.objects.unscoped().filter(
+            workspace_id=OuterRef(f"{integration_field}__workspace_id"),
+            user_id=OuterRef(f"{integration_field}__connected_by_id"),
+        )
+    )
+
+
 def integration_for_step(
     *,
     workspace: Workspace,
@@ -190,10 +203,13 @@ def integration_for_step(
     kind = IntegrationType(integration_type).label
     if named is not None:
         label = f"{named.get_type_display()} account {named.email}"
-        owner_is_member = (
-            named.connected_by_id is not None
-            and Membership.objects.for_workspace(workspace).filter(user_id=named.connected_by_id).exists()
-        )
+        # Loaded with the step where the caller annotated it (`owner_is_member`), else read now.
+        owner_is_member: bool | None = getattr(named, "owner_is_member", None)
+        if owner_is_member is None:
+            owner_is_member = (
+                named.connected_by_id is not None
+                and Membership.objects.for_workspace(workspace).filter(user_id=named.connected_by_id).exists()
+            )
         if (
             named.workspace_id != workspace.pk
             or named.status == IntegrationStatus.DISCONNECTED

@@ -19,6 +19,7 @@ from workflows.serializers import (
     RunFilters,
     RunSerializer,
     WorkflowSerializer,
+    run_data,
 )
 from workspaces.models import Workspace
 from workspaces.scoping import WorkspaceAPIView, WorkspaceGenericAPIView
@@ -84,7 +85,7 @@ class WorkflowDetailApi(WorkspaceGenericAPIView, generics.RetrieveUpdateDestroyA
 
 def run_response(run: WorkflowRun) -> Response:
     """200 with the outcome once finished; 202 pointing at the run while it is under way."""
-    body: dict[str, Any] = {"success": run.status == RunStatus.SUCCEEDED, "run": RunSerializer(run).data}
+    body: dict[str, Any] = {"success": run.status == RunStatus.SUCCEEDED, "run": run_data(run)}
     if not run.is_finished:
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["run"]["url"]})
     if run.status != RunStatus.SUCCEEDED:
@@ -119,7 +120,9 @@ class WorkflowExecuteApi(WorkspaceAPIView):
         wait = ExecuteParameters.read(request)["wait"]
         serializer = ExecuteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run, _ = services.start_run(
+        # With a wait, the run executes in this request (its task's own loop, handed the rows it
+        # just wrote); without, it goes to the worker and the answer is 202 at once.
+        run, created = services.start_run(
             workspace=workspace,
             workflow_id=workflow_id,
             run_input=serializer.validated_data["input"],
@@ -127,8 +130,17 @@ class WorkflowExecuteApi(WorkspaceAPIView):
             requested_by=self.requesting_user,
             api_key=self.api_key,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
+            run_here=wait,
         )
-        return answer_started(workspace=workspace, run=run, wait=wait)
+        if not created or not wait:
+            # As the database has it: a repeat's run, or a new one the broker may have refused.
+            return answer_started(workspace=workspace, run=run, wait=wait)
+        done = services.run_now_and_wait(
+            workspace=workspace, run=run, timeout=settings.WORKFLOW_EXECUTE_WAIT_SECONDS
+        )
+        if done is None:
+            raise NotFound()
+        return run_response(done)
 
 
 class WorkflowPreviewApi(WorkspaceAPIView):

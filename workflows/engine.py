@@ -11,13 +11,17 @@
   the send itself goes out at the account's next moment to send, at least one pace interval after
   the previous one, so steps that came back late for their slots never go out in a burst;
 - an at-most-once call (a Gmail send) is made at most once without a person's word: the attempt
-  records, committed, that the call is under way (`provider_call_started_at`) just before the
-  request goes out, and clears it when the answer is recorded. A call that failed before that
-  point, or was answered 429/5xx, is retried as above. One whose outcome is unknown (a read
-  timeout after sending, or an executor that died with the mark set) is settled by looking the
-  message up where the account can read its Sent mail (found: succeeded; not found: sent again,
-  with the same Message-ID); otherwise the step ends `outcome_unknown` and the run fails with that
-  code, until a person checks the Sent folder and chooses "Send again".
+  records, committed, that the call is under way (`provider_call_started_at`) before the request
+  goes out (in the statement that claims the attempt, or just before the request when it first
+  waited for its send slot), and clears it when the answer is recorded. A call that failed
+  before that point, or was answered 429/5xx, is retried as above. An executor that dies
+  between the claim and the request (a few milliseconds of building the message, or a token
+  refresh) leaves the mark too: its step is looked up or asked about, never sent blindly. One
+  whose outcome is unknown (a read timeout after sending, or an executor that died with the mark
+  set) is settled by looking the message up where the account can read its Sent mail (found:
+  succeeded; not found: sent again, with the same Message-ID); otherwise the step ends
+  `outcome_unknown` and the run fails with that code, until a person checks the Sent folder and
+  chooses "Send again".
 """
 
 import base64
@@ -41,7 +45,7 @@ from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnkn
 from hooks import notifications
 from integrations.health import reserve_send_moment, reserve_send_slot, send_moment_wait
 from integrations.models import Integration
-from integrations.selectors import integration_for_step
+from integrations.selectors import integration_for_step, owner_is_member
 from workflows.actions.base import Action, StepContext
 from workflows.actions.registry import get_action
 from workflows.models import RunStatus, StepRun, StepStatus, WorkflowRun
@@ -58,6 +62,8 @@ MESSAGE_ID_DOMAIN = "galaxyco.app"
 # A send slot at most this far away is waited for inside the attempt; a later one is waited
 # for outside it (the step is rescheduled for its slot, unclaimed).
 PACING_INLINE_SECONDS = 2.0
+# A send due sooner than this is marked under way by the claim itself (no write of its own).
+MARK_WITH_THE_CLAIM_WITHIN = 0.005
 # A provider asking for a longer pause than this gets the run failed rather than parked for hours.
 MAX_RETRY_AFTER_SECONDS = 300.0
 # The database dropped or refused the connection: retried by the task, never a step's failure.
@@ -71,6 +77,9 @@ INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while running this st
 class Progress:
     finished: bool
     retry_in: float | None = None
+    # The run as this call left it, its steps prefetched (`run.step_runs.all()`): what the
+    # execute API answers with when the run ran in its request. None when there was no run.
+    run: WorkflowRun | None = None
 
 
 @dataclass(frozen=True)
@@ -87,17 +96,16 @@ def backoff_seconds(*, attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def advance(*, run_id: int) -> Progress:
-    # The engine is handed a run id by its task: it reads that run's rows by id (unscoped) and
-    # works from the run's workspace; the same holds for the row updates below.
-    step_runs = list(
-        StepRun.objects.unscoped()
-        .filter(run_id=run_id)
-        .select_related("run__workspace", "run__workflow", "integration__token")
-        .order_by("position")
-    )
+def advance(*, run_id: int, run: WorkflowRun | None = None) -> Progress:
+    """Move the run on as far as it can go now.
+
+    `run`: the run as the request that created it holds it (`services.start_run`), its steps
+    prefetched with their accounts and tokens; saves loading what was just written. Otherwise
+    the run is loaded by id.
+    """
+    step_runs = list(run.step_runs.all()) if run is not None else _load(run_id)
     if not step_runs or step_runs[0].run.is_finished:
-        return Progress(finished=True)
+        return Progress(finished=True, run=step_runs[0].run if step_runs else None)
     run = step_runs[0].run
     context.bind(run_id=run.pk, workspace_id=run.workspace_id)
     now = timezone.now()
@@ -111,22 +119,59 @@ def advance(*, run_id: int) -> Progress:
         ):
             run.refresh_from_db(fields=["status", "started_at"])
             if run.is_finished:
-                return Progress(finished=True)
+                return Progress(finished=True, run=run)
 
+    last = step_runs[-1]
     for step_run in step_runs:
         if step_run.status == StepStatus.SUCCEEDED:
             continue
         if step_run.next_attempt_at and step_run.next_attempt_at > now:
             # waiting to retry or for its send slot, or another executor holds the attempt's lease
-            return Progress(finished=False, retry_in=(step_run.next_attempt_at - now).total_seconds())
-        outcome = _attempt(run=run, step_run=step_run, step_outputs=_outputs_before(step_runs, step_run))
+            wait = (step_run.next_attempt_at - now).total_seconds()
+            return Progress(finished=False, retry_in=wait, run=run)
+        outcome = _attempt(
+            run=run,
+            step_run=step_run,
+            step_outputs=_outputs_before(step_runs, step_run),
+            last=step_run is last,
+        )
         if outcome.retry_in is not None:
-            return Progress(finished=False, retry_in=outcome.retry_in)
+            return Progress(finished=False, retry_in=outcome.retry_in, run=run)
         if outcome.error is not None:
             _finish_run(run=run, status=RunStatus.FAILED, error=outcome.error, remaining=step_runs)
-            return Progress(finished=True)
-    _finish_run(run=run, status=RunStatus.SUCCEEDED, error=None, remaining=[])
-    return Progress(finished=True)
+            return Progress(finished=True, run=run)
+    if not run.is_finished:  # the last step's success finished it; else nothing was left to do
+        _finish_run(run=run, status=RunStatus.SUCCEEDED, error=None, remaining=[])
+    return Progress(finished=True, run=run)
+
+
+def _load(run_id: int) -> list[StepRun]:
+    # The engine is handed a run id by its task: it reads that run's rows by id (unscoped) and
+    # works from the run's workspace; the same holds for the row updates below.
+    step_runs: list[StepRun] = list(
+        StepRun.objects.unscoped()
+        .filter(run_id=run_id)
+        .select_related("run__workspace", "run__workflow", "integration__token")
+        .annotate(integration_owner_is_member=owner_is_member("integration"))
+        .order_by("position")
+    )
+    if step_runs:
+        run = step_runs[0].run
+        for step_run in step_runs:
+            step_run.run = run  # one run object for all, so what the steps change shows on it
+            if step_run.integration is not None:
+                step_run.integration.owner_is_member = step_run.integration_owner_is_member  # type: ignore[attr-defined]
+        hold_steps(run=run, step_runs=step_runs)
+    return step_runs
+
+
+def hold_steps(*, run: WorkflowRun, step_runs: list[StepRun]) -> None:
+    """Make `run.step_runs.all()` answer with these objects, as `prefetch_related` would, so the
+    engine and the API read the steps as they were written and changed, not loaded again."""
+    held = run.step_runs.all()
+    held._result_cache = step_runs
+    held._prefetch_done = True  # type: ignore[attr-defined]
+    run._prefetched_objects_cache = {"step_runs": held}  # type: ignore[attr-defined]
 
 
 def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action) -> Integration | None:
@@ -144,35 +189,37 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
     return integration
 
 
-def _claim(step_run: StepRun) -> bool:
+def _claim(step_run: StepRun, *, mark: bool = False) -> bool:
     """Take the next attempt of this step, unless another executor already did.
 
     A redelivered task or a resumed run may reach the same step at the same time; the one
-    conditional UPDATE that wins runs the attempt. The attempt's lease lets a later executor
-    take over a step whose executor died mid-attempt.
+    conditional UPDATE that wins runs the attempt (the send slot it saw, if any, must still be
+    the step's: see `_start_attempt`). The attempt's lease lets a later executor take over a
+    step whose executor died mid-attempt. `mark`: the same statement records that an
+    at-most-once call is under way (`provider_call_started_at`).
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=attempt_lease_seconds())
     claimable = Q(status__in=[StepStatus.PENDING, StepStatus.RETRYING]) | Q(
         status=StepStatus.RUNNING, next_attempt_at__lt=now
     )
+    changes: dict[str, Any] = {
+        "attempts": step_run.attempts + 1,
+        "status": StepStatus.RUNNING,
+        "started_at": step_run.started_at or now,
+        "next_attempt_at": lease_until,
+        "send_slot_at": None,  # this attempt uses the slot; a retry books its own
+    }
+    if mark:
+        changes["provider_call_started_at"] = now
     claimed = (
         StepRun.objects.unscoped()
-        .filter(claimable, pk=step_run.pk, attempts=step_run.attempts)
-        .update(
-            attempts=step_run.attempts + 1,
-            status=StepStatus.RUNNING,
-            started_at=step_run.started_at or now,
-            next_attempt_at=lease_until,
-            send_slot_at=None,  # this attempt uses the slot; a retry books its own
-        )
+        .filter(claimable, pk=step_run.pk, attempts=step_run.attempts, send_slot_at=step_run.send_slot_at)
+        .update(**changes)
     )
     if claimed:
-        step_run.attempts += 1
-        step_run.status = StepStatus.RUNNING
-        step_run.started_at = step_run.started_at or now
-        step_run.next_attempt_at = lease_until
-        step_run.send_slot_at = None
+        for field, value in changes.items():
+            setattr(step_run, field, value)
     return bool(claimed)
 
 
@@ -182,65 +229,96 @@ def attempt_lease_seconds() -> float:
     return float(settings.WORKFLOW_ATTEMPT_LEASE_SECONDS)
 
 
-def _book_send_slot(*, step_run: StepRun, integration: Integration, interval: float) -> float:
-    """Seconds until this step's send slot: the one it booked before, or a new one.
+class _NotTaken(Exception):
+    """Another executor has this attempt: what `_start_attempt` wrote is rolled back."""
 
-    Booking once per attempt keeps the mailbox's pace exact across processes: a step that waited
-    for its slot comes back to the same slot instead of taking one behind every later booking.
-    The step's row lock makes two executors of one step book one slot between them (no HTTP call
-    is made under it; lock order: step run, then integration).
+
+def _start_attempt(
+    *, step_run: StepRun, action: Action, integration: Integration | None, mark: bool
+) -> float | StepOutcome:
+    """Book the mailbox's send slot and its moment to send (a paced action) and claim the
+    attempt, in one transaction: seconds to wait before sending (at most PACING_INLINE_SECONDS),
+    or the outcome when the step is not to run now.
+
+    A slot is booked once per attempt and kept on the step (`send_slot_at`): a step that waits
+    for it outside a lease (a slot further away than PACING_INLINE_SECONDS) comes back to the
+    same slot instead of taking one behind every later booking, which keeps the mailbox's pace
+    exact across processes. The send itself goes out at the account's next moment to send, no
+    earlier than its slot (`health.reserve_send_moment`), so steps that came back late for their
+    slots never go out in a burst. Of two executors of one step, the one whose claim loses rolls
+    back what it booked (lock order: integration, then step run; no HTTP call is made under
+    them). `mark`: the claim also records that the at-most-once call is under way, unless the
+    call must first wait.
     """
-    if step_run.send_slot_at is None:
+    wait = 0.0
+    try:
         with transaction.atomic():
-            attempts, slot = (
-                StepRun.objects.unscoped()
-                .select_for_update()
-                .filter(pk=step_run.pk)
-                .values_list("attempts", "send_slot_at")
-                .get()
-            )
-            if attempts == step_run.attempts and slot is None:
-                wait = reserve_send_slot(integration_id=integration.pk, interval=interval)
-                slot = timezone.now() + timedelta(seconds=wait)
-                StepRun.objects.unscoped().filter(pk=step_run.pk).update(send_slot_at=slot)
-        if slot is None:
-            return 0.0  # another executor has taken this attempt: the claim will tell
-        step_run.send_slot_at = slot
-    return max(0.0, (step_run.send_slot_at - timezone.now()).total_seconds())
+            if integration is not None and action.pace_interval is not None:
+                slot = step_run.send_slot_at
+                booked = slot is None
+                if slot is None:
+                    slot_wait = reserve_send_slot(
+                        integration_id=integration.pk, interval=action.pace_interval
+                    )
+                    slot = timezone.now() + timedelta(seconds=slot_wait)
+                    if slot_wait > PACING_INLINE_SECONDS:
+                        return _wait_unclaimed(
+                            step_run=step_run,
+                            until=slot,
+                            booked=slot,
+                            wait=slot_wait,
+                            for_what="its send slot",
+                        )
+                moment_wait = reserve_send_moment(
+                    integration_id=integration.pk,
+                    interval=action.pace_interval,
+                    earliest=slot.timestamp(),
+                    within=PACING_INLINE_SECONDS,
+                )
+                if moment_wait is None:  # sends before it went out late: come back, keeping the slot
+                    wait = max(
+                        send_moment_wait(integration_id=integration.pk, within=PACING_INLINE_SECONDS), 0.1
+                    )
+                    return _wait_unclaimed(
+                        step_run=step_run,
+                        until=timezone.now() + timedelta(seconds=wait),
+                        booked=slot if booked else None,
+                        wait=wait,
+                        for_what="its moment to send",
+                    )
+                wait = moment_wait
+            # A send that must wait first is marked after the wait, just before it goes out
+            # (`_marker`), so the mark never covers time when nothing could have been sent.
+            if not _claim(step_run, mark=mark and wait < MARK_WITH_THE_CLAIM_WITHIN):
+                raise _NotTaken()
+    except _NotTaken:
+        return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
+    return wait
 
 
-def _wait_for_slot_unclaimed(*, step_run: StepRun, slot_wait: float) -> StepOutcome:
-    """Come back when the slot is near, without holding a lease while waiting for it."""
-    StepRun.objects.unscoped().filter(
-        pk=step_run.pk, attempts=step_run.attempts, status=step_run.status
-    ).update(next_attempt_at=step_run.send_slot_at)
-    logger.info(
-        "Step waits %.1f s for its send slot", slot_wait, extra={"event": "step_paced", "wait": slot_wait}
+def _wait_unclaimed(
+    *, step_run: StepRun, until: datetime, booked: datetime | None, wait: float, for_what: str
+) -> StepOutcome:
+    """Come back at `until` without holding a lease while waiting; `booked`: the send slot this
+    attempt just booked, kept on the step for its return."""
+    changes: dict[str, Any] = {"next_attempt_at": until}
+    if booked is not None:
+        changes["send_slot_at"] = booked
+    kept = (
+        StepRun.objects.unscoped()
+        .filter(
+            pk=step_run.pk,
+            attempts=step_run.attempts,
+            status=step_run.status,
+            send_slot_at=step_run.send_slot_at,
+        )
+        .update(**changes)
     )
-    return StepOutcome(retry_in=slot_wait)
-
-
-def _send_moment(*, integration: Integration, interval: float, slot: datetime | None) -> datetime | None:
-    """When this send may go out: at its slot, or later where sends before it went out late (so a
-    late burst never goes out faster than the pace); None when that is more than
-    PACING_INLINE_SECONDS away (nothing is taken then)."""
-    wait = reserve_send_moment(
-        integration_id=integration.pk,
-        interval=interval,
-        earliest=(slot or timezone.now()).timestamp(),
-        within=PACING_INLINE_SECONDS,
-    )
-    return None if wait is None else timezone.now() + timedelta(seconds=wait)
-
-
-def _wait_for_send_moment_unclaimed(*, step_run: StepRun, integration: Integration) -> StepOutcome:
-    """Sends before this one went out late: come back, unclaimed and keeping the step's slot, when
-    the account's next moment to send is near."""
-    wait = max(send_moment_wait(integration_id=integration.pk, within=PACING_INLINE_SECONDS), 0.1)
-    StepRun.objects.unscoped().filter(
-        pk=step_run.pk, attempts=step_run.attempts, status=step_run.status
-    ).update(next_attempt_at=timezone.now() + timedelta(seconds=wait))
-    logger.info("Step waits %.1f s for its moment to send", wait, extra={"event": "step_paced", "wait": wait})
+    if not kept:
+        raise _NotTaken()
+    for field, value in changes.items():
+        setattr(step_run, field, value)
+    logger.info("Step waits %.1f s for %s", wait, for_what, extra={"event": "step_paced", "wait": wait})
     return StepOutcome(retry_in=wait)
 
 
@@ -262,7 +340,9 @@ def _outputs_before(step_runs: list[StepRun], step_run: StepRun) -> dict[str, di
     }
 
 
-def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dict[str, Any]]) -> StepOutcome:
+def _attempt(
+    *, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dict[str, Any]], last: bool
+) -> StepOutcome:
     try:
         action, integration = _setup(run=run, step_run=step_run)
     except AppError as error:
@@ -270,18 +350,18 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
             return StepOutcome(retry_in=1.0)
         return _fail_step(step_run=step_run, error=error)
     settling = action.at_most_once and step_run.provider_call_started_at is not None
-    send_slot: datetime | None = None
-    if integration is not None and action.pace_interval and not settling:
-        slot_wait = _book_send_slot(step_run=step_run, integration=integration, interval=action.pace_interval)
-        if slot_wait > PACING_INLINE_SECONDS:
-            return _wait_for_slot_unclaimed(step_run=step_run, slot_wait=slot_wait)
-        send_slot = _send_moment(
-            integration=integration, interval=action.pace_interval, slot=step_run.send_slot_at
+    if settling:
+        # Find out first (no slot needed for a lookup); a send that follows marks itself.
+        if not _claim(step_run):
+            return StepOutcome(retry_in=1.0)
+        slot_wait = 0.0
+    else:
+        started = _start_attempt(
+            step_run=step_run, action=action, integration=integration, mark=action.at_most_once
         )
-        if send_slot is None:
-            return _wait_for_send_moment_unclaimed(step_run=step_run, integration=integration)
-    if not _claim(step_run):
-        return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
+        if isinstance(started, StepOutcome):
+            return started
+        slot_wait = started
     step = StepContext(
         workspace_id=run.workspace_id,
         run_id=run.pk,
@@ -297,22 +377,28 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         params = action.prepare(params=step_run.params, run_input=run.input, step_outputs=step_outputs)
         if settling:
             settled = _settle(
-                action=action, integration=integration, step_run=step_run, step=step, params=params
+                action=action,
+                integration=integration,
+                step_run=step_run,
+                step=step,
+                params=params,
+                run=run,
+                last=last,
             )
             if settled is not None:
                 return settled
             settling = False
             if integration is not None and action.pace_interval:
-                slot = timezone.now() + timedelta(
-                    seconds=_book_send_slot(
-                        step_run=step_run, integration=integration, interval=action.pace_interval
-                    )
+                slot_wait = reserve_send_slot(integration_id=integration.pk, interval=action.pace_interval)
+                moment_wait = reserve_send_moment(
+                    integration_id=integration.pk,
+                    interval=action.pace_interval,
+                    earliest=time.time() + slot_wait,
+                    within=PACING_INLINE_SECONDS,
                 )
-                send_slot = (
-                    _send_moment(integration=integration, interval=action.pace_interval, slot=slot) or slot
-                )
-        if send_slot is not None:
-            _sleep_until(send_slot)
+                slot_wait = slot_wait if moment_wait is None else moment_wait
+        if slot_wait > 0:
+            _sleep(slot_wait)
         output = action.run(params=params, integration=integration, step=step)
     except SendOutcomeUnknown as error:
         return _outcome_unknown(action=action, integration=integration, step_run=step_run, error=error)
@@ -329,14 +415,21 @@ def _attempt(*, run: WorkflowRun, step_run: StepRun, step_outputs: dict[str, dic
         crash = AppError(INTERNAL_ERROR_MESSAGE, code=ErrorCode.INTERNAL_ERROR, status=500)
         _finish_step(step_run=step_run, status=StepStatus.FAILED, error=crash)
         return StepOutcome(error=crash)
-    _record_success(step_run=step_run, output=output)
+    _record_success(step_run=step_run, output=output, run=run if last else None)
     return StepOutcome(succeeded=True)
 
 
+def new_message_id(*, run_id: int, position: int) -> str:
+    """Our Message-ID for a step's email (`<run-…-step-…-…@MESSAGE_ID_DOMAIN>`)."""
+    return f"<run-{run_id}-step-{position}-{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
+
+
 def _message_id_header(*, run: WorkflowRun, step_run: StepRun) -> str:
-    """The step's Message-ID, made and committed before its first send; every retry reuses it."""
+    """The step's Message-ID, committed before its first send; every retry reuses it. A run is
+    created with one per step (`services.start_run`); a step sent again on a person's word gets a
+    new one here."""
     if not step_run.message_id_header:
-        made = f"<run-{run.pk}-step-{step_run.position}-{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
+        made = new_message_id(run_id=run.pk, position=step_run.position)
         StepRun.objects.unscoped().filter(pk=step_run.pk, message_id_header="").update(message_id_header=made)
         step_run.message_id_header = (
             StepRun.objects.unscoped()
@@ -357,6 +450,8 @@ def idempotency_key(*, run: WorkflowRun, step_run: StepRun) -> str:
 
 def _marker(step_run: StepRun) -> Callable[[], None]:
     def mark_call_under_way() -> None:
+        if step_run.provider_call_started_at is not None:
+            return  # marked by the claim (or by this attempt's earlier call)
         # Its own committed write (autocommit outside a transaction): a worker that dies after
         # this leaves the mark for the next executor to find.
         now = timezone.now()
@@ -373,6 +468,8 @@ def _settle(
     step_run: StepRun,
     step: StepContext,
     params: dict[str, Any],
+    run: WorkflowRun,
+    last: bool,
 ) -> StepOutcome | None:
     """An earlier call's outcome is unknown: find out before sending anything. None: it was not
     done, send it now."""
@@ -381,7 +478,7 @@ def _settle(
     found = action.find_done(integration=integration, step=step, params=params)
     if found is not None:
         logger.info("Settled an unknown outcome: it was done", extra={"event": "step_settled_done"})
-        _record_success(step_run=step_run, output=found)
+        _record_success(step_run=step_run, output=found, run=run if last else None)
         return StepOutcome(succeeded=True)
     logger.info("Settled an unknown outcome: it was not done", extra={"event": "step_settled_not_done"})
     StepRun.objects.unscoped().filter(pk=step_run.pk).update(provider_call_started_at=None)
@@ -414,14 +511,20 @@ def _finish_outcome_unknown(*, step_run: StepRun, integration: Integration | Non
     return StepOutcome(error=error)
 
 
-def _record_success(*, step_run: StepRun, output: dict[str, Any]) -> None:
+def _record_success(*, step_run: StepRun, output: dict[str, Any], run: WorkflowRun | None) -> None:
     """The provider has done the step's work: recording it must outlast a short database outage,
-    or the step would be claimed again once its lease ran out and its email sent twice."""
-    for delay in RECORD_RETRY_DELAYS:
+    or the step would be claimed again once its lease ran out and its email sent twice.
+    `run`: the step was the run's last, so the run succeeds in the same transaction."""
+    for delay in [*RECORD_RETRY_DELAYS, None]:
         try:
-            _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
+            with transaction.atomic():
+                _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
+                if run is not None:
+                    _finish_run(run=run, status=RunStatus.SUCCEEDED, error=None, remaining=[])
             return
         except DATABASE_ERRORS:
+            if delay is None:
+                raise
             logger.warning(
                 "Could not record a step that succeeded; trying again in %.1f s",
                 delay,
@@ -429,7 +532,6 @@ def _record_success(*, step_run: StepRun, output: dict[str, Any]) -> None:
             )
             close_broken_connection()
             _sleep(delay)
-    _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
 
 
 def _fail_step(*, step_run: StepRun, error: AppError) -> StepOutcome:
@@ -512,21 +614,25 @@ def _finish_step(
 
 
 def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remaining: list[StepRun]) -> None:
-    pending = [s.pk for s in remaining if s.status in (StepStatus.PENDING, StepStatus.RETRYING)]
+    pending = [s for s in remaining if s.status in (StepStatus.PENDING, StepStatus.RETRYING)]
     if pending:
-        StepRun.objects.unscoped().filter(pk__in=pending).update(status=StepStatus.SKIPPED)
-    run.status = status
-    run.finished_at = timezone.now()
-    run.error_code = error.code if error else ""
-    run.error_message = error.message if error else ""
+        StepRun.objects.unscoped().filter(pk__in=[s.pk for s in pending]).update(status=StepStatus.SKIPPED)
+        for step_run in pending:
+            step_run.status = StepStatus.SKIPPED
+    finished_at = timezone.now()
+    error_code = error.code if error else ""
+    error_message = error.message if error else ""
     WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
-        status=run.status,
-        finished_at=run.finished_at,
-        error_code=run.error_code,
-        error_message=run.error_message,
+        status=status, finished_at=finished_at, error_code=error_code, error_message=error_message
+    )
+    run.status, run.finished_at, run.error_code, run.error_message = (
+        status,
+        finished_at,
+        error_code,
+        error_message,
     )
     logger.info("Run %s", status, extra={"event": f"run_{status}", "error_code": run.error_code or None})
-    transaction.on_commit(lambda: notifications.run_finished(run_id=run.pk))
+    transaction.on_commit(lambda: notifications.run_finished(run=run))
 
 
 def fail_unstarted_run(*, run_id: int, code: ErrorCode, message: str) -> None:
@@ -541,12 +647,6 @@ def close_broken_connection() -> None:
     is not ours to close."""
     if not connection.in_atomic_block:
         connection.close()
-
-
-def _sleep_until(moment: datetime) -> None:
-    wait = (moment - timezone.now()).total_seconds()
-    if wait > 0:
-        _sleep(wait)
 
 
 def _sleep(seconds: float) -> None:

@@ -2,6 +2,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +17,7 @@ from django.utils import timezone
 from galaxyco import context
 from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
-from integrations.selectors import usable_integrations
+from integrations.selectors import owner_is_member, usable_integrations
 from workflows import inputs, rendering
 from workflows.actions.registry import get_action
 from workflows.models import (
@@ -275,10 +276,14 @@ def start_run(
     api_key: ApiKey | None = None,
     idempotency_key: str = "",
     source_trigger_id: int | None = None,
+    run_here: bool = False,
 ) -> tuple[WorkflowRun, bool]:
     """Create a run (one StepRun per step) and enqueue it after commit. With an idempotency key
     already used for the same request, return that run instead: (run, created). A run that failed
-    before it started does not hold its key."""
+    before it started does not hold its key.
+
+    `run_here`: the caller executes the run at once (`tasks.run_here`), so it is created running
+    and not enqueued; its steps come prefetched (`run.step_runs.all()`) with their accounts."""
     fingerprint = request_fingerprint(workflow_id=workflow_id, run_input=run_input)
     return _start_once(
         workspace=workspace,
@@ -294,6 +299,7 @@ def start_run(
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             source_trigger_id=source_trigger_id,
+            run_here=run_here,
         ),
     )
 
@@ -332,13 +338,18 @@ def _create_run(
     idempotency_key: str,
     fingerprint: str,
     source_trigger_id: int | None,
+    run_here: bool,
 ) -> WorkflowRun:
+    from workflows.engine import hold_steps, new_message_id
     from workflows.tasks import enqueue_run
 
+    # The accounts the steps name come with them (token, and whether their owner is still a
+    # member), for the engine of a run executed at once.
     steps = list(
         WorkflowStep.objects.for_workspace(workspace)
         .filter(workflow_id=workflow_id)
-        .select_related("workflow")
+        .select_related("workflow", "integration__token")
+        .annotate(integration_owner_is_member=owner_is_member("integration"))
         .order_by("position")
     )
     if not steps:
@@ -359,6 +370,7 @@ def _create_run(
             "This workflow is paused. Turn it on before running it.", code=ErrorCode.WORKFLOW_INACTIVE
         )
     inputs.require_valid_input(steps=steps, run_input=run_input)
+    now = timezone.now()
     run = WorkflowRun.objects.create(
         workspace=workspace,
         workflow=workflow,
@@ -369,24 +381,37 @@ def _create_run(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         source_trigger_id=source_trigger_id,
+        # Executed at once by the caller: committed first all the same, so a process that dies
+        # mid-run leaves it for the scheduled resume.
+        **({"status": RunStatus.RUNNING, "started_at": now} if run_here else {}),
     )
-    StepRun.objects.bulk_create(
+    for step in steps:
+        if step.integration is not None:
+            step.integration.owner_is_member = step.integration_owner_is_member  # type: ignore[attr-defined]
+    step_runs = StepRun.objects.bulk_create(
         StepRun(
             workspace=workspace,
             run=run,
             position=step.position,
             key=step.key,
             action=step.action,
-            integration_id=step.integration_id,
+            integration=step.integration,
             params=step.params,
+            # An email's own Message-ID, made with the step rather than by a write of its own.
+            message_id_header=new_message_id(run_id=run.pk, position=step.position)
+            if (action := get_action(step.action)) is not None and action.at_most_once
+            else "",
         )
         for step in steps
     )
+    # The engine and the response read the run as written instead of loading it again.
+    hold_steps(run=run, step_runs=step_runs)
     context.bind(run_id=run.pk)
     logger.info(
         "Run queued", extra={"event": "run_queued", "workflow_id": workflow.pk, "trigger": trigger.value}
     )
-    transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
+    if not run_here:
+        transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return run
 
 
@@ -644,6 +669,19 @@ def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> Workfl
             "Could not wait on the run's result", exc_info=True, extra={"event": "run_wait_failed"}
         )
     return get_run(workspace=workspace, run_id=run_id)
+
+
+def run_now_and_wait(*, workspace: Workspace, run: WorkflowRun, timeout: float) -> WorkflowRun | None:
+    """Execute a run created with `start_run(run_here=True)` here and now (`tasks.run_here`) and
+    return it as the engine left it; a run that had to wait longer than a moment went on in a
+    worker, and is waited for like any other (`wait_for_run`) for what is left of `timeout`."""
+    from workflows.tasks import run_here
+
+    started = time.monotonic()
+    progress = run_here(run=run)
+    if progress.finished and progress.run is not None:
+        return progress.run
+    return wait_for_run(workspace=workspace, run_id=run.pk, timeout=timeout - (time.monotonic() - started))
 
 
 def send_step_again(*, workspace: Workspace, run_id: int, position: int) -> WorkflowRun:

@@ -10,12 +10,13 @@ import random
 import time
 from datetime import timedelta
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from django.conf import settings
 
 from galaxyco import context
 from galaxyco.errors import ErrorCode
 from workflows import engine
+from workflows.models import WorkflowRun
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def execute_run(self: Task, run_id: int) -> None:
     context.clear()
     context.bind(run_id=run_id, task_id=self.request.id)
     try:
-        wait = _advance(run_id=run_id, eager=bool(self.request.is_eager))
+        progress = _advance(run_id=run_id, run=None, sleep_every_wait=bool(self.request.is_eager))
     except engine.DATABASE_ERRORS as error:
         engine.close_broken_connection()
         countdown = database_retry_seconds(retries=self.request.retries)
@@ -44,21 +45,47 @@ def execute_run(self: Task, run_id: int) -> None:
             extra={"event": "run_database_unavailable", "error_type": type(error).__name__},
         )
         raise self.retry(countdown=countdown) from error
-    if wait is not None:
-        raise self.retry(countdown=wait)
+    if not progress.finished:
+        raise self.retry(countdown=progress.retry_in)
 
 
-def _advance(*, run_id: int, eager: bool) -> float | None:
+def run_here(*, run: WorkflowRun) -> engine.Progress:
+    """Execute a run created with `start_run(run_here=True)` in this thread, as `execute_run`
+    executes it in a worker (the same loop, the same engine), handed the run as created instead
+    of loading it again: the execute API's wait, without a trip through the broker.
+
+    A wait longer than INLINE_WAIT_SECONDS (a retry, a send slot) is not waited for here: the
+    run's task takes over through the broker, with that countdown, and the caller waits on its
+    result. So does a database outage, after a backoff. The run was committed before this is
+    called, so a process that dies here leaves it to the scheduled resume.
+    """
+    try:
+        progress = _advance(run_id=run.pk, run=run, sleep_every_wait=_tasks_run_in_place())
+    except engine.DATABASE_ERRORS:
+        engine.close_broken_connection()
+        enqueue_run(run_id=run.pk, countdown=database_retry_seconds(retries=0))
+        raise
+    if not progress.finished:
+        enqueue_run(run_id=run.pk, countdown=progress.retry_in)
+    return progress
+
+
+def _tasks_run_in_place() -> bool:
+    # The test settings run tasks eagerly: no broker keeps a countdown there.
+    return bool(current_app.conf.task_always_eager)
+
+
+def _advance(*, run_id: int, run: WorkflowRun | None, sleep_every_wait: bool) -> engine.Progress:
     """Move the run on until it finishes, or until it must wait longer than a worker should hold
-    on for (returns that wait). Run eagerly (the test settings) there is no broker to keep a
-    countdown, so every wait is slept in place."""
-    while True:
-        progress = engine.advance(run_id=run_id)
-        if progress.finished or progress.retry_in is None:
-            return None
-        if progress.retry_in > INLINE_WAIT_SECONDS and not eager:
-            return progress.retry_in
+    on for (the progress says how long). With `sleep_every_wait` (tasks run eagerly: no broker
+    keeps a countdown) every wait is slept in place."""
+    progress = engine.advance(run_id=run_id, run=run) if run is not None else engine.advance(run_id=run_id)
+    while not progress.finished and progress.retry_in is not None:
+        if progress.retry_in > INLINE_WAIT_SECONDS and not sleep_every_wait:
+            return progress
         time.sleep(progress.retry_in)
+        progress = engine.advance(run_id=run_id)
+    return progress
 
 
 def database_retry_seconds(*, retries: int) -> float:
@@ -74,14 +101,18 @@ def resume_stalled_runs() -> int:
     return resume(older_than=timedelta(seconds=settings.WORKFLOW_RESUME_AFTER_SECONDS))
 
 
-def enqueue_run(*, run_id: int) -> None:
+def enqueue_run(*, run_id: int, countdown: float | None = None) -> None:
     """Called after the run's transaction commits, so the worker always finds the row.
 
-    If the broker cannot take the task, the run fails with a message instead of the request
-    answering 500: the person sees what happened and can run it again.
+    If the broker cannot take the task, a run that has not started fails with a message instead
+    of the request answering 500: the person sees what happened and can run it again (a started
+    one is left to the scheduled resume).
     """
     try:
-        execute_run.apply_async((run_id,), task_id=run_task_id(run_id))
+        if countdown is None:
+            execute_run.apply_async((run_id,), task_id=run_task_id(run_id))
+        else:
+            execute_run.apply_async((run_id,), task_id=run_task_id(run_id), countdown=countdown)
     except Exception:
         logger.exception("Could not enqueue run", extra={"event": "enqueue_failed", "run_id": run_id})
         engine.fail_unstarted_run(

@@ -187,9 +187,10 @@ def unreachable_broker():
 def test_a_broker_that_is_down_fails_the_run_with_a_message_not_a_500(
     workspace, key_client, unreachable_broker
 ):
+    """A run sent to the worker (`?wait=0`; with a wait it runs in the request, broker or not)."""
     workflow_id = create_workflow(key_client, workspace, WELCOME)
     response = key_client.post(
-        execute_url(workspace, workflow_id),
+        execute_url(workspace, workflow_id, wait=False),
         {"input": {"name": "Ada", "email": "ada@example.com"}},
         format="json",
     )
