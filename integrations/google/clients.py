@@ -1,32 +1,37 @@
 """Gmail and Calendar calls through google-api-python-client, with failures classified.
 
 The service objects are built once per process and API base URL (from the static discovery
-documents in the wheel, so no network is needed); each call executes with its own
-authorized HTTP object carrying that integration's credentials.
+documents in the wheel, so no network is needed); they only build requests. Each call sends its
+request with that integration's credentials through its thread's `requests` session, whose
+connections are kept alive: a send reuses the connection (and TLS session) of the last one
+instead of opening its own.
 
 A send Gmail cannot deduplicate is classified by where it failed: before the request left
-(connection refused, DNS, a connect or TLS timeout; a 429 or 5xx answer) it was not sent and
-may be retried; after it (a read timeout, a connection dropped before the answer) its outcome
-is unknown: `SendOutcomeUnknown`, never retried blindly. httplib2's own silent resend of a
-request whose answer never came is refused for such calls.
+(connection refused, DNS, a connect timeout; a 429 or 5xx answer) it was not sent and may be
+retried; after it (a read timeout, a connection dropped before the answer, a kept-alive
+connection that turned out closed) its outcome is unknown: `SendOutcomeUnknown`, never retried
+blindly. Nothing resends a request on its own: the session's adapter makes no retries.
 """
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from io import BytesIO
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import google_auth_httplib2
 import httplib2
+import requests
 from django.conf import settings
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from galaxyco.errors import PermanentError, ReauthRequired
 from integrations.google import errors as google_errors
@@ -49,45 +54,68 @@ READ_SCOPES = frozenset(
 
 
 class NotConnected(ConnectionError):
-    """The connection (TCP, TLS) to Google could not be made: no byte of the request left."""
+    """The connection to Google could not be made (refused, unreachable, DNS, a connect
+    timeout): no byte of the request left."""
 
 
-class ResendRefused(Exception):
-    """httplib2 tried to send a request a second time on its own: refused, the first may have landed."""
+# Each thread keeps its own session (a session is not shared between threads); its pool keeps a
+# few connections alive per host.
+_sessions = threading.local()
 
 
-def _guarded(connection_class: type[Any]) -> type[Any]:
-    class Guarded(connection_class):
-        sent = False
+def _session() -> requests.Session:
+    session: requests.Session | None = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        # No retries: a request is never sent again on its own, whatever failed.
+        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _sessions.session = session
+    return session
 
-        def connect(self) -> None:
-            try:
-                super().connect()
-            except OSError as error:  # refused, unreachable, DNS, connect or handshake timeout
+
+def _failed_to_connect(error: requests.ConnectionError) -> bool:
+    """Whether the request failed while its connection was being made, before any of it was
+    written. A kept-alive connection that the server had closed is found out before use (urllib3
+    checks it and opens a new one); any failure on a connection that was made counts as sent."""
+    failure = error.args[0] if error.args else None
+    reason = failure.reason if isinstance(failure, MaxRetryError) else None
+    # NewConnectionError covers refusals, unreachable hosts and DNS (NameResolutionError).
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+class _SessionHttp:
+    """What googleapiclient calls to send a request (httplib2's `request` signature), sent with
+    the credentials' token through the thread's session, without redirects or retries."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        **_: Any,
+    ) -> tuple[httplib2.Response, bytes]:
+        headers = dict(headers or {})
+        self.credentials.apply(headers)
+        try:
+            answer = _session().request(
+                method,
+                uri,
+                data=body,
+                headers=headers,
+                timeout=settings.GOOGLE_HTTP_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.ConnectionError as error:
+            if _failed_to_connect(error):
                 raise NotConnected(str(error)) from error
-
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            if self.sent:
-                raise ResendRefused()
-            self.sent = True
-            super().request(*args, **kwargs)
-
-    return Guarded
-
-
-_GUARDED_CONNECTIONS = {
-    "http": _guarded(httplib2.HTTPConnectionWithTimeout),
-    "https": _guarded(httplib2.HTTPSConnectionWithTimeout),
-}
-
-
-class _OnceHttp(httplib2.Http):
-    """An Http whose connections tell a failed connect apart and never resend a request."""
-
-    def request(self, uri: str, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("connection_type") is None:
-            kwargs["connection_type"] = _GUARDED_CONNECTIONS[urlsplit(uri).scheme]
-        return super().request(uri, *args, **kwargs)
+            raise
+        return httplib2.Response({**answer.headers, "status": answer.status_code}), answer.content
 
 
 def can_read_sent_mail(integration: Integration) -> bool:
@@ -126,12 +154,9 @@ def _calendar_events(api_base_url: str) -> Resource:
     return _service("calendar", "v3", api_base_url).events()
 
 
-def _authorized_http(credentials: Credentials) -> google_auth_httplib2.AuthorizedHttp:
+def _authorized_http(credentials: Credentials) -> _SessionHttp:
     # A 401 comes back to `execute`, which refreshes once (one worker refreshes, the others wait).
-    # A fresh Http per call: one request per connection, so a connection's first request is its only one.
-    return google_auth_httplib2.AuthorizedHttp(
-        credentials, http=_OnceHttp(timeout=settings.GOOGLE_HTTP_TIMEOUT), refresh_status_codes=()
-    )
+    return _SessionHttp(credentials)
 
 
 def _execute_once(
@@ -147,9 +172,9 @@ def _execute_once(
         on_call()
     try:
         response: dict[str, Any] = request.execute(http=_authorized_http(credentials))
-    except (NotConnected, httplib2.ServerNotFoundError) as error:
+    except NotConnected as error:
         raise google_errors.unreachable(service_label=service_label) from error
-    except (TimeoutError, OSError, httplib2.HttpLib2Error, ResendRefused) as error:
+    except OSError as error:  # a timeout or a dropped connection (requests' errors are OSErrors)
         if on_call is not None:
             raise google_errors.outcome_unknown(service_label=service_label) from error
         raise google_errors.timed_out(service_label=service_label) from error

@@ -3,7 +3,6 @@
 from typing import Any
 from urllib.parse import urlsplit
 
-import google_auth_httplib2
 import pytest
 import requests
 
@@ -17,13 +16,13 @@ from workflows.tests.helpers import WELCOME, create_workflow, execute
 def requested_paths(monkeypatch) -> list[str]:
     """The path of every request the Google API client sends."""
     paths: list[str] = []
-    real_request = google_auth_httplib2.AuthorizedHttp.request
+    real_request = clients._SessionHttp.request
 
-    def recorded(self: google_auth_httplib2.AuthorizedHttp, uri: str, *args: Any, **kwargs: Any) -> Any:
+    def recorded(self: clients._SessionHttp, uri: str, *args: Any, **kwargs: Any) -> Any:
         paths.append(urlsplit(uri).path)
         return real_request(self, uri, *args, **kwargs)
 
-    monkeypatch.setattr(google_auth_httplib2.AuthorizedHttp, "request", recorded)
+    monkeypatch.setattr(clients._SessionHttp, "request", recorded)
     return paths
 
 

@@ -113,7 +113,7 @@ def test_a_dns_failure_was_not_sent_and_is_retryable(google, workspace, member, 
 
 @pytest.fixture
 def server_that_hangs_up() -> Iterator[tuple[str, list[bytes]]]:
-    """Reads each request and closes the connection without an answer (httplib2 would resend)."""
+    """Reads each request and closes the connection without an answer (a client that retries would resend)."""
     received: list[bytes] = []
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
@@ -146,7 +146,7 @@ def test_a_connection_closed_before_the_answer_is_unknown_and_never_resent(
     with pytest.raises(SendOutcomeUnknown):
         clients.send_gmail_message(integration=integration, raw=raw_email(), on_call=lambda: None)
     requests_seen = [data for data in received if data]
-    assert len(requests_seen) == 1  # httplib2's own resend of a request without an answer was refused
+    assert len(requests_seen) == 1  # never sent again by the HTTP client on its own
 
 
 def test_a_read_timeout_of_a_lookup_is_only_retryable(google, workspace, member, short_timeout):
