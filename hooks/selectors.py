@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from hooks.keys import token_hash
 from hooks.models import NotificationEndpoint, Trigger, TriggerType, WebhookDelivery
@@ -34,6 +34,15 @@ def endpoint_list(*, workspace: Workspace) -> QuerySet[NotificationEndpoint]:
 
 def get_endpoint(*, workspace: Workspace, endpoint_id: int) -> NotificationEndpoint | None:
     return endpoint_list(workspace=workspace).filter(pk=endpoint_id).first()
+
+
+def endpoints_exist(workspace_field: str) -> Exists:
+    """An annotation for rows of a workspace (`workspace_field` names its id): whether it has an
+    enabled endpoint. Read with a run, it spares the run's end a query when nobody listens."""
+    return Exists(
+        # A subquery of the outer row, which is already scoped: it names the workspace itself.
+        NotificationEndpoint.objects.unscoped().filter(workspace_id=OuterRef(workspace_field), enabled=True)
+    )
 
 
 def endpoints_for_event(*, workspace_id: int, event: str) -> list[NotificationEndpoint]:

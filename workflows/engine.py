@@ -43,6 +43,7 @@ from django.utils import timezone
 from galaxyco import context
 from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown, StepGaveUp
 from hooks import notifications
+from hooks.selectors import endpoints_exist
 from integrations.health import reserve_send_moment, reserve_send_slot, send_moment_wait
 from integrations.models import Integration
 from integrations.selectors import integration_for_step, owner_is_member
@@ -152,11 +153,15 @@ def _load(run_id: int) -> list[StepRun]:
         StepRun.objects.unscoped()
         .filter(run_id=run_id)
         .select_related("run__workspace", "run__workflow", "integration__token")
-        .annotate(integration_owner_is_member=owner_is_member("integration"))
+        .annotate(
+            integration_owner_is_member=owner_is_member("integration"),
+            workspace_notifies=endpoints_exist("workspace_id"),
+        )
         .order_by("position")
     )
     if step_runs:
         run = step_runs[0].run
+        run.notifies = step_runs[0].workspace_notifies  # type: ignore[attr-defined]
         for step_run in step_runs:
             step_run.run = run  # one run object for all, so what the steps change shows on it
             if step_run.integration is not None:
@@ -632,7 +637,8 @@ def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remain
         error_message,
     )
     logger.info("Run %s", status, extra={"event": f"run_{status}", "error_code": run.error_code or None})
-    transaction.on_commit(lambda: notifications.run_finished(run=run))
+    if run.notifies is not False:  # read with the run: no endpoint, nobody to tell
+        transaction.on_commit(lambda: notifications.run_finished(run=run))
 
 
 def fail_unstarted_run(*, run_id: int, code: ErrorCode, message: str) -> None:

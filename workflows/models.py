@@ -108,6 +108,10 @@ class WorkflowRun(models.Model):
 
     objects = WorkspaceQuerySet.as_manager()
 
+    # Not a column: whether the workspace had an enabled notification endpoint when the run was
+    # read with its steps (`start_run`, the engine); None where nobody looked.
+    notifies: bool | None = None
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [

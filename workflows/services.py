@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from galaxyco import context
 from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
+from hooks.selectors import endpoints_exist
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import owner_is_member, usable_integrations
 from workflows import inputs, rendering
@@ -349,7 +350,10 @@ def _create_run(
         WorkflowStep.objects.for_workspace(workspace)
         .filter(workflow_id=workflow_id)
         .select_related("workflow", "integration__token")
-        .annotate(integration_owner_is_member=owner_is_member("integration"))
+        .annotate(
+            integration_owner_is_member=owner_is_member("integration"),
+            workspace_notifies=endpoints_exist("workspace_id"),
+        )
         .order_by("position")
     )
     if not steps:
@@ -385,6 +389,7 @@ def _create_run(
         # mid-run leaves it for the scheduled resume.
         **({"status": RunStatus.RUNNING, "started_at": now} if run_here else {}),
     )
+    run.notifies = steps[0].workspace_notifies
     for step in steps:
         if step.integration is not None:
             step.integration.owner_is_member = step.integration_owner_is_member  # type: ignore[attr-defined]

@@ -23,10 +23,10 @@ from workflows.tests.helpers import WELCOME, create_workflow, execute, welcome_w
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Read the steps (with their accounts and tokens); create the run and its step; book the send
-# slot and the moment to send, and claim the attempt (marking the send under way); record the
-# step and the run as succeeded; read the workspace's notification endpoints.
-STATEMENTS = 9
+# Read the steps (with their accounts, tokens, and whether the workspace has notification
+# endpoints); create the run and its step; book the send slot and the moment to send, and claim
+# the attempt (marking the send under way); record the step and the run as succeeded.
+STATEMENTS = 8
 # The run created; the attempt claimed; the run finished.
 COMMITS = 3
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
