@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--engines", default="default,legacy", help="n8n's expression engines to measure")
     parser.add_argument("--skip-n8n", action="store_true")
     parser.add_argument("--count-runs", type=int, default=50, help="runs whose statements are counted")
-    parser.add_argument("--earlier-runs", type=int, default=100_000)
+    parser.add_argument("--earlier-runs", type=int, default=1_000_000)
     args = parser.parse_args()
 
     modes = list(MODES) if args.modes in ("both", "fastest") else args.modes.split(",")
