@@ -26,6 +26,7 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from galaxyco.errors import ErrorCode
 from integrations.models import Integration, IntegrationStatus, IntegrationType
 from workflows.models import RunStatus, RunTrigger, StepRun, StepStatus, Workflow, WorkflowRun, WorkflowStep
 from workspaces.models import Membership, Plan, Role, Workspace
@@ -296,10 +297,9 @@ class _Seeder:
 
 
 def _run_error(status: str) -> dict[str, str]:
+    """A failed run's error (a canceled run has none)."""
     if status == RunStatus.FAILED:
-        return {"error_code": "provider_unavailable", "error_message": "Gmail did not answer (503)."}
-    if status == RunStatus.CANCELED:
-        return {"error_code": "canceled", "error_message": "Canceled."}
+        return {"error_code": ErrorCode.PROVIDER_UNAVAILABLE, "error_message": "Gmail did not answer (503)."}
     return {}
 
 
