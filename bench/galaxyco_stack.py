@@ -3,10 +3,12 @@ connected Gmail accounts and one one-step workflow per account; served by gunico
 Procfile's web command) and, when runs go through the queue, a Celery worker on a private Redis.
 
 Execution modes:
-- `inprocess`: the run executes inside the execute request (Celery eager in each gunicorn
-  worker, set by bench/gunicorn_inprocess.py), as the issue's baseline measured;
-- `worker`: the request enqueues on Redis and waits for a Celery worker (`--pool threads`)
-  to finish the run, as the app is deployed today.
+- `inprocess`: gunicorn alone, Celery eager in each of its workers (bench/gunicorn_inprocess.py):
+  whatever the app hands to a task runs inside the request too, no broker;
+- `worker`: gunicorn and a Celery worker (`--pool threads`) on a private Redis, as deployed: the
+  app decides what runs in the request (since the execute API runs a run with a wait in its
+  request, the worker only takes runs handed off, e.g. to wait for a send slot; before that,
+  every run went through it).
 """
 
 import contextlib

@@ -2,16 +2,18 @@
 with Django's test client (the run executes inside the request), on the bench's PostgreSQL
 database, first with few earlier runs in the workspace and then with many.
 
-Statements are every SQL statement Django sends (savepoints included; on PostgreSQL BEGIN and
-COMMIT are not statements Django sends). Commits are pg_stat_database's xact_commit for the
-database, read after this process's connection has closed (a backend reports its counters when
-it exits), so each autocommit SELECT counts as the transaction it is.
+Statements are the SQL statements Django sends, savepoints included, less transaction control
+(BEGIN, COMMIT, ROLLBACK), which the commits count. Commits are pg_stat_database's xact_commit
+for the database, read after this process's connection has closed (a backend reports its
+counters when it exits), so each autocommit statement counts as the transaction it is.
 """
 
 import time
 from dataclasses import dataclass
 
 from galaxyco_stack import Seeded, seed
+
+TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ def count(seeded: Seeded, *, runs: int, earlier_runs: int) -> Counted:
             raise SystemExit(
                 f"A counted run did not succeed: {response.status_code} {response.content[:300]!r}"
             )
-        statements.append(len(captured.captured_queries))
+        statements.append(
+            sum(1 for query in captured.captured_queries if query["sql"] not in TRANSACTION_CONTROL)
+        )
     # The last xact_commit reading's own connection is not to this database: nothing to subtract.
     return Counted(earlier_runs, runs, statements, (xact_commit() - before) / runs)
 
