@@ -15,8 +15,8 @@
    sink.py): gunicorn with two sync workers, each run executed inside its execute request,
    Gmail answered by the sink, wrk with --connections, one one-step workflow per shared mailbox
    (--mailboxes, so Gmail's per-mailbox pace is not what is measured). In the busiest seeded
-   workspace, and in a fresh workspace of an empty database (<name>_empty), alternating,
-   --rounds times; the figures are the medians. On a shared machine single rounds vary a lot.
+   workspace, and in a fresh workspace of an empty database (<name>_empty), alternating (each
+   first in every other round), --rounds times; the figures are the medians. On a shared machine single rounds vary a lot.
 The last line is the P5 summary.
 """
 
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--busiest-runs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=120, help="list requests per surface")
     parser.add_argument("--seconds", type=float, default=8, help="each execute measurement")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--mailboxes", type=int, default=400)
     args = parser.parse_args()
@@ -246,8 +246,11 @@ def run(args: argparse.Namespace, *, database_url: str, empty_url: str) -> None:
 
     databases = {"empty": (empty_url, empty), "seeded": (database_url, seeded)}
     rates: dict[str, list[float]] = {label: [] for label in databases}
-    for _ in range(args.rounds):
-        for label, (url, setup) in databases.items():
+    for round_number in range(args.rounds):
+        # Each database first in every other round: a machine getting busier or quieter meanwhile
+        # weighs on both alike.
+        order = list(databases.items())
+        for label, (url, setup) in order if round_number % 2 == 0 else reversed(order):
             rates[label].append(execute_rate(url, setup, connections=args.connections, seconds=args.seconds))
     seeded_rate, empty_rate = statistics.median(rates["seeded"]), statistics.median(rates["empty"])
     print(
