@@ -99,6 +99,9 @@ class WorkflowRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep last enqueued it again: a run still waiting behind a backlog is enqueued
+    # again at most once per sweep age, not on every tick.
+    resumed_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)
     # A re-run: the run it repeats. Its steps that had succeeded are carried over, not run again.

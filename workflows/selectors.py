@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from galaxyco.query import MAX_ID
@@ -92,6 +92,7 @@ def stalled_runs(*, older_than: timedelta) -> QuerySet[WorkflowRun]:
     return (
         WorkflowRun.objects.unscoped()
         .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING], created_at__lt=now - older_than)
+        .filter(Q(resumed_at__isnull=True) | Q(resumed_at__lt=now - older_than))
         .exclude(Exists(busy))
     )
 

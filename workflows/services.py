@@ -733,11 +733,12 @@ def send_step_again(*, workspace: Workspace, run_id: int, position: int) -> Work
 
 def resume_stalled_runs(*, older_than: timedelta) -> int:
     """Enqueue again every run (of every workspace: an operator's sweep) left queued or running
-    with no attempt waiting or under way. Safe at any time: a step that succeeded never runs
+    with no attempt waiting or under way, at most once per `older_than` each. Safe at any time: a step that succeeded never runs
     again and an attempt under way keeps its lease. Returns how many runs were enqueued."""
     from workflows.tasks import enqueue_run
 
     run_ids = list(stalled_runs(older_than=older_than).values_list("pk", flat=True))
+    WorkflowRun.objects.unscoped().filter(pk__in=run_ids).update(resumed_at=timezone.now())
     for run_id in run_ids:
         enqueue_run(run_id=run_id)
     if run_ids:

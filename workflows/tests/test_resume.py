@@ -67,3 +67,19 @@ def test_an_attempt_whose_executor_died_is_taken_over_after_its_lease(google, wo
     resume()
     step = StepRun.objects.unscoped().get(run=run)
     assert (step.status, step.attempts) == ("succeeded", 2)
+
+
+def test_a_run_still_waiting_in_the_queue_is_enqueued_again_once_per_interval(workspace, member, monkeypatch):
+    """A backlog longer than the sweep's age: each sweep must not add every waiting run again."""
+    from workflows.tasks import execute_run
+
+    enqueued: list[int] = []
+    monkeypatch.setattr(execute_run, "apply_async", lambda args, task_id: enqueued.append(args[0]))
+    run = lost_run(workspace, member, age=timedelta(minutes=10))
+    assert "Resumed 1 run(s)." in resume()
+    assert "Resumed 0 run(s)." in resume()
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
+        resumed_at=timezone.now() - timedelta(seconds=301)
+    )
+    assert "Resumed 1 run(s)." in resume()
+    assert enqueued == [run.pk, run.pk]
