@@ -282,6 +282,7 @@ class EmulatorApp(TrackedApp):
         return (endpoint.name,)
 
     def _call(self, endpoint: Endpoint, request: Request, values: Mapping[str, Any]) -> Response:
+        generation = self.ctx.state.generation
         names = self._fault_names(endpoint, request)
         if names:
             self.ctx.state.record(names)
@@ -296,6 +297,10 @@ class EmulatorApp(TrackedApp):
                     return api_error(503, "The emulator is shutting down.", "backendError")
                 if fault.status is not None:
                     return fault_response(endpoint.fault_style, fault)
+            if self.ctx.state.generation != generation:
+                # Reset since this call came in (it hung, and the next test began): it must not
+                # land in that test's state. Its client gave up long ago.
+                return api_error(503, "The emulator was reset during this call.", "backendError")
         return self._handle(endpoint, request, values)
 
     def _handle(self, endpoint: Endpoint, request: Request, values: Mapping[str, Any]) -> Response:

@@ -194,6 +194,8 @@ class EmulatorState:
     ) -> None:
         self.lock = threading.RLock()
         self.path = path
+        #: Counts resets: a call that waited out a hang across one must not land in the new state.
+        self.generation = 0
         #: PEM of the id_token signing key, kept with the state so tokens outlive a restart.
         self.signing_key_pem: str | None = None
         self._initial_settings = (
@@ -209,7 +211,9 @@ class EmulatorState:
 
     def reset(self) -> None:
         """Forget everything and restore the settings given at construction."""
-        self._clear()
+        with self.lock:
+            self.generation += 1
+            self._clear()
 
     def save(self) -> None:
         """Write the durable state to ``path`` atomically (nothing to do without a path)."""

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
@@ -455,6 +455,52 @@ def test_stop_does_not_wait_for_a_hanging_request() -> None:
 def _ignore_errors(url: str) -> None:
     with contextlib.suppress(requests.RequestException):
         requests.get(url, timeout=5)
+
+
+def _hung_across_a_reset(
+    emu: GoogleEmulator,
+    endpoint: str,
+    call: Callable[[], requests.Response],
+    *,
+    next_test: Callable[[], object] = lambda: None,
+) -> requests.Response:
+    """Make ``call`` hang, reset the emulator while it does (the next test begins, and
+    ``next_test`` steers the new state), and return the call's late answer."""
+    emu.state.add_fault(endpoint, hang_seconds=1)
+    answers: list[requests.Response] = []
+    worker = threading.Thread(target=lambda: answers.append(call()))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not emu.state.stats().get(endpoint) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    EmulatorClient(emu.url).reset()
+    next_test()
+    worker.join(timeout=10)
+    return answers[0]
+
+
+def test_a_send_that_hangs_across_a_reset_answers_503(emu: GoogleEmulator) -> None:
+    access = tokens(emu)["access_token"]
+    late = _hung_across_a_reset(emu, "gmail.send", lambda: send(emu, access))
+
+    assert late.status_code == 503 and late.json()["error"]["errors"][0]["reason"] == "backendError"
+    assert emu.state.messages() == []
+
+
+def test_a_consent_that_hangs_across_a_reset_does_not_land_in_the_new_state(emu: GoogleEmulator) -> None:
+    emu.state.set_consent(email="ann@example.com")
+    late = _hung_across_a_reset(
+        emu,
+        "authorize",
+        lambda: consent_page(emu),
+        next_test=lambda: emu.state.set_consent(email="bob@example.com"),
+    )
+
+    assert late.status_code == 503
+    assert emu.state.accounts() == [] and emu.state.codes == {}
+    # The next test's own consent is still armed for it.
+    assert consent_page(emu).status_code == 302
+    assert [account["email"] for account in emu.state.accounts()] == ["bob@example.com"]
 
 
 # ----------------------------------------------------------------- Calendar
