@@ -22,14 +22,13 @@ from sink import running_sink
 BREAKDOWN = [
     ("whole request (middleware, DRF, view)", "django/core/handlers/base.py", "get_response"),
     ("  API-key authentication", "workspaces/authentication.py", "authenticate"),
-    ("  start_run: create the run (and run it)", "workflows/services.py", "start_run"),
-    ("    engine.advance (the run itself)", "workflows/engine.py", "advance"),
+    ("  start_run: create the run and its steps", "workflows/services.py", "start_run"),
+    ("  run_here: the run, in the request", "workflows/tasks.py", "run_here"),
+    ("    engine.advance", "workflows/engine.py", "advance"),
     ("      prepare params (render + validate)", "workflows/actions/base.py", "prepare"),
     ("      build the MIME message", "workflows/actions/gmail_send_email.py", "build_message"),
     ("      Gmail call (request building + HTTP)", "integrations/google/clients.py", "_execute_once"),
-    ("      pacing slot", "integrations/health.py", "reserve_send_slot"),
-    ("  wait_for_run (read the run back)", "workflows/services.py", "wait_for_run"),
-    ("  serialize the response", "rest_framework/serializers.py", "data"),
+    ("  the response body", "workflows/serializers.py", "run_data"),
     ("SQL: compile", "django/db/models/sql/compiler.py", "as_sql"),
     ("SQL: execute (round trips)", "django/db/backends/utils.py", "_execute"),
 ]
