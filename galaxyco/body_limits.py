@@ -1,10 +1,11 @@
 """How large a request body each endpoint takes: the one place the limits are decided.
 
-Most endpoints take REQUEST_BODY_LIMIT (2.5 MB). The endpoints whose JSON carries Gmail
-attachments as base64 (25 MB of them, once encoded, and the rest of the body) take
-LARGE_REQUEST_BODY_LIMIT: the execute API and its preview, which take the run's input, and
-saving a workflow through the API, whose step params hold the files. A webhook trigger keeps its
-256 KB contract. A request whose Content-Length is past its endpoint's limit answers 413 in the
+Most endpoints take REQUEST_BODY_LIMIT (2.5 MB), saving a workflow through the API among them:
+a step's params are copied into every run's steps, so a file stored in a workflow is a small one
+(a logo, a short PDF). The endpoints whose JSON carries a run's input, where large Gmail
+attachments come as base64 (25 MB of them, once encoded, and the rest of the body), take
+LARGE_REQUEST_BODY_LIMIT: the execute API and its preview. A webhook trigger keeps its 256 KB
+contract. A request whose Content-Length is past its endpoint's limit answers 413 in the
 error shape before its body is read; Django's own DATA_UPLOAD_MAX_MEMORY_SIZE, the largest of
 these, stays the backstop wherever a body is read.
 """
@@ -23,8 +24,6 @@ WEBHOOK_BODY_LIMIT = 256 * 1024
 LIMITS: dict[str, int | str] = {
     "api_workflow_execute": "LARGE_REQUEST_BODY_LIMIT",
     "api_workflow_preview": "LARGE_REQUEST_BODY_LIMIT",
-    "api_workflow_list": "LARGE_REQUEST_BODY_LIMIT",
-    "api_workflow_detail": "LARGE_REQUEST_BODY_LIMIT",
     "webhook_receive": WEBHOOK_BODY_LIMIT,
 }
 

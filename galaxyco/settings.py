@@ -182,9 +182,9 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Request bodies (galaxyco/body_limits.py decides per endpoint): past its limit a request answers
-# 413 before its body is read. The execute API, its preview and saving a workflow through the API
-# carry Gmail attachments as base64 (25 MB of them and the rest of the body); every other endpoint
-# takes the small limit. Django's own check, wherever a body is read, is the backstop at the larger.
+# 413 before its body is read. The execute API and its preview, whose run input carries Gmail
+# attachments as base64 (25 MB of them and the rest of the body), take the large limit; every other
+# endpoint, saving a workflow included, takes the small one. Django's own check, wherever a body is read, is the backstop at the larger.
 # The general limit keeps the environment variable deployments already set.
 REQUEST_BODY_LIMIT = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 LARGE_REQUEST_BODY_LIMIT = env.int("LARGE_REQUEST_BODY_LIMIT", default=26 * 1024 * 1024)

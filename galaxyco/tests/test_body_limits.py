@@ -1,6 +1,7 @@
-"""Request body limits per endpoint (galaxyco/body_limits.py): the execute API and saving a workflow
-through the API take attachments (26 MB), a webhook trigger 256 KB, everything else 2.5 MB; past
-its limit a request answers 413 in the error shape before its body is read."""
+"""Request body limits per endpoint (galaxyco/body_limits.py): the execute API and its preview take
+attachments in the run's input (26 MB), a webhook trigger 256 KB, everything else 2.5 MB, saving a
+workflow through the API included (its step params are copied into every run); past its limit a
+request answers 413 in the error shape before its body is read."""
 
 import base64
 import hashlib
@@ -71,13 +72,34 @@ def test_a_10_mb_attachment_goes_through_the_execute_api_byte_identical(
     assert hashlib.sha256(received).hexdigest() == hashlib.sha256(content).hexdigest()
 
 
-def test_a_workflow_with_a_10_mb_attachment_is_saved_through_the_api(workspace, key_client):
+def with_stored_file(size: int) -> dict[str, object]:
+    """SEND_INPUT_FILE with a file of ``size`` bytes written into the step instead of the input."""
     definition = json.loads(json.dumps(SEND_INPUT_FILE))
     definition["steps"][0]["params"]["attachments"][0]["content_base64"] = base64.b64encode(
-        os.urandom(10 * MB)
+        os.urandom(size)
     ).decode()
-    response = post_json(key_client, workflows_url(workspace), definition)
+    return definition
+
+
+def test_a_workflow_with_a_small_stored_attachment_is_saved_through_the_api(workspace, key_client):
+    response = post_json(key_client, workflows_url(workspace), with_stored_file(MB))
     assert response.status_code == 201, response.content[:300]
+
+
+def test_a_workflow_storing_a_large_attachment_answers_413_on_create_and_update(workspace, key_client):
+    definition = with_stored_file(3 * MB)
+
+    created = post_json(key_client, workflows_url(workspace), definition)
+    assert_too_large(created, says="2.5 MB")
+    assert not Workflow.objects.unscoped().exists()
+
+    workflow_id = create_workflow(key_client, workspace, SEND_INPUT_FILE)
+    detail = f"{workflows_url(workspace)}{workflow_id}/"
+    for method in (key_client.put, key_client.patch):
+        response = method(detail, data=json.dumps(definition), content_type="application/json")
+        assert_too_large(response, says="2.5 MB")
+    [step] = Workflow.objects.unscoped().get().steps.all()
+    assert step.params["attachments"][0]["content_base64"] == "{{ input.file }}"
 
 
 def test_27_mb_to_the_execute_api_answers_413_before_any_run(workspace, key_client):
@@ -88,14 +110,6 @@ def test_27_mb_to_the_execute_api_answers_413_before_any_run(workspace, key_clie
 
     assert_too_large(response, says="26 MB")
     assert not WorkflowRun.objects.unscoped().exists()
-
-
-def test_27_mb_to_save_a_workflow_answers_413(workspace, key_client):
-    response = post_json(
-        key_client, workflows_url(workspace), {**SEND_INPUT_FILE, "description": "x" * (27 * MB)}
-    )
-    assert_too_large(response, says="26 MB")
-    assert not Workflow.objects.unscoped().exists()
 
 
 def test_other_endpoints_keep_the_small_limit(workspace, key_client, session_client, member):

@@ -351,7 +351,9 @@ class GmailSendEmail(Action):
                 'Each is {"filename", "content_type", "content_base64"} (the base64 may be a placeholder '
                 'such as {{ input.file }}), or {"from_trigger": true, "filename": "invoice.pdf"}: that '
                 "attachment of the email that started the run (a new Gmail email trigger; read from "
-                "Gmail when the step sends, through the trigger's account). 25 MB in total, base64-encoded."
+                "Gmail when the step sends, through the trigger's account). 25 MB in total, base64-encoded. "
+                "A file written here is copied into every run: keep it small (a saved workflow takes "
+                "2.5 MB by default); pass large files in the run's input as {{ input.file }}."
             ),
         ),
         "reply_to_message_id": FieldText(
