@@ -10,6 +10,7 @@ disconnected account.
 
 import time
 from datetime import datetime, timedelta
+from typing import Literal
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -102,19 +103,8 @@ def reserve_send_slot(*, integration_id: int, interval: float) -> float:
     One atomic UPDATE ... RETURNING in the database, so every worker process shares one pace
     per account and concurrent bookings each get their own slot.
     """
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    table = Integration._meta.db_table
-    now = time.time()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET paced_until = {greatest}(COALESCE(paced_until, %s), %s) + %s "  # noqa: S608
-            "WHERE id = %s RETURNING paced_until",
-            [now, now, interval, integration_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return 0.0
-    return max(0.0, float(row[0]) - interval - now)
+    wait = _book_next(integration_id=integration_id, column="paced_until", interval=interval)
+    return 0.0 if wait is None else wait
 
 
 def reserve_send_moment(
@@ -129,15 +119,38 @@ def reserve_send_moment(
     late with it: a burst above the rate. Moments are counted from the sends themselves, one
     ``interval`` apart, in one atomic UPDATE ... RETURNING shared by every process.
     """
+    return _book_next(
+        integration_id=integration_id,
+        column="sent_until",
+        interval=interval,
+        earliest=earliest,
+        within=within,
+    )
+
+
+def _book_next(
+    *,
+    integration_id: int,
+    column: Literal["paced_until", "sent_until"],
+    interval: float,
+    earliest: float | None = None,
+    within: float | None = None,
+) -> float | None:
+    """Move the account's ``column`` (the Unix time its booked uses run until) one ``interval``
+    past the latest of itself, ``earliest`` and now, in one atomic UPDATE ... RETURNING shared by
+    every process; returns the seconds to wait for the use just booked. None when there is no
+    such account or, with ``within``, the column is more than ``within`` seconds away (nothing
+    is booked)."""
     greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
     table = Integration._meta.db_table
     now = time.time()
+    sql = f"UPDATE {table} SET {column} = {greatest}(COALESCE({column}, %s), %s) + %s WHERE id = %s"  # noqa: S608
+    params = [now, now if earliest is None else max(earliest, now), interval, integration_id]
+    if within is not None:
+        sql += f" AND COALESCE({column}, %s) <= %s"
+        params += [now, now + within]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET sent_until = {greatest}(COALESCE(sent_until, %s), %s, %s) + %s "  # noqa: S608
-            "WHERE id = %s AND COALESCE(sent_until, %s) <= %s RETURNING sent_until",
-            [now, earliest, now, interval, integration_id, now, now + within],
-        )
+        cursor.execute(f"{sql} RETURNING {column}", params)
         row = cursor.fetchone()
     if row is None:
         return None
