@@ -1,57 +1,12 @@
-import copy
-import threading
-import time
-from collections import OrderedDict
-
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from galaxyco import context
 from galaxyco.throttling import FailedAuthenticationThrottle
+from workspaces.key_cache import recent_keys
 from workspaces.models import ApiKey
 from workspaces.services import authenticate_api_key, hash_api_key
-
-# A key found in the database is trusted for this long by this process without looking again:
-# a revoked or deleted key stops working everywhere within it.
-API_KEY_CACHE_SECONDS = 5.0
-# Keys remembered per process (the least recently used go first).
-API_KEY_CACHE_SIZE = 1024
-
-
-class _RecentKeys:
-    """Active keys this process looked up lately, by the key's hash, with their workspace. Only
-    keys that were found: a refused one is looked up (and counted) every time."""
-
-    def __init__(self) -> None:
-        self._keys: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.clock = time.monotonic
-
-    def get(self, key_hash: str) -> ApiKey | None:
-        with self._lock:
-            found = self._keys.get(key_hash)
-            if found is None:
-                return None
-            if found[0] <= self.clock():
-                del self._keys[key_hash]
-                return None
-            self._keys.move_to_end(key_hash)
-            api_key = found[1]
-        # A copy per request (the key and its workspace), so no request shares an instance.
-        request_copy = copy.copy(api_key)
-        request_copy.workspace = copy.copy(api_key.workspace)
-        return request_copy
-
-    def add(self, key_hash: str, api_key: ApiKey) -> None:
-        with self._lock:
-            self._keys[key_hash] = (self.clock() + API_KEY_CACHE_SECONDS, copy.copy(api_key))
-            self._keys.move_to_end(key_hash)
-            while len(self._keys) > API_KEY_CACHE_SIZE:
-                self._keys.popitem(last=False)
-
-
-recent_keys = _RecentKeys()
 
 
 class ApiKeyUser:

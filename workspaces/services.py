@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from galaxyco.errors import Conflict, Forbidden, InvalidInput, NotFound
+from workspaces.key_cache import recent_keys
 from workspaces.models import API_KEY_ROLES, TRIAL_DAYS, ApiKey, Membership, Plan, Role, Workspace
 from workspaces.permissions import Action, may
 
@@ -139,12 +140,15 @@ def create_api_key(
 
 
 def revoke_api_key(*, workspace: Workspace, api_key_id: int) -> ApiKey:
+    """Revoke a key: this process refuses it from its next request, every other one within
+    API_KEY_CACHE_SECONDS (workspaces.key_cache)."""
     api_key = ApiKey.objects.for_workspace(workspace).filter(pk=api_key_id).first()
     if api_key is None:
         raise NotFound()
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+    recent_keys.forget(api_key.key_hash)
     return api_key
 
 

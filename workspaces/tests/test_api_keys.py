@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from workspaces.authentication import API_KEY_CACHE_SECONDS, recent_keys
+from workspaces.key_cache import API_KEY_CACHE_SECONDS, recent_keys
 from workspaces.models import ApiKey
 from workspaces.services import hash_api_key, revoke_api_key
 
@@ -51,16 +51,33 @@ def test_a_revoked_key_answers_401(workspace, api_key):
 
 
 @pytest.mark.django_db
-def test_a_key_revoked_after_use_is_refused_within_seconds(workspace, api_key, monkeypatch):
+def test_a_key_revoked_after_use_is_refused_at_once_by_the_revoking_process(workspace, api_key):
+    client = bearer(api_key)
+    assert client.get(detail_url(workspace)).status_code == 200  # now remembered by this process
+    revoke_api_key(
+        workspace=workspace, api_key_id=ApiKey.objects.unscoped().get(key_hash=hash_api_key(api_key)).pk
+    )
+    assert client.get(detail_url(workspace)).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_deleted_workspaces_key_is_refused_at_once_by_the_deleting_process(workspace, api_key):
+    client = bearer(api_key)
+    url = detail_url(workspace)
+    assert client.get(url).status_code == 200
+    workspace.delete()
+    assert client.get(url).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_key_revoked_by_another_process_is_refused_within_seconds(workspace, api_key, monkeypatch):
     """A key found in the database is remembered by the process for API_KEY_CACHE_SECONDS: a
-    revocation takes effect within them, in every process."""
+    revocation in another process, which cannot reach this one's memory, takes effect within them."""
     now = 1000.0
     monkeypatch.setattr(recent_keys, "clock", lambda: now)
     client = bearer(api_key)
     assert client.get(detail_url(workspace)).status_code == 200
-    revoke_api_key(
-        workspace=workspace, api_key_id=ApiKey.objects.unscoped().get(key_hash=hash_api_key(api_key)).pk
-    )
+    ApiKey.objects.unscoped().filter(key_hash=hash_api_key(api_key)).update(revoked_at=timezone.now())
 
     now += API_KEY_CACHE_SECONDS - 0.1
     assert client.get(detail_url(workspace)).status_code == 200  # remembered, not read again
