@@ -3,8 +3,12 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, QuerySet
 
 from hooks.keys import token_hash
-from hooks.models import NotificationEndpoint, Trigger, TriggerType, WebhookDelivery
+from hooks.models import NotificationEndpoint, Trigger, TriggerFiring, TriggerType, WebhookDelivery
+from workflows.models import RunTrigger, WorkflowRun
 from workspaces.models import Workspace
+
+# A re-run of a re-run of ...: how far back the run a trigger started is looked for.
+MAX_RERUN_DEPTH = 100
 
 
 def trigger_list(*, workspace: Workspace, workflow_id: int) -> QuerySet[Trigger]:
@@ -24,6 +28,36 @@ def webhook_trigger_for_token(*, token: str) -> Trigger | None:
         Trigger.objects.unscoped()
         .filter(token_hash=token_hash(token), type=TriggerType.WEBHOOK, enabled=True)
         .select_related("workflow", "workspace")
+        .first()
+    )
+
+
+def run_started_by_email(*, workspace_id: int, run_id: int) -> WorkflowRun | None:
+    """The run a new Gmail email trigger started that this run is or repeats (re-runs followed
+    back to it); None when no email started it."""
+    # A step loads its run by id and works inside the run's workspace.
+    runs = WorkflowRun.objects.unscoped().filter(workspace_id=workspace_id)
+    run = runs.filter(pk=run_id).first()
+    for _ in range(MAX_RERUN_DEPTH):
+        if run is None or run.retry_of_id is None:
+            break
+        run = runs.filter(pk=run.retry_of_id).first()
+    return run if run is not None and run.trigger == RunTrigger.GMAIL else None
+
+
+def gmail_trigger_firing(*, workspace_id: int, run: WorkflowRun) -> TriggerFiring | None:
+    """The firing (the email) of the workspace's new Gmail email trigger that started this run,
+    with the trigger and its account; None when that trigger was deleted."""
+    if run.source_trigger_id is None:
+        return None
+    return (
+        TriggerFiring.objects.filter(
+            trigger_id=run.source_trigger_id,
+            trigger__workspace_id=workspace_id,
+            trigger__type=TriggerType.GMAIL_NEW_EMAIL,
+            run=run,
+        )
+        .select_related("trigger__integration")
         .first()
     )
 

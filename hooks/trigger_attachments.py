@@ -12,29 +12,13 @@ import base64
 from typing import Any
 
 from galaxyco.errors import ErrorCode, PermanentError
-from hooks.models import Trigger, TriggerFiring, TriggerType
+from hooks.selectors import gmail_trigger_firing, run_started_by_email
 from integrations.google import clients
 from integrations.models import Integration
-from workflows.models import RunTrigger, WorkflowRun
-
-# A re-run of a re-run of ...: how far back the run a trigger started is looked for.
-MAX_RERUN_DEPTH = 100
 
 
 def _refused(message: str) -> PermanentError:
     return PermanentError(message, code=ErrorCode.INVALID_PARAMS)
-
-
-def _started_by(*, workspace_id: int, run_id: int) -> WorkflowRun | None:
-    """The run a trigger started, following re-runs back to it; None when no email started it."""
-    # A step loads its run by id and works inside the run's workspace.
-    runs = WorkflowRun.objects.unscoped().filter(workspace_id=workspace_id)
-    run = runs.filter(pk=run_id).first()
-    for _ in range(MAX_RERUN_DEPTH):
-        if run is None or run.retry_of_id is None:
-            break
-        run = runs.filter(pk=run.retry_of_id).first()
-    return run if run is not None and run.trigger == RunTrigger.GMAIL else None
 
 
 def attachments_of_triggering_email(
@@ -43,24 +27,19 @@ def attachments_of_triggering_email(
     """By file name: `{"filename", "content_type", "content_base64"}` of each named attachment of
     the email that started the run. Raises PermanentError saying what is missing."""
     quoted = ", ".join(f"“{name}”" for name in filenames)
-    run = _started_by(workspace_id=workspace_id, run_id=run_id)
+    run = run_started_by_email(workspace_id=workspace_id, run_id=run_id)
     if run is None:
         raise _refused(
             f"The attachment {quoted} is to come from the email that started the run, but this run "
             "was not started by a new Gmail email trigger. Attach the file's content instead."
         )
-    trigger = (
-        Trigger.objects.unscoped().filter(pk=run.source_trigger_id, workspace_id=workspace_id).first()
-        if run.source_trigger_id is not None
-        else None
-    )
-    firing = TriggerFiring.objects.filter(trigger=trigger, run=run).first() if trigger else None
-    if trigger is None or trigger.type != TriggerType.GMAIL_NEW_EMAIL or firing is None:
+    firing = gmail_trigger_firing(workspace_id=workspace_id, run=run)
+    if firing is None:
         raise _refused(
             f"The trigger that started this run was deleted, so the attachment {quoted} of its email "
             "cannot be read."
         )
-    integration = trigger.integration
+    integration = firing.trigger.integration
     if integration is None or not clients.can_read_sent_mail(integration):
         raise _refused(
             f"Reading the attachment {quoted} of the email that started this run needs read access to "
