@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from devtools.postgres_server import PostgresServer, PostgresServerMissing, private_postgres_server
 from integrations.tests.google_grants import connect
-from workflows.models import WorkflowRun
+from workflows.models import RunStatus, WorkflowRun
 from workflows.services import StepSpec, create_workflow, start_run
 from workflows.tests.fault_counts import counts_line
 from workflows.tests.test_celery_worker import ROOT, running_worker, wait_for
@@ -101,6 +101,26 @@ def restartable_database(django_db_blocker) -> Iterator[PostgresServer]:
         finally:
             connections["default"].close()
             connections["default"] = previous
+
+
+@pytest.fixture
+def burst_through_a_database_restart(
+    google, restartable_database: PostgresServer, broker: str, tasks_go_to_the_broker, tmp_path: Path
+) -> Callable[..., None]:
+    """Call with `runs=`: that many runs through a restart (`burst_through_a_restart`), whose
+    counts are printed last; every email goes out once and every run succeeds. A module using it
+    imports it with `restartable_database`, `broker` and `tasks_go_to_the_broker`."""
+
+    def burst(*, runs: int) -> None:
+        outcome = burst_through_a_restart(
+            google=google, server=restartable_database, broker=broker, runs=runs, folder=tmp_path
+        )
+        print("\n" + outcome.report())  # noqa: T201  (the counts, asked for last)
+        counts = (outcome.sent, outcome.duplicates, outcome.unknown, outcome.lost)
+        assert counts == (runs, 0, 0, 0), f"sent, duplicates, unknown, lost: {counts}"
+        assert outcome.statuses == {RunStatus.SUCCEEDED: runs}, outcome.statuses
+
+    return burst
 
 
 @contextlib.contextmanager
