@@ -10,14 +10,14 @@
   step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits;
   the send itself goes out at the account's next moment to send, at least one pace interval after
   the previous one, so steps that came back late for their slots never go out in a burst;
-- an at-most-once call (a Gmail send) is made at most once without a person's word: the attempt
-  records, committed, that the call is under way (`provider_call_started_at`) before the request
-  goes out (in the statement that claims the attempt, or just before the request when it first
-  waited for its send slot), and clears it when the answer is recorded. A call that failed
-  before that point, or was answered 429/5xx, is retried as above. An executor that dies
-  between the claim and the request (a few milliseconds of building the message, or a token
-  refresh) leaves the mark too: its step is looked up or asked about, never sent blindly. One
-  whose outcome is unknown (a read timeout after sending, or an executor that died with the mark
+- an at-most-once call (a Gmail send) is made at most once without a person's word: just before
+  the request goes out, the attempt records, committed, that the call is under way
+  (`provider_call_started_at`), in one conditional UPDATE that also checks the attempt is still
+  this executor's (and renews its lease); an executor whose lease ran out and whose step another
+  executor took over finds it matches nothing and sends nothing. The mark is cleared when the
+  answer is recorded. A call that failed before that point (reading attachments or the message
+  replied to, a token refresh, an executor that died there), or was answered 429/5xx, was not
+  sent and is retried as above. One whose outcome is unknown (a read timeout after sending, or an executor that died with the mark
   set) is settled by looking the message up where the account can read its Sent mail (found:
   succeeded; not found: sent again, with the same Message-ID); otherwise the step ends
   `outcome_unknown` and the run fails with that code, until a person checks the Sent folder and
@@ -63,8 +63,6 @@ MESSAGE_ID_DOMAIN = "galaxyco.app"
 # A send slot at most this far away is waited for inside the attempt; a later one is waited
 # for outside it (the step is rescheduled for its slot, unclaimed).
 PACING_INLINE_SECONDS = 2.0
-# A send due sooner than this is marked under way by the claim itself (no write of its own).
-MARK_WITH_THE_CLAIM_WITHIN = 0.005
 # A provider asking for a longer pause than this gets the run failed rather than parked for hours.
 MAX_RETRY_AFTER_SECONDS = 300.0
 # The database dropped or refused the connection: retried by the task, never a step's failure.
@@ -194,14 +192,13 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
     return integration
 
 
-def _claim(step_run: StepRun, *, mark: bool = False) -> bool:
+def _claim(step_run: StepRun) -> bool:
     """Take the next attempt of this step, unless another executor already did.
 
     A redelivered task or a resumed run may reach the same step at the same time; the one
     conditional UPDATE that wins runs the attempt (the send slot it saw, if any, must still be
     the step's: see `_start_attempt`). The attempt's lease lets a later executor take over a
-    step whose executor died mid-attempt. `mark`: the same statement records that an
-    at-most-once call is under way (`provider_call_started_at`).
+    step whose executor died mid-attempt.
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=attempt_lease_seconds())
@@ -215,8 +212,6 @@ def _claim(step_run: StepRun, *, mark: bool = False) -> bool:
         "next_attempt_at": lease_until,
         "send_slot_at": None,  # this attempt uses the slot; a retry books its own
     }
-    if mark:
-        changes["provider_call_started_at"] = now
     claimed = (
         StepRun.objects.unscoped()
         .filter(claimable, pk=step_run.pk, attempts=step_run.attempts, send_slot_at=step_run.send_slot_at)
@@ -239,7 +234,7 @@ class _NotTaken(Exception):
 
 
 def _start_attempt(
-    *, step_run: StepRun, action: Action, integration: Integration | None, mark: bool
+    *, step_run: StepRun, action: Action, integration: Integration | None, held: bool = False
 ) -> float | StepOutcome:
     """Book the mailbox's send slot and its moment to send (a paced action) and claim the
     attempt, in one transaction: seconds to wait before sending (at most PACING_INLINE_SECONDS),
@@ -252,8 +247,9 @@ def _start_attempt(
     earlier than its slot (`health.reserve_send_moment`), so steps that came back late for their
     slots never go out in a burst. Of two executors of one step, the one whose claim loses rolls
     back what it booked (lock order: integration, then step run; no HTTP call is made under
-    them). `mark`: the claim also records that the at-most-once call is under way, unless the
-    call must first wait.
+    them). `held`: this executor already holds the attempt (it has just looked up an earlier
+    send and found it was not done): nothing is claimed, and a slot or moment too far away to
+    wait for gives the attempt up (the step waits for it, `retrying`, like any other).
     """
     wait = 0.0
     try:
@@ -273,6 +269,7 @@ def _start_attempt(
                             booked=slot,
                             wait=slot_wait,
                             for_what="its send slot",
+                            release=held,
                         )
                 moment_wait = reserve_send_moment(
                     integration_id=integration.pk,
@@ -290,11 +287,12 @@ def _start_attempt(
                         booked=slot if booked else None,
                         wait=wait,
                         for_what="its moment to send",
+                        release=held,
                     )
                 wait = moment_wait
-            # A send that must wait first is marked after the wait, just before it goes out
-            # (`_marker`), so the mark never covers time when nothing could have been sent.
-            if not _claim(step_run, mark=mark and wait < MARK_WITH_THE_CLAIM_WITHIN):
+            # The send is marked just before it goes out (`_marker`), never here: the mark must
+            # not cover the reads and waits before the request, when nothing could have been sent.
+            if not held and not _claim(step_run):
                 raise _NotTaken()
     except _NotTaken:
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
@@ -302,11 +300,20 @@ def _start_attempt(
 
 
 def _wait_unclaimed(
-    *, step_run: StepRun, until: datetime, booked: datetime | None, wait: float, for_what: str
+    *,
+    step_run: StepRun,
+    until: datetime,
+    booked: datetime | None,
+    wait: float,
+    for_what: str,
+    release: bool = False,
 ) -> StepOutcome:
     """Come back at `until` without holding a lease while waiting; `booked`: the send slot this
-    attempt just booked, kept on the step for its return."""
+    attempt just booked, kept on the step for its return; `release`: give up the attempt this
+    executor holds (the step is `retrying` until then)."""
     changes: dict[str, Any] = {"next_attempt_at": until}
+    if release:
+        changes["status"] = StepStatus.RETRYING
     if booked is not None:
         changes["send_slot_at"] = booked
     kept = (
@@ -356,14 +363,12 @@ def _attempt(
         return _fail_step(step_run=step_run, error=error)
     settling = action.at_most_once and step_run.provider_call_started_at is not None
     if settling:
-        # Find out first (no slot needed for a lookup); a send that follows marks itself.
+        # Find out first (no slot needed for a lookup); a send that follows books its slot then.
         if not _claim(step_run):
             return StepOutcome(retry_in=1.0)
         slot_wait = 0.0
     else:
-        started = _start_attempt(
-            step_run=step_run, action=action, integration=integration, mark=action.at_most_once
-        )
+        started = _start_attempt(step_run=step_run, action=action, integration=integration)
         if isinstance(started, StepOutcome):
             return started
         slot_wait = started
@@ -393,18 +398,21 @@ def _attempt(
             if settled is not None:
                 return settled
             settling = False
-            if integration is not None and action.pace_interval:
-                slot_wait = reserve_send_slot(integration_id=integration.pk, interval=action.pace_interval)
-                moment_wait = reserve_send_moment(
-                    integration_id=integration.pk,
-                    interval=action.pace_interval,
-                    earliest=time.time() + slot_wait,
-                    within=PACING_INLINE_SECONDS,
-                )
-                slot_wait = slot_wait if moment_wait is None else moment_wait
+            # Not done: sent now, as a fresh attempt sends (a slot too far away is waited for
+            # outside this attempt).
+            started = _start_attempt(step_run=step_run, action=action, integration=integration, held=True)
+            if isinstance(started, StepOutcome):
+                return started
+            slot_wait = started
         if slot_wait > 0:
             _sleep(slot_wait)
         output = action.run(params=params, integration=integration, step=step)
+    except _Overtaken:
+        logger.warning(
+            "Step taken over by another executor before its send; nothing sent",
+            extra={"event": "step_overtaken", "attempt": step_run.attempts},
+        )
+        return StepOutcome(retry_in=1.0)  # the step is the other executor's now
     except SendOutcomeUnknown as error:
         return _outcome_unknown(action=action, integration=integration, step_run=step_run, error=error)
     except RetryableError as error:
@@ -453,15 +461,26 @@ def idempotency_key(*, run: WorkflowRun, step_run: StepRun) -> str:
     return base64.b32hexencode(hashlib.sha256(seed).digest()[:20]).decode().lower()
 
 
+class _Overtaken(Exception):
+    """This attempt's lease ran out and another executor took the step over: nothing is sent."""
+
+
 def _marker(step_run: StepRun) -> Callable[[], None]:
     def mark_call_under_way() -> None:
-        if step_run.provider_call_started_at is not None:
-            return  # marked by the claim (or by this attempt's earlier call)
-        # Its own committed write (autocommit outside a transaction): a worker that dies after
-        # this leaves the mark for the next executor to find.
+        """Just before the request: one conditional UPDATE, its own commit (autocommit outside a
+        transaction), so a worker that dies after it leaves the mark for the next executor. It
+        matches only while the attempt is still this executor's, and renews the lease for the
+        call; it also runs before a call repeated after a token refresh."""
         now = timezone.now()
-        StepRun.objects.unscoped().filter(pk=step_run.pk).update(provider_call_started_at=now)
-        step_run.provider_call_started_at = now
+        lease_until = now + timedelta(seconds=attempt_lease_seconds())
+        marked = (
+            StepRun.objects.unscoped()
+            .filter(pk=step_run.pk, attempts=step_run.attempts, status=StepStatus.RUNNING)
+            .update(provider_call_started_at=now, next_attempt_at=lease_until)
+        )
+        if not marked:
+            raise _Overtaken()
+        step_run.provider_call_started_at, step_run.next_attempt_at = now, lease_until
 
     return mark_call_under_way
 
@@ -486,7 +505,13 @@ def _settle(
         _record_success(step_run=step_run, output=found, run=run if last else None)
         return StepOutcome(succeeded=True)
     logger.info("Settled an unknown outcome: it was not done", extra={"event": "step_settled_not_done"})
-    StepRun.objects.unscoped().filter(pk=step_run.pk).update(provider_call_started_at=None)
+    # Only while the step is still this attempt's: another executor's mark is never cleared.
+    if (
+        not StepRun.objects.unscoped()
+        .filter(pk=step_run.pk, attempts=step_run.attempts, status=StepStatus.RUNNING)
+        .update(provider_call_started_at=None)
+    ):
+        raise _Overtaken()
     step_run.provider_call_started_at = None
     return None
 

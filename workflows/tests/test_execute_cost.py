@@ -25,10 +25,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Read the steps (with their accounts, tokens, and whether the workspace has notification
 # endpoints); create the run and its step; book the send slot and the moment to send, and claim
-# the attempt (marking the send under way); record the step and the run as succeeded.
-STATEMENTS = 8
-# The run created; the attempt claimed; the run finished.
-COMMITS = 3
+# the attempt; mark the send under way just before its request (while the attempt is still this
+# executor's); record the step and the run as succeeded.
+STATEMENTS = 9
+# The run created; the attempt claimed; the send marked under way; the run finished.
+COMMITS = 4
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
