@@ -12,6 +12,8 @@ threads). Three figures:
 - throughput: wrk with --connections connections (closed loop) against the threaded server;
 - latency at a fixed rate: --rate requests a second for --seconds, open loop (each request
   leaves when it is due whatever the server does; its latency counts from then), p50 and p99.
+CPU per run (the server's processes, and PostgreSQL less its idle rate) is printed for each wrk
+window, as peer.py does.
 
 Every thread holds a PostgreSQL connection while its request waits on Gmail, so workers x
 threads (plus the Celery worker's threads) must stay well under the server's max_connections,
@@ -25,7 +27,8 @@ import contextlib
 import galaxyco_stack
 from galaxyco_stack import MODES, Seeded, ServerOptions, free_port
 from loadgen import LoadResult, fixed_rate, wrk
-from procstat import loadavg
+from measure import measured_window
+from procstat import idle_postgres_rate, loadavg
 from sink import running_sink
 
 P3_RUNS_PER_SECOND = 200
@@ -46,10 +49,19 @@ def measure(
     paths, headers = seeded.execute_paths(), {"Authorization": f"Bearer {seeded.api_key}"}
     with galaxyco_stack.running_app(mode=mode, port=free_port(), options=options, broker_url=broker_url) as (
         base_url,
-        _,
+        pids,
     ):
         wrk(base_url, paths=paths, headers=headers, connections=connections, seconds=2)
-        throughput = wrk(base_url, paths=paths, headers=headers, connections=connections, seconds=seconds)
+        measured = measured_window(
+            f"{mode} {options.workers}x{options.worker_class}x{options.threads}, wrk {connections}",
+            pids=pids,
+            idle_postgres=idle_postgres_rate(),
+            run_load=lambda: wrk(
+                base_url, paths=paths, headers=headers, connections=connections, seconds=seconds
+            ),
+        )
+        print(measured.describe(), flush=True)
+        throughput = measured.load
         if rate is None:
             return throughput, None
         latency = fixed_rate(base_url, paths=paths, headers=headers, rate=rate, seconds=seconds)
@@ -102,7 +114,6 @@ def main() -> None:
                 seconds=min(args.seconds, 10),
                 rate=None,
             )
-            print(f"baseline, gunicorn sync x 2, in process, wrk 16: {baseline.describe()}", flush=True)
         measured: dict[str, tuple[LoadResult, LoadResult]] = {}
         for mode in modes:
             throughput, latency = measure(
@@ -116,7 +127,6 @@ def main() -> None:
             )
             assert latency is not None
             measured[mode] = (throughput, latency)
-            print(f"{mode}, wrk {args.connections}: {throughput.describe()}", flush=True)
             print(f"{mode}, open loop at {args.rate:g} runs/s: {latency.describe()}", flush=True)
     mode = max(measured, key=lambda name: measured[name][0].per_second)
     throughput, latency = measured[mode]
