@@ -32,6 +32,19 @@ def send_step(**params) -> dict:
     }
 
 
+def forward_invoice(key_client, workspace) -> int:
+    """A workflow that sends the triggering email's invoice.pdf on to boss@example.com."""
+    return create_workflow(
+        key_client,
+        workspace,
+        send_step(
+            to=["boss@example.com"],
+            text="Forwarded.",
+            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
+        ),
+    )
+
+
 @pytest.fixture
 def mailbox(google, workspace, member):
     return grant_read_access(
@@ -142,15 +155,7 @@ def test_a_reply_carries_the_triggering_emails_attachment_byte_identical(
 def test_an_attachment_the_triggering_email_does_not_have_fails_the_step_naming_it(
     google, mailbox, workspace, key_client
 ):
-    workflow_id = create_workflow(
-        key_client,
-        workspace,
-        send_step(
-            to=["boss@example.com"],
-            text="Forwarded.",
-            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
-        ),
-    )
+    workflow_id = forward_invoice(key_client, workspace)
     trigger = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
     gmail_trigger.poll(trigger_id=trigger["id"])
     deliver(
@@ -175,15 +180,7 @@ def test_an_attachment_from_the_trigger_in_a_run_no_email_started_fails_the_step
 ):
     from workflows.tests.helpers import execute
 
-    workflow_id = create_workflow(
-        key_client,
-        workspace,
-        send_step(
-            to=["boss@example.com"],
-            text="Forwarded.",
-            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
-        ),
-    )
+    workflow_id = forward_invoice(key_client, workspace)
     message = deliver(google.state, mailbox=MAILBOX, sender="bob@shop.test", subject="Invoice")
 
     # An API caller naming a message id does not make the run one an email started.
@@ -200,15 +197,7 @@ def test_a_re_run_of_a_run_an_email_started_reads_the_same_emails_attachment(
 ):
     from devtools.google_emulator import EmulatorClient
 
-    workflow_id = create_workflow(
-        key_client,
-        workspace,
-        send_step(
-            to=["boss@example.com"],
-            text="Forwarded.",
-            attachments=[{"from_trigger": True, "filename": "invoice.pdf"}],
-        ),
-    )
+    workflow_id = forward_invoice(key_client, workspace)
     trigger = add_gmail_trigger(key_client, workspace, workflow_id, mailbox, query="")
     gmail_trigger.poll(trigger_id=trigger["id"])
     pdf = b"%PDF-1.4 " + os.urandom(1024)
