@@ -128,14 +128,23 @@ def build_event(ctx: Context, body: Any, organizer: str) -> dict[str, Any]:
     return event
 
 
-def insert(ctx: Context, req: Request, calendar_id: str) -> Response:
-    """POST /calendar/v3/calendars/<calendarId>/events."""
-    auth = require_token(ctx, req, INSERT_SCOPES)
+def _calendar_owner(ctx: Context, req: Request, calendar_id: str, scopes: frozenset[str]) -> str | Response:
+    """The email of the account whose token the request carries, when it has one of ``scopes``
+    and ``calendar_id`` names its calendar; otherwise the error to answer."""
+    auth = require_token(ctx, req, scopes)
     if isinstance(auth, Response):
         return auth
-    organizer = auth.account.email
-    if calendar_id != "primary" and calendar_id.lower() != organizer:
+    owner = auth.account.email
+    if calendar_id != "primary" and calendar_id.lower() != owner:
         return api_error(404, "Not Found", "notFound")
+    return owner
+
+
+def insert(ctx: Context, req: Request, calendar_id: str) -> Response:
+    """POST /calendar/v3/calendars/<calendarId>/events."""
+    organizer = _calendar_owner(ctx, req, calendar_id, INSERT_SCOPES)
+    if isinstance(organizer, Response):
+        return organizer
     try:
         event = build_event(ctx, req.json_body(), organizer)
     except InvalidEvent as exc:
@@ -159,12 +168,9 @@ def insert(ctx: Context, req: Request, calendar_id: str) -> Response:
 
 def get(ctx: Context, req: Request, calendar_id: str, event_id: str) -> Response:
     """GET /calendar/v3/calendars/<calendarId>/events/<eventId>."""
-    auth = require_token(ctx, req, READ_SCOPES)
-    if isinstance(auth, Response):
-        return auth
-    owner = auth.account.email
-    if calendar_id != "primary" and calendar_id.lower() != owner:
-        return api_error(404, "Not Found", "notFound")
+    owner = _calendar_owner(ctx, req, calendar_id, READ_SCOPES)
+    if isinstance(owner, Response):
+        return owner
     event = ctx.state.calendar_event(owner, event_id)
     if event is None:
         return api_error(404, "Not Found", "notFound")
