@@ -4,6 +4,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from workflows import services
+from workflows.models import WorkflowRun
 from workflows.services import StepSpec
 
 WELCOME: dict[str, Any] = {
@@ -55,6 +56,19 @@ def welcome_with_account(integration) -> dict[str, Any]:
     definition = copy.deepcopy(WELCOME)
     definition["steps"][0]["integration"] = integration.pk
     return definition
+
+
+def run_workflow(*, workspace, member, name: str, steps: list[StepSpec], capture) -> WorkflowRun:
+    """A workflow of ``steps`` made by ``member`` and run once as the API starts it, its task
+    executed when start_run commits (``capture``: django_capture_on_commit_callbacks); the run
+    as it ended."""
+    workflow = services.create_workflow(workspace=workspace, created_by=member, name=name, steps=steps)
+    with capture(execute=True):
+        run, _ = services.start_run(
+            workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api", requested_by=member
+        )
+    run.refresh_from_db()
+    return run
 
 
 def make_workflow(workspace, name: str = "Welcome"):

@@ -21,7 +21,8 @@ from integrations.tests.google_grants import connect
 from workflows import engine
 from workflows.actions.gmail_send_email import build_message, message_bytes
 from workflows.models import RunStatus, StepRun, StepStatus, WorkflowRun
-from workflows.services import StepSpec, create_workflow, start_run
+from workflows.services import StepSpec
+from workflows.tests.helpers import run_workflow
 from workspaces.tests.factories import api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -193,10 +194,11 @@ def test_the_lookup_needs_a_read_scope(google, workspace, member):
 def start(
     workspace, member, integration, django_capture_on_commit_callbacks, *, steps: int = 1
 ) -> WorkflowRun:
-    workflow = create_workflow(
+    return run_workflow(
         workspace=workspace,
-        created_by=member,
+        member=member,
         name="Welcome",
+        capture=django_capture_on_commit_callbacks,
         steps=[
             StepSpec(
                 action="gmail.send_email",
@@ -206,12 +208,6 @@ def start(
             for position in range(steps)
         ],
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        run, _ = start_run(
-            workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api", requested_by=member
-        )
-    run.refresh_from_db()
-    return run
 
 
 def test_without_a_read_scope_an_unknown_outcome_waits_for_a_person(

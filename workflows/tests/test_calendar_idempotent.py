@@ -11,7 +11,8 @@ from django.utils import timezone
 from integrations.tests.google_grants import connect
 from workflows import engine
 from workflows.models import RunStatus, StepRun, StepStatus, WorkflowRun
-from workflows.services import StepSpec, create_workflow, start_run
+from workflows.services import StepSpec
+from workflows.tests.helpers import run_workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +20,11 @@ HANG = 1.5  # past the client's timeout below
 
 
 def start(workspace, member, integration, django_capture_on_commit_callbacks) -> WorkflowRun:
-    workflow = create_workflow(
+    return run_workflow(
         workspace=workspace,
-        created_by=member,
+        member=member,
         name="Meeting",
+        capture=django_capture_on_commit_callbacks,
         steps=[
             StepSpec(
                 action="calendar.create_event",
@@ -35,12 +37,6 @@ def start(workspace, member, integration, django_capture_on_commit_callbacks) ->
             )
         ],
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        run, _ = start_run(
-            workspace=workspace, workflow_id=workflow.pk, run_input={}, trigger="api", requested_by=member
-        )
-    run.refresh_from_db()
-    return run
 
 
 def test_an_insert_that_timed_out_after_google_made_the_event_is_retried_and_makes_one_event(
