@@ -649,31 +649,50 @@ def preview_run(*, workspace: Workspace, workflow_id: int, run_input: dict[str, 
     return previews
 
 
+# How long a wait on a run's task result lasts before the run is read from the database again.
+RUN_WAIT_SLICE_SECONDS = 1.0
+
+
 def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> WorkflowRun | None:
     """The run once it has finished, or as it stands when `timeout` seconds have passed.
 
     Waits on the run's task result (Celery's result backend: Redis publishes it; the embedded
-    file backend is read every 100 ms), then reads the run from the database, which stays the
-    truth: a result backend that cannot answer only means the run is answered as it stands.
+    file backend is read every 100 ms) at most RUN_WAIT_SLICE_SECONDS at a time, reading the run
+    from the database between the slices: the database stays the truth, and it also tells of a
+    run that finishes without a task (one a request executes in place, whose repeat with the
+    same Idempotency-Key waits here). A result backend that cannot answer only means the run is
+    read at every slice.
     """
     from workflows.tasks import run_task_id
 
     run = get_run(workspace=workspace, run_id=run_id)
     if run is None or run.is_finished or timeout <= 0:
         return run
-    try:
-        # A request is never a task: Celery's "no join inside a task" guard is a process-wide
-        # flag that an in-process worker component can leave set, so it must not apply here.
-        AsyncResult(run_task_id(run_id)).get(
-            timeout=timeout, interval=0.1, propagate=False, disable_sync_subtasks=False
-        )
-    except ResultTimeout:
-        pass
-    except Exception:
-        logger.warning(
-            "Could not wait on the run's result", exc_info=True, extra={"event": "run_wait_failed"}
-        )
-    return get_run(workspace=workspace, run_id=run_id)
+    result: AsyncResult[Any] = AsyncResult(run_task_id(run_id))
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        slice_ends = time.monotonic() + min(left, RUN_WAIT_SLICE_SECONDS)
+        try:
+            # A request is never a task: Celery's "no join inside a task" guard is a process-wide
+            # flag that an in-process worker component can leave set, so it must not apply here.
+            result.get(
+                timeout=min(left, RUN_WAIT_SLICE_SECONDS),
+                interval=0.1,
+                propagate=False,
+                disable_sync_subtasks=False,
+            )
+        except ResultTimeout:
+            pass
+        except Exception:
+            logger.warning(
+                "Could not wait on the run's result", exc_info=True, extra={"event": "run_wait_failed"}
+            )
+        run = get_run(workspace=workspace, run_id=run_id)
+        if run is None or run.is_finished:
+            return run
+        # A result already there (an earlier task of the run's) answers at once: wait out the slice.
+        time.sleep(max(0.0, min(slice_ends, deadline) - time.monotonic()))
+    return run
 
 
 def run_now_and_wait(*, workspace: Workspace, run: WorkflowRun, timeout: float) -> WorkflowRun | None:
