@@ -2,6 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -104,10 +105,25 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 def answer_started(*, workspace: Workspace, run: WorkflowRun, wait: bool) -> Response:
     """Wait up to WORKFLOW_EXECUTE_WAIT_SECONDS (not at all with `?wait=0`) and answer as the run stands."""
     timeout = settings.WORKFLOW_EXECUTE_WAIT_SECONDS if wait else 0.0
-    finished = services.wait_for_run(workspace=workspace, run_id=run.pk, timeout=timeout)
-    if finished is None:
+    return started_response(
+        services.wait_for_started_run(workspace=workspace, run_id=run.pk, timeout=timeout)
+    )
+
+
+def started_response(found: WorkflowRun | services.UnreadRun | None) -> Response:
+    """A run this request started or found: as `run_response`; one the database could not give
+    back is still under way, so 202 with its id and `Location` (never an error that would invite
+    a second run)."""
+    if found is None:
         raise NotFound()
-    return run_response(finished)
+    if isinstance(found, services.UnreadRun):
+        url = reverse("api_run_detail", kwargs={"workspace_id": found.workspace_id, "run_id": found.pk})
+        return Response(
+            {"success": False, "run": {"id": found.pk, "url": url}},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
+    return run_response(found)
 
 
 class WorkflowExecuteApi(WorkspaceAPIView):
@@ -135,12 +151,11 @@ class WorkflowExecuteApi(WorkspaceAPIView):
         if not created or not wait:
             # As the database has it: a repeat's run, or a new one the broker may have refused.
             return answer_started(workspace=workspace, run=run, wait=wait)
-        done = services.run_now_and_wait(
-            workspace=workspace, run=run, timeout=settings.WORKFLOW_EXECUTE_WAIT_SECONDS
+        return started_response(
+            services.run_now_and_wait(
+                workspace=workspace, run=run, timeout=settings.WORKFLOW_EXECUTE_WAIT_SECONDS
+            )
         )
-        if done is None:
-            raise NotFound()
-        return run_response(done)
 
 
 class WorkflowPreviewApi(WorkspaceAPIView):

@@ -11,7 +11,7 @@ from typing import Any
 from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from galaxyco import context
@@ -695,17 +695,48 @@ def wait_for_run(*, workspace: Workspace, run_id: int, timeout: float) -> Workfl
     return run
 
 
-def run_now_and_wait(*, workspace: Workspace, run: WorkflowRun, timeout: float) -> WorkflowRun | None:
+@dataclass(frozen=True)
+class UnreadRun:
+    """A run that exists and goes on (through the broker) but that the database could not give
+    back just now: what an answer can still say about it."""
+
+    pk: int
+    workspace_id: int
+
+
+def wait_for_started_run(
+    *, workspace: Workspace, run_id: int, timeout: float
+) -> WorkflowRun | UnreadRun | None:
+    """`wait_for_run` for a run that exists: should the database drop meanwhile, the run is not
+    lost to the caller (an error would invite a second run): it is answered by its id."""
+    try:
+        return wait_for_run(workspace=workspace, run_id=run_id, timeout=timeout)
+    except (OperationalError, InterfaceError) as error:
+        if not connection.in_atomic_block:
+            connection.close()
+        logger.warning(
+            "Could not read a started run: the database is unavailable",
+            extra={"event": "run_read_failed", "run_id": run_id, "error_type": type(error).__name__},
+        )
+        return UnreadRun(pk=run_id, workspace_id=workspace.pk)
+
+
+def run_now_and_wait(
+    *, workspace: Workspace, run: WorkflowRun, timeout: float
+) -> WorkflowRun | UnreadRun | None:
     """Execute a run created with `start_run(run_here=True)` here and now (`tasks.run_here`) and
-    return it as the engine left it; a run that had to wait longer than a moment went on in a
-    worker, and is waited for like any other (`wait_for_run`) for what is left of `timeout`."""
+    return it as the engine left it; a run that had to wait longer than a moment, or lost the
+    database, went on in a worker, and is waited for like any other (`wait_for_started_run`) for
+    what is left of `timeout`."""
     from workflows.tasks import run_here
 
     started = time.monotonic()
     progress = run_here(run=run)
     if progress.finished and progress.run is not None:
         return progress.run
-    return wait_for_run(workspace=workspace, run_id=run.pk, timeout=timeout - (time.monotonic() - started))
+    return wait_for_started_run(
+        workspace=workspace, run_id=run.pk, timeout=timeout - (time.monotonic() - started)
+    )
 
 
 def send_step_again(*, workspace: Workspace, run_id: int, position: int) -> WorkflowRun:

@@ -56,15 +56,25 @@ def run_here(*, run: WorkflowRun) -> engine.Progress:
 
     A wait longer than INLINE_WAIT_SECONDS (a retry, a send slot) is not waited for here: the
     run's task takes over through the broker, with that countdown, and the caller waits on its
-    result. So does a database outage, after a backoff. The run was committed before this is
-    called, so a process that dies here leaves it to the scheduled resume.
+    result. So does a database outage, after a backoff: the progress then says the run goes on
+    and carries no run (`run` None), for nothing here can be read; the caller waits on the task's
+    result and reads the run as the database has it, if it can. Never raised to the caller: the
+    run exists and will go on, so an answer without it would invite a second run. The run was
+    committed before this is called, so a process that dies here leaves it to the scheduled
+    resume.
     """
     try:
         progress = _advance(run_id=run.pk, run=run, sleep_every_wait=_tasks_run_in_place())
-    except engine.DATABASE_ERRORS:
+    except engine.DATABASE_ERRORS as error:
         engine.close_broken_connection()
-        enqueue_run(run_id=run.pk, countdown=database_retry_seconds(retries=0))
-        raise
+        countdown = database_retry_seconds(retries=0)
+        logger.warning(
+            "The database is unavailable; the run goes on in a worker in %.1f s",
+            countdown,
+            extra={"event": "run_database_unavailable", "error_type": type(error).__name__},
+        )
+        enqueue_run(run_id=run.pk, countdown=countdown)
+        return engine.Progress(finished=False, retry_in=countdown)
     if not progress.finished:
         enqueue_run(run_id=run.pk, countdown=progress.retry_in)
     return progress
