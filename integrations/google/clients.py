@@ -353,12 +353,15 @@ def gmail_history_page(
     )
 
 
-def gmail_list_page(*, integration: Integration, query: str, page_token: str | None) -> dict[str, Any]:
-    """One page of users.messages.list with a Gmail search query."""
+def gmail_list_page(
+    *, integration: Integration, query: str, page_token: str | None, page_size: int = GMAIL_PAGE_SIZE
+) -> dict[str, Any]:
+    """One page of users.messages.list with a Gmail search query (newest first), of at most
+    `page_size` messages."""
     return _gmail_read(
         integration,
         lambda: _gmail_messages(settings.GOOGLE_API_BASE_URL).list(
-            userId="me", q=query, maxResults=GMAIL_PAGE_SIZE, pageToken=page_token
+            userId="me", q=query, maxResults=page_size, pageToken=page_token
         ),
     )
 

@@ -308,14 +308,22 @@ def is_the_steps_email(*, found: dict[str, Any], message_id: str, params: dict[s
     )
 
 
+# How many of the newest Sent messages matching the search are read to find the step's email: it
+# was sent within minutes of the search, so it is among the newest, and each candidate costs a read.
+SENT_SEARCH_CANDIDATES = 10
+
+
 def find_sent_lookalike(
     *, integration: Integration, message_id: str, params: dict[str, Any], since: datetime
 ) -> dict[str, Any] | None:
     """The step's email found in the Sent mail by recipient, subject and time, each candidate
     confirmed by its headers (`is_the_steps_email`): an email the person sent with the same subject
-    is never taken for it."""
+    is never taken for it. Only the newest SENT_SEARCH_CANDIDATES matches are read."""
     listed = clients.gmail_list_page(
-        integration=integration, query=sent_search_query(params=params, since=since), page_token=None
+        integration=integration,
+        query=sent_search_query(params=params, since=since),
+        page_token=None,
+        page_size=SENT_SEARCH_CANDIDATES,
     )
     for candidate in listed.get("messages") or []:
         found = clients.gmail_message_headers(

@@ -478,3 +478,28 @@ def test_the_search_confirms_the_recipients_too(google, workspace, member):
         )
         is None
     )
+
+
+def test_the_search_reads_only_the_newest_few_candidates(google, workspace, member):
+    from workflows.actions.gmail_send_email import SENT_SEARCH_CANDIDATES, find_sent_lookalike
+
+    integration = connect(google, workspace=workspace, user=member, email=SENDER, extra_scopes=(READONLY,))
+    google.state.set_rewrite_message_ids(True)
+    google.state.set_gmail_quota(1_000_000)  # the sends below go out at once, unpaced
+    before = timezone.now()
+    for number in range(SENT_SEARCH_CANDIDATES + 5):  # look-alikes: same recipient and subject
+        clients.send_gmail_message(integration=integration, raw=raw_email(f"<other-{number}@galaxyco.app>"))
+    params = {"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}
+    reads = google.state.stats().get("gmail.get", 0)
+
+    found = find_sent_lookalike(
+        integration=integration, message_id="<mine-5@galaxyco.app>", params=params, since=before
+    )
+
+    assert found is None
+    assert google.state.stats()["gmail.get"] - reads == SENT_SEARCH_CANDIDATES
+    sent = clients.send_gmail_message(integration=integration, raw=raw_email("<mine-5@galaxyco.app>"))
+    found = find_sent_lookalike(
+        integration=integration, message_id="<mine-5@galaxyco.app>", params=params, since=before
+    )
+    assert found == {"id": sent["id"], "threadId": sent["threadId"]}  # the newest is read first
