@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from galaxyco.query import MAX_ID
@@ -21,15 +21,30 @@ def workflow_list(*, workspace: Workspace) -> QuerySet[Workflow]:
 
 
 def workflow_list_with_last_run(*, workspace: Workspace) -> QuerySet[Workflow]:
-    """Workflows annotated with their latest run's id and status (one query plus the steps')."""
+    """Workflows annotated with their number of steps and their latest run's id and status, in
+    one query: what the pages listing workflows show. Not the steps themselves, whose params can
+    hold files."""
     last_runs = (
         WorkflowRun.objects.for_workspace(workspace)
         .filter(workflow=OuterRef("pk"))
         .order_by("-created_at", "-id")
     )
-    return workflow_list(workspace=workspace).annotate(
-        last_run_id=Subquery(last_runs.values("pk")[:1]),
-        last_run_status=Subquery(last_runs.values("status")[:1]),
+    step_counts = (
+        WorkflowStep.objects.for_workspace(workspace)
+        .filter(workflow=OuterRef("pk"))
+        .order_by()
+        .values("workflow")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return (
+        Workflow.objects.for_workspace(workspace)
+        .filter(archived_at__isnull=True)
+        .annotate(
+            step_count=Subquery(step_counts),
+            last_run_id=Subquery(last_runs.values("pk")[:1]),
+            last_run_status=Subquery(last_runs.values("status")[:1]),
+        )
     )
 
 
@@ -50,14 +65,19 @@ def run_list(
     since: date | None = None,
     until: date | None = None,
     with_steps: bool = True,
+    with_input: bool = True,
 ) -> QuerySet[WorkflowRun]:
     """Newest first; `since` and `until` are days in UTC, both included. `with_steps` prefetches
-    each run's step runs (one query per page of runs)."""
+    each run's step runs (one query per page of runs), without their params: a run shows a step's
+    output, never the params copied into it from the workflow, files included. Without
+    `with_input`, the run's input (which can be megabytes of files) is not read either."""
     runs = (
         WorkflowRun.objects.for_workspace(workspace).select_related("workflow").order_by("-created_at", "-id")
     )
+    if not with_input:
+        runs = runs.defer("input")
     if with_steps:
-        step_runs = StepRun.objects.for_workspace(workspace).order_by("position")
+        step_runs = StepRun.objects.for_workspace(workspace).defer("params").order_by("position")
         runs = runs.prefetch_related(Prefetch("step_runs", queryset=step_runs))
     if workflow_id is not None:
         # An id past the 64-bit range names no workflow (and SQLite cannot compare with it).

@@ -391,7 +391,8 @@ class RunListView(WorkspacePageMixin, TemplateView):
             status=filters.get("status"),
             since=filters.get("since"),
             until=filters.get("until"),
-            with_steps=False,  # the history shows runs, not their steps
+            with_steps=False,  # the history shows runs, not their steps nor their input
+            with_input=False,
         )
         if kwargs.get("filter_errors"):
             runs = runs.none()

@@ -72,7 +72,8 @@ def home_overview(*, workspace: Workspace) -> HomeOverview:
         .select_related("connected_by")
     )
     workflows = workflow_list_with_last_run(workspace=workspace).order_by("-updated_at", "-id")
-    runs = list(run_list(workspace=workspace).select_related("requested_by", "api_key")[:HOME_RUNS])
+    latest_runs = run_list(workspace=workspace, with_steps=False, with_input=False)
+    runs = list(latest_runs.select_related("requested_by", "api_key")[:HOME_RUNS])
     runs.sort(key=lambda run: run.status != RunStatus.FAILED)  # stable: newest first within each
     return HomeOverview(
         integrations=integrations,
