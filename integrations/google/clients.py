@@ -13,6 +13,7 @@ connection that turned out closed) its outcome is unknown: `SendOutcomeUnknown`,
 blindly. Nothing resends a request on its own: the session's adapter makes no retries.
 """
 
+import http.cookiejar
 import json
 import logging
 import threading
@@ -59,7 +60,8 @@ class NotConnected(ConnectionError):
 
 
 # Each thread keeps its own session (a session is not shared between threads); its pool keeps a
-# few connections alive per host.
+# few connections alive per host. The session carries nothing from one call to the next but its
+# connections: the calls of one thread are made for many workspaces' accounts.
 _sessions = threading.local()
 
 
@@ -67,6 +69,11 @@ def _session() -> requests.Session:
     session: requests.Session | None = getattr(_sessions, "session", None)
     if session is None:
         session = requests.Session()
+        # Nothing from the environment: a netrc entry for the host would replace the account's
+        # Bearer token, and proxy variables would route its calls elsewhere.
+        session.trust_env = False
+        # No cookies kept: one call's Set-Cookie is never sent with another account's call.
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         # No retries: a request is never sent again on its own, whatever failed.
         adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
         session.mount("http://", adapter)

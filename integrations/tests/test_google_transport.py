@@ -22,17 +22,20 @@ ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 
     len(BODY),
     BODY,
 )
+COOKIE = b"Set-Cookie: session=from-the-last-call; Path=/\r\n"
 
 
 class ScriptedGmail:
     """A server that answers Gmail sends as told, one word per request, on HTTP/1.1 connections
-    kept alive: "answer", "answer then close" (the connection), "hang up" (read it, close, no
-    answer). Counts connections and requests."""
+    kept alive: "answer", "answer with a cookie" (a Set-Cookie header), "answer then close" (the
+    connection), "hang up" (read it, close, no answer). Counts connections and requests, and
+    keeps each request's head."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = list(script)
         self.connections = 0
         self.requests = 0
+        self.heads: list[bytes] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self._stop = threading.Event()
@@ -79,9 +82,14 @@ class ScriptedGmail:
                     rest += conn.recv(65536)
                 buffered = rest[length:]
                 self.requests += 1
+                self.heads.append(head)
                 word = self.script.pop(0)
                 if word == "hang up":
                     return
+                if word == "answer with a cookie":
+                    status_line, _, rest_of_answer = ANSWER.partition(b"\r\n")
+                    conn.sendall(status_line + b"\r\n" + COOKIE + rest_of_answer)
+                    continue
                 conn.sendall(ANSWER)
                 if word == "answer then close":
                     return
@@ -135,3 +143,34 @@ def test_no_answer_on_a_kept_alive_connection_is_unknown_and_never_resent(gmail,
         clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
     time.sleep(0.1)
     assert server.requests == 2  # the second was read once, and not sent again
+
+
+def header(head: bytes, name: bytes) -> list[bytes]:
+    return [
+        line.split(b":", 1)[1].strip()
+        for line in head.split(b"\r\n")[1:]
+        if line.split(b":", 1)[0].strip().lower() == name
+    ]
+
+
+def test_a_cookie_one_call_was_given_is_not_sent_with_the_next(gmail, scripted):
+    server = scripted(["answer with a cookie", "answer"])
+
+    clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
+    clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
+
+    assert server.requests == 2
+    assert header(server.heads[1], b"cookie") == []
+
+
+def test_a_netrc_entry_for_the_host_never_replaces_the_accounts_token(gmail, scripted, tmp_path, monkeypatch):
+    server = scripted(["answer"])
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elses\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
+
+    [authorization] = header(server.heads[0], b"authorization")
+    assert authorization.startswith(b"Bearer ")
