@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
 
+import served
 from cryptography.fernet import Fernet
 from sink import google_settings
 
@@ -86,13 +87,7 @@ def configure(*, sink_url: str, broker_url: str) -> None:
 
 
 def recreate_database() -> None:
-    import psycopg
-
-    parts = urlparse(DATABASE_URL)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    served.recreate_database(DATABASE_URL)
 
 
 def seed(*, mailboxes: int, workspace_name: str = "Bench") -> Seeded:
@@ -100,28 +95,42 @@ def seed(*, mailboxes: int, workspace_name: str = "Bench") -> Seeded:
     so no refresh in a bench) and one one-step Gmail workflow per account, then ANALYZE."""
     from django.core.management import call_command
     from django.db import connection
-    from django.utils import timezone
 
-    from integrations.google.scopes import scopes_for
-    from integrations.services import GoogleGrant, connect_google_integration
-    from workflows.services import StepSpec, create_workflow
     from workspaces.services import create_api_key, provision_workspace_user
 
     call_command("migrate", verbosity=0)
     user, workspace = provision_workspace_user(
         email="bench@galaxyco.local", password=secrets.token_urlsafe(12), workspace_name=workspace_name
     )
+    workflow_ids = gmail_workflows(
+        workspace=workspace, user=user, mailboxes=mailboxes, label=workspace_name.lower(), name="Bench"
+    )
+    _, key = create_api_key(workspace=workspace, name="bench")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return Seeded(workspace.pk, workflow_ids, key)
+
+
+def gmail_workflows(*, workspace: Any, user: Any, mailboxes: int, label: str, name: str) -> list[int]:
+    """`mailboxes` shared Gmail accounts in the workspace (`{label}{index}@gmail.test`, grants
+    valid for an hour, so no refresh in a bench: the sink answers Google) and the ids of a
+    one-step workflow (`{name} {index}`) sending from each to the run's input address."""
+    from django.utils import timezone
+
+    from integrations.google.scopes import scopes_for
+    from integrations.services import GoogleGrant, connect_google_integration
+    from workflows.services import StepSpec, create_workflow
+
     workflow_ids = []
     for index in range(mailboxes):
-        email = f"{workspace_name.lower()}{index}@gmail.test"
         integration = connect_google_integration(
             workspace=workspace,
             user=user,
             integration_type="gmail",
             share=True,  # an API key's run may use shared accounts only
             grant=GoogleGrant(
-                account_id=f"{workspace_name.lower()}-{index}",
-                email=email,
+                account_id=f"{label}-{index}",
+                email=f"{label}{index}@gmail.test",
                 display_name=f"Mailbox {index}",
                 access_token=f"bench-access-{secrets.token_hex(8)}",
                 refresh_token=f"bench-refresh-{secrets.token_hex(8)}",
@@ -138,12 +147,21 @@ def seed(*, mailboxes: int, workspace_name: str = "Bench") -> Seeded:
                 "text": "Hello {{ input.name }}",
             },
         )
-        workflow = create_workflow(workspace=workspace, created_by=user, name=f"Bench {index}", steps=[step])
+        workflow = create_workflow(workspace=workspace, created_by=user, name=f"{name} {index}", steps=[step])
         workflow_ids.append(workflow.pk)
-    _, key = create_api_key(workspace=workspace, name="bench")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    return Seeded(workspace.pk, workflow_ids, key)
+    return workflow_ids
+
+
+def seeded_stack(
+    stack: contextlib.ExitStack, *, sink_url: str, modes: list[str], mailboxes: int
+) -> tuple[str, Seeded]:
+    """A private Redis on `stack` when a mode needs the Celery worker (otherwise a broker URL
+    nothing listens on), and this process as the app on a fresh, seeded database pointed at the
+    sink; returns the broker URL and what was seeded."""
+    broker_url = stack.enter_context(private_redis()) if "worker" in modes else "redis://127.0.0.1:1/0"
+    recreate_database()
+    configure(sink_url=sink_url, broker_url=broker_url)
+    return broker_url, seed(mailboxes=mailboxes)
 
 
 def wait_until_up(url: str, *, process: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
@@ -211,14 +229,6 @@ def running_app(
     finally:
         for process in reversed(processes):
             stop(process)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def temporary_folder() -> str:

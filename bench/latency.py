@@ -25,10 +25,11 @@ import argparse
 import contextlib
 
 import galaxyco_stack
-from galaxyco_stack import MODES, Seeded, ServerOptions, free_port
+from galaxyco_stack import MODES, Seeded, ServerOptions
 from loadgen import LoadResult, fixed_rate, wrk
 from measure import measured_window
 from procstat import idle_postgres_rate, loadavg
+from served import free_port
 from sink import running_sink
 
 P3_RUNS_PER_SECOND = 200
@@ -90,14 +91,9 @@ def main() -> None:
     print(f"load before: {load_before}", flush=True)
     with contextlib.ExitStack() as stack:
         sink_url = stack.enter_context(running_sink(port=free_port(), delay_ms=args.delay_ms))
-        broker_url = (
-            stack.enter_context(galaxyco_stack.private_redis())
-            if "worker" in modes
-            else "redis://127.0.0.1:1/0"
+        broker_url, seeded = galaxyco_stack.seeded_stack(
+            stack, sink_url=sink_url, modes=modes, mailboxes=args.mailboxes
         )
-        galaxyco_stack.recreate_database()
-        galaxyco_stack.configure(sink_url=sink_url, broker_url=broker_url)
-        seeded = galaxyco_stack.seed(mailboxes=args.mailboxes)
         print(
             f"sink delay {args.delay_ms:g} ms; {len(seeded.workflow_ids)} workflows over as many mailboxes; "
             f"gunicorn {args.workers} x gthread x {args.threads} threads",

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import galaxyco_stack
 import n8n
 import statements
-from galaxyco_stack import MODES, Seeded, ServerOptions, free_port
+from galaxyco_stack import MODES, Seeded, ServerOptions
 from loadgen import wrk
 from measure import Measured, measured_window, median, spread
 from procstat import idle_postgres_rate, loadavg
+from served import free_port
 from sink import running_sink
 
 P1_RUNS_PER_SECOND = 220
@@ -139,14 +140,9 @@ def main() -> None:
     results: dict[str, list[Measured]] = {}
     with contextlib.ExitStack() as stack:
         sink_url = stack.enter_context(running_sink(port=free_port()))
-        broker_url = (
-            stack.enter_context(galaxyco_stack.private_redis())
-            if "worker" in modes
-            else "redis://127.0.0.1:1/0"
+        broker_url, seeded = galaxyco_stack.seeded_stack(
+            stack, sink_url=sink_url, modes=modes, mailboxes=args.mailboxes
         )
-        galaxyco_stack.recreate_database()
-        galaxyco_stack.configure(sink_url=sink_url, broker_url=broker_url)
-        seeded = galaxyco_stack.seed(mailboxes=args.mailboxes)
         print(
             f"{len(seeded.workflow_ids)} workflows over as many mailboxes; gunicorn {args.workers} x "
             f"{args.worker_class} x {args.threads} threads; wrk {args.connections} connections, "

@@ -15,7 +15,7 @@ import pstats
 import time
 
 import galaxyco_stack
-from galaxyco_stack import free_port
+from served import free_port
 from sink import running_sink
 
 # (label, file suffix, function): cumulative time per run.

@@ -23,12 +23,13 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
+
+from galaxyco_stack import stop, wait_until_up
+from served import free_port, recreate_database
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -43,35 +44,6 @@ DATABASE_URL = os.environ.get("QUOTA_DATABASE_URL", "postgres://postgres@127.0.0
 GMAIL_LIMIT = 2.5  # sends a second per mailbox: 15,000 quota units a minute, 100 a send
 GOAL = 0.9 * GMAIL_LIMIT
 MAILBOX = "burst@gmail.test"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_up(url: str, *, process: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start ({url}).") from None
-            time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextlib.contextmanager
@@ -107,16 +79,6 @@ def configure(*, emulator_url: str, broker_url: str) -> dict[str, str]:
 
     django.setup()
     return {**os.environ}
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parts = urlparse(DATABASE_URL)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(*, emulator_url: str) -> "tuple[User, Workspace, int]":
@@ -212,9 +174,11 @@ def main() -> int:
         private_redis_server() as broker_url,
         running(emulator_command, environment={**os.environ}) as emulator,
     ):
-        wait_until_up(f"{emulator_url}/oauth2/v1/certs", process=emulator, what="the Google emulator")
+        wait_until_up(
+            f"{emulator_url}/oauth2/v1/certs", process=emulator, what="the Google emulator", timeout=30
+        )
         environment = configure(emulator_url=emulator_url, broker_url=broker_url)
-        recreate_database()
+        recreate_database(DATABASE_URL)
         user, workspace, workflow_id = seed(emulator_url=emulator_url)
         google = EmulatorClient(emulator_url)
         with running(worker_command(concurrency=args.threads, loglevel="WARNING"), environment=environment):

@@ -22,7 +22,6 @@ The last line is the P5 summary.
 
 import argparse
 import os
-import secrets
 import statistics
 import time
 import urllib.request
@@ -55,43 +54,11 @@ UNUSED_BROKER = "redis://127.0.0.1:1/0"  # with each run executed in its request
 def prepare_execute(*, workspace: Any, user: Any, mailboxes: int, label: str) -> Seeded:
     """`mailboxes` shared Gmail accounts in the workspace (grants valid for an hour: the sink
     answers Google), a one-step workflow sending from each, and an API key."""
-    from django.utils import timezone
-
-    from integrations.google.scopes import scopes_for
-    from integrations.services import GoogleGrant, connect_google_integration
-    from workflows.services import StepSpec, create_workflow
     from workspaces.services import create_api_key
 
-    workflow_ids = []
-    for index in range(mailboxes):
-        integration = connect_google_integration(
-            workspace=workspace,
-            user=user,
-            integration_type="gmail",
-            share=True,  # an API key's runs send from shared accounts only
-            grant=GoogleGrant(
-                account_id=f"{label}-{index}",
-                email=f"{label}{index}@gmail.test",
-                display_name=f"Mailbox {index}",
-                access_token=f"bench-access-{secrets.token_hex(8)}",
-                refresh_token=f"bench-refresh-{secrets.token_hex(8)}",
-                expires_at=timezone.now() + timedelta(hours=1),
-                granted_scopes=scopes_for("gmail"),
-            ),
-        )
-        step = StepSpec(
-            action="gmail.send_email",
-            integration=integration,
-            params={
-                "to": ["{{ input.email }}"],
-                "subject": "Hi {{ input.name }}",
-                "text": "Hello {{ input.name }}",
-            },
-        )
-        workflow = create_workflow(
-            workspace=workspace, created_by=user, name=f"Execute {index}", steps=[step]
-        )
-        workflow_ids.append(workflow.pk)
+    workflow_ids = galaxyco_stack.gmail_workflows(
+        workspace=workspace, user=user, mailboxes=mailboxes, label=label, name="Execute"
+    )
     _, key = create_api_key(workspace=workspace, name=f"{label} bench")
     return Seeded(workspace.pk, workflow_ids, key)
 

@@ -32,18 +32,11 @@ STATS_PATH = "/stats"
 
 
 def google_settings(base_url: str) -> dict[str, str]:
-    """The app's Google settings for a sink at `base_url` (as devtools.google_endpoints does for the
-    emulator): token refreshes and every Gmail call go to the sink."""
-    base_url = base_url.rstrip("/")
-    return {
-        "GOOGLE_OAUTH_AUTHORIZE_URL": f"{base_url}/o/oauth2/v2/auth",
-        "GOOGLE_OAUTH_TOKEN_URL": f"{base_url}{TOKEN_PATH}",
-        "GOOGLE_OAUTH_USERINFO_URL": f"{base_url}/oauth2/v3/userinfo",
-        "GOOGLE_OAUTH_REVOKE_URL": f"{base_url}/revoke",
-        "GOOGLE_OAUTH_CERTS_URL": f"{base_url}/oauth2/v1/certs",
-        "GOOGLE_ID_TOKEN_ISSUER": base_url,
-        "GOOGLE_API_BASE_URL": f"{base_url}/",
-    }
+    """The app's Google settings for a sink at `base_url`: the emulator's (the sink answers the
+    same paths), so token refreshes and every Gmail call go to the sink."""
+    from devtools.google_endpoints import emulator_settings  # the project root is on sys.path by now
+
+    return emulator_settings(base_url)
 
 
 class Sink:

@@ -15,15 +15,10 @@ import all as bench_all
 import procstat
 import pytest
 from loadgen import lua_script, parse_wrk
+from served import free_port
 from sink import google_settings, running_sink
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def post(url: str, body: bytes = b"{}") -> dict[str, object]:
