@@ -6,23 +6,19 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.login import log_in
 from workspaces.models import ApiKey
 from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "owner@acme.test"
-PASSWORD = "correct-horse-battery"  # the factory's
 
 
 def test_copy_buttons_copy_the_key_and_the_curl_line(clipboard_page: Page):
     page = clipboard_page
     MembershipFactory(workspace=WorkspaceFactory(name="Acme", slug="acme"), user=UserFactory(email=EMAIL))
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url("**/w/acme/")
+    log_in(page, email=EMAIL)
 
     page.goto("/w/acme/settings/")
     page.locator("input[name=name]").fill("CI")

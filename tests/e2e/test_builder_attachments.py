@@ -8,6 +8,7 @@ import base64
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.login import log_in
 from workflows.models import Workflow
 from workflows.tests.helpers import create_workflow
 from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory, api_client_for
@@ -15,7 +16,6 @@ from workspaces.tests.factories import MembershipFactory, UserFactory, Workspace
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "owner@acme.test"
-PASSWORD = "correct-horse-battery"  # the factory's
 ATTACHMENTS = [
     {"from_trigger": True, "filename": "invoice.pdf"},
     {
@@ -44,11 +44,7 @@ def test_saving_in_the_builder_keeps_attachments_set_through_the_api(page: Page)
             ],
         },
     )
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url("**/w/acme/")
+    log_in(page, email=EMAIL)
 
     page.goto(f"/w/acme/workflows/{workflow_id}/")
     kept = page.get_by_test_id("kept-param")

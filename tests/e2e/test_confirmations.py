@@ -6,26 +6,18 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from tests.e2e.login import log_in
 from workspaces.models import ApiKey
 from workspaces.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "owner@acme.test"
-PASSWORD = "correct-horse-battery"  # the factory's
-
-
-def log_in(page: Page) -> None:
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url("**/w/acme/")
 
 
 def test_revoking_a_key_asks_first_and_cancel_keeps_it(page: Page):
     MembershipFactory(workspace=WorkspaceFactory(name="Acme", slug="acme"), user=UserFactory(email=EMAIL))
-    log_in(page)
+    log_in(page, email=EMAIL)
     page.goto("/w/acme/settings/")
     page.locator("input[name=name]").fill("CI")
     page.get_by_role("button", name="Create key").click()

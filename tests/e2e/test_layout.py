@@ -13,6 +13,7 @@ from galaxyco.errors import ReauthRequired
 from integrations.models import IntegrationStatus
 from integrations.tests.factories import IntegrationFactory
 from tests.e2e.conftest import TIMEOUT_MS, BrowserWatch, Screenshots
+from tests.e2e.login import log_in
 from workflows import services
 from workflows.models import RunStatus, WorkflowRun
 from workflows.services import StepSpec
@@ -23,7 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 EMAIL = "a.person.with.a.rather.long.address@galaxyco-example.test"
-PASSWORD = "correct-horse-battery"  # the factory's
 
 
 @pytest.fixture
@@ -79,14 +79,6 @@ def busy_workspace():
     return workspace, workflow, run
 
 
-def log_in(page: Page) -> None:
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url("**/w/acme/")
-
-
 def overflow(page: Page) -> int:
     """How far the document is wider than the window (0: no sideways scrolling)."""
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -94,7 +86,7 @@ def overflow(page: Page) -> int:
 
 def test_the_main_pages_fit_a_phone(phone: Page, busy_workspace, shots: Screenshots):
     _, workflow, run = busy_workspace
-    log_in(phone)
+    log_in(phone, email=EMAIL)
     pages = {
         "home": "/w/acme/",
         "integrations": "/w/acme/integrations/",
@@ -118,7 +110,7 @@ def test_the_main_pages_fit_a_phone(phone: Page, busy_workspace, shots: Screensh
 
 
 def test_wide_tables_scroll_inside_their_card(phone: Page, busy_workspace):
-    log_in(phone)
+    log_in(phone, email=EMAIL)
     phone.goto("/w/acme/runs/")
     scroller = phone.locator(".table-scroll").first
     sizes = scroller.evaluate("el => [el.scrollWidth, el.clientWidth]")
@@ -127,7 +119,7 @@ def test_wide_tables_scroll_inside_their_card(phone: Page, busy_workspace):
 
 
 def test_the_header_wraps_and_keeps_every_item_visible(phone: Page, busy_workspace):
-    log_in(phone)
+    log_in(phone, email=EMAIL)
     phone.goto("/w/acme/runs/")
     for name in ("Home", "Integrations", "Workflows", "Runs", "Members", "Settings"):
         link = phone.locator("nav.mainnav a", has_text=name)

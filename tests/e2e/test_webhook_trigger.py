@@ -11,6 +11,7 @@ import requests
 from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook
 
+from tests.e2e.login import log_in
 from workflows import services
 from workflows.models import WorkflowRun
 from workflows.tests.helpers import WELCOME
@@ -19,7 +20,6 @@ from workspaces.tests.factories import MembershipFactory, UserFactory, Workspace
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "owner@acme.test"
-PASSWORD = "correct-horse-battery"  # the factory's
 
 
 def test_a_signed_webhook_trigger_is_added_copied_and_called(clipboard_page: Page, live_server, settings):
@@ -34,11 +34,7 @@ def test_a_signed_webhook_trigger_is_added_copied_and_called(clipboard_page: Pag
         name=WELCOME["name"],
         steps=[services.StepSpec(action=s["action"], params=s["params"]) for s in WELCOME["steps"]],
     )
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url("**/w/acme/")
+    log_in(page, email=EMAIL)
 
     page.goto(f"/w/acme/workflows/{workflow.pk}/")
     expect(page.get_by_test_id("no-triggers")).to_be_visible()
