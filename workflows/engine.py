@@ -17,9 +17,10 @@
   executor took over finds it matches nothing and sends nothing. The mark is cleared when the
   answer is recorded. A call that failed before that point (reading attachments or the message
   replied to, a token refresh, an executor that died there), or was answered 429/5xx, was not
-  sent and is retried as above. One whose outcome is unknown (a read timeout after sending, or an executor that died with the mark
-  set) is settled by looking the message up where the account can read its Sent mail (found:
-  succeeded; not found: sent again, with the same Message-ID); otherwise the step ends
+  sent and is retried as above. One whose outcome is unknown (a read timeout after sending, or
+  an executor that died with the mark set) is settled by looking the message up where the
+  account can read its Sent mail (found: succeeded; not found: sent again, with the same
+  Message-ID, its send slot booked as a fresh attempt's is); otherwise the step ends
   `outcome_unknown` and the run fails with that code, until a person checks the Sent folder and
   chooses "Send again".
 """
