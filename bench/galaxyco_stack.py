@@ -55,9 +55,10 @@ class ServerOptions:
     celery_concurrency: int = 8
 
 
-def app_environment(*, sink_url: str, broker_url: str) -> dict[str, str]:
-    """The app's settings for a bench, through the environment as in production. The API rate
-    limit is off: the bench sends far more than 600 requests a minute with one key."""
+def app_environment(*, sink_url: str, broker_url: str, cache_url: str | None = None) -> dict[str, str]:
+    """The app's settings for a bench, through the environment as in production (with
+    `cache_url`, the abuse limits count in Redis as a deployment's would). The API rate limit is
+    off: the bench sends far more than 600 requests a minute with one key."""
     return {
         "READ_DOT_ENV": "false",
         "DEBUG": "false",
@@ -70,13 +71,14 @@ def app_environment(*, sink_url: str, broker_url: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "API_RATE_LIMIT": "",
         "CELERY_BROKER_URL": broker_url,
+        **({"CACHE_URL": cache_url} if cache_url else {}),
         **google_settings(sink_url),
     }
 
 
-def configure(*, sink_url: str, broker_url: str) -> None:
+def configure(*, sink_url: str, broker_url: str, cache_url: str | None = None) -> None:
     """This process as the app: the same settings the servers get (keys fixed for the children)."""
-    environment = app_environment(sink_url=sink_url, broker_url=broker_url)
+    environment = app_environment(sink_url=sink_url, broker_url=broker_url, cache_url=cache_url)
     os.environ.update(environment)
     os.environ["BENCH_SECRET_KEY"] = environment["SECRET_KEY"]
     os.environ["BENCH_TOKEN_KEY"] = environment["TOKEN_ENCRYPTION_KEYS"]
@@ -155,12 +157,13 @@ def gmail_workflows(*, workspace: Any, user: Any, mailboxes: int, label: str, na
 def seeded_stack(
     stack: contextlib.ExitStack, *, sink_url: str, modes: list[str], mailboxes: int
 ) -> tuple[str, Seeded]:
-    """A private Redis on `stack` when a mode needs the Celery worker (otherwise a broker URL
-    nothing listens on), and this process as the app on a fresh, seeded database pointed at the
-    sink; returns the broker URL and what was seeded."""
-    broker_url = stack.enter_context(private_redis()) if "worker" in modes else "redis://127.0.0.1:1/0"
+    """A private Redis on `stack`: the app's cache, and its broker when a mode needs the Celery
+    worker (otherwise a broker URL nothing listens on); and this process as the app on a fresh,
+    seeded database pointed at the sink; returns the broker URL and what was seeded."""
+    redis_url = stack.enter_context(private_redis())
+    broker_url = redis_url if "worker" in modes else "redis://127.0.0.1:1/0"
     recreate_database()
-    configure(sink_url=sink_url, broker_url=broker_url)
+    configure(sink_url=sink_url, broker_url=broker_url, cache_url=redis_url)
     return broker_url, seed(mailboxes=mailboxes)
 
 

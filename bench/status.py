@@ -1,5 +1,6 @@
 """GET /api/workspaces/<id>/integrations/status/ against a bare DRF view served by the same
-gunicorn in the same run, with 1 and then 500 integrations in the workspace.
+gunicorn in the same run, with 1 and then 500 integrations in the workspace. The abuse limits count in a
+private redis-server, as CACHE_URL has them do in a deployment.
 
     .venv/bin/python bench/status.py                      # 16 connections, 5 s per measurement
     .venv/bin/python bench/status.py --seconds 10 --rounds 3
@@ -26,6 +27,8 @@ from served import (
     setup_django,
     wrk,
 )
+
+from devtools.redis_server import private_redis_server
 
 TYPES = ("gmail", "calendar", "sidemail")
 STATUSES = ("active", "active", "reauth_required", "error", "disconnected")
@@ -125,7 +128,13 @@ def main() -> None:
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    configure_environment(database_url=database_url)
+    with private_redis_server() as redis_url:
+        # The abuse limits count in Redis, as a deployment's do (not in the default cache table).
+        configure_environment(database_url=database_url, extra={"CACHE_URL": redis_url})
+        measure_status(database_url=database_url, args=args)
+
+
+def measure_status(*, database_url: str, args: argparse.Namespace) -> None:
     recreate_database(database_url)
     setup_django(migrate=True)
     workspace_id, headers = seed_workspace()
