@@ -65,13 +65,18 @@ class NotConnected(ConnectionError):
 _sessions = threading.local()
 
 
+def _bearer_only(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 def _session() -> requests.Session:
     session: requests.Session | None = getattr(_sessions, "session", None)
     if session is None:
         session = requests.Session()
-        # Nothing from the environment: a netrc entry for the host would replace the account's
-        # Bearer token, and proxy variables would route its calls elsewhere.
-        session.trust_env = False
+        # The request carries the account's Bearer token already: a set `auth` that changes
+        # nothing keeps requests from reading a netrc entry for the host in its place. Proxy
+        # settings and CA bundles from the environment still apply, as a deployment expects.
+        session.auth = _bearer_only
         # No cookies kept: one call's Set-Cookie is never sent with another account's call.
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         # No retries: a request is never sent again on its own, whatever failed.

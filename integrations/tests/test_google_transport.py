@@ -174,3 +174,15 @@ def test_a_netrc_entry_for_the_host_never_replaces_the_accounts_token(gmail, scr
 
     [authorization] = header(server.heads[0], b"authorization")
     assert authorization.startswith(b"Bearer ")
+
+
+def test_a_proxy_the_environment_names_carries_the_calls(gmail, scripted, settings, monkeypatch):
+    server = scripted(["answer"])
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    settings.GOOGLE_API_BASE_URL = "http://gmail.proxied.test"
+
+    clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
+
+    assert server.heads[0].startswith(b"POST http://gmail.proxied.test/gmail/v1/users/me/messages/send")
