@@ -6,6 +6,7 @@ Such fields are built per request from `.for_workspace(workspace)`; this test fi
 
 import importlib
 import pkgutil
+import sysconfig
 from pathlib import Path
 
 from django import forms
@@ -16,8 +17,13 @@ from rest_framework import relations, serializers
 from integrations.models import Integration
 from workspaces.querysets import WorkspaceQuerySet
 
+# Installed packages may live inside the checkout too (a virtualenv in it): not ours.
+INSTALLED_PACKAGES = Path(sysconfig.get_paths()["purelib"]).resolve()
 PROJECT_APPS = [
-    config.name for config in apps.get_app_configs() if Path(config.path).is_relative_to(settings.BASE_DIR)
+    config.name
+    for config in apps.get_app_configs()
+    if Path(config.path).resolve().is_relative_to(Path(settings.BASE_DIR).resolve())
+    and not Path(config.path).resolve().is_relative_to(INSTALLED_PACKAGES)
 ]
 
 
