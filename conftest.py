@@ -1,10 +1,14 @@
 """Fixtures shared by every app's tests: two workspaces, a member of each, API clients for each."""
 
 import os
+from collections.abc import Callable
+from datetime import datetime
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.clock import FrozenClock
 from workspaces.tests.factories import (
     MembershipFactory,
     UserFactory,
@@ -158,3 +162,23 @@ def sidemail(sidemail_server, settings):
     settings.SIDEMAIL_WEBHOOK_SECRET = "sidemail-test-webhook-secret"
     settings.SIDEMAIL_RETRY_DELAYS = [0.01, 0.02, 0.04]
     return sidemail_server
+
+
+@pytest.fixture
+def standin(sidemail):
+    """The stand-in's own client: what it received, its counters, its steering."""
+    from devtools.sidemail_standin import StandinClient
+
+    return StandinClient(sidemail.url)
+
+
+@pytest.fixture
+def freeze_time(monkeypatch) -> Callable[[datetime], FrozenClock]:
+    """freeze_time(start): timezone.now() answers the returned clock's `now` for this test."""
+
+    def freeze(start: datetime) -> FrozenClock:
+        frozen = FrozenClock(start)
+        monkeypatch.setattr(timezone, "now", frozen)
+        return frozen
+
+    return freeze

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connections
-from django.utils import timezone
 
 from hooks import schedules
 from hooks.models import Trigger, TriggerFiring
+from tests.clock import FrozenClock
 from workflows.models import WorkflowRun
 from workflows.tests.helpers import create_workflow, workflows_url
 
@@ -20,20 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 INPUT = {"name": "Ada", "email": "ada@example.com"}
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(freeze_time) -> FrozenClock:
     """A frozen clock: timezone.now() answers what the test sets."""
-    frozen = Clock(datetime(2026, 1, 1, tzinfo=UTC))
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
+    return freeze_time(datetime(2026, 1, 1, tzinfo=UTC))
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +52,9 @@ def run_times(trigger_id: int) -> list[datetime]:
     ]
 
 
-def tick_through(clock: Clock, until: datetime, every: timedelta = timedelta(minutes=1)) -> Iterator[int]:
+def tick_through(
+    clock: FrozenClock, until: datetime, every: timedelta = timedelta(minutes=1)
+) -> Iterator[int]:
     while clock.now < until:
         clock.now += every
         yield schedules.fire_due_schedules(now=clock.now)

@@ -9,15 +9,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from devtools.sidemail_standin import DEFAULT_API_KEY, StandinClient
+from devtools.sidemail_standin import DEFAULT_API_KEY
 from workspaces.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def standin(sidemail):
-    return StandinClient(sidemail.url)
 
 
 def contacts(standin):

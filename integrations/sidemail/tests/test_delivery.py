@@ -14,7 +14,6 @@ from django.core.management.base import SystemCheckError
 from django.test import Client
 from django.utils import timezone
 
-from devtools.sidemail_standin import StandinClient
 from integrations.sidemail import services
 from integrations.sidemail.models import OutboundEmail
 
@@ -27,11 +26,6 @@ def link_in(text: str) -> str:
     found = LINK.search(text)
     assert found is not None, text
     return found.group(1)
-
-
-@pytest.fixture
-def standin(sidemail):
-    return StandinClient(sidemail.url)
 
 
 def test_signup_sends_the_verification_email_through_sidemail(

@@ -3,7 +3,6 @@
 import pytest
 from django.utils import timezone
 
-from devtools.sidemail_standin import StandinClient
 from integrations.models import IntegrationStatus, OAuthToken
 from integrations.sidemail.models import OutboundEmail
 from integrations.tests.google_grants import connect
@@ -12,11 +11,6 @@ from workflows.tests.helpers import create_workflow, execute
 # Committed for real: the notice goes out when the status change commits.
 pytestmark = pytest.mark.django_db(transaction=True)
 ADA = {"name": "Ada", "email": "ada@example.com"}
-
-
-@pytest.fixture
-def standin(sidemail):
-    return StandinClient(sidemail.url)
 
 
 def test_a_revoked_grant_hit_by_five_runs_sends_exactly_one_notice(

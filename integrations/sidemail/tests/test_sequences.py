@@ -10,9 +10,7 @@ from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client
-from django.utils import timezone
 
-from devtools.sidemail_standin import StandinClient
 from integrations.sidemail import sequences
 from integrations.sidemail.models import Enrollment
 from workspaces.models import Plan, Workspace
@@ -29,26 +27,9 @@ def at(**delta: float) -> datetime:
     return START + timedelta(**delta)
 
 
-class Clock:
-    """timezone.now, frozen at `now` until a test moves it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    frozen = Clock(START)
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
-
-
-@pytest.fixture
-def standin(sidemail):
-    return StandinClient(sidemail.url)
+def clock(freeze_time):
+    return freeze_time(START)
 
 
 def templates_to(standin, address):

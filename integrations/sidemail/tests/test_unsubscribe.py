@@ -4,9 +4,7 @@ sequence step; reading the contact never sends a step twice and waits out Sidema
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils import timezone
 
-from devtools.sidemail_standin import StandinClient
 from integrations.sidemail import sequences
 from integrations.sidemail.api_client import SidemailClient
 from integrations.sidemail.models import Enrollment
@@ -18,24 +16,9 @@ pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    frozen = Clock(START)
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
-
-
-@pytest.fixture
-def standin(sidemail):
-    return StandinClient(sidemail.url)
+def clock(freeze_time):
+    return freeze_time(START)
 
 
 @pytest.fixture
