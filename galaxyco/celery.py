@@ -5,6 +5,9 @@ import os
 
 from celery import Celery
 
+from galaxyco import broker
+
+broker.register()  # the embedded broker writes each message whole (galaxyco/broker.py)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "galaxyco.settings")
 
 app = Celery("galaxyco")
