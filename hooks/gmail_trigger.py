@@ -4,8 +4,8 @@ The minute tick (hooks.tasks.tick_triggers) queues one poll task per due trigger
 `users.history.list` from the trigger's cursor, every page (bootstrapping the cursor from
 `users.getProfile`; a cursor Gmail no longer knows, 404, falls back to `messages.list` with
 `after:`), fetches each new message, skips drafts, sent mail (what this mailbox sends, our own
-runs included) and mail the workspace's runs sent from any mailbox (it carries their marker
-header: integrations.google.marker), keeps those the trigger's query finds, and then, in one
+runs included) and mail the workspace's runs sent from any mailbox (its marker header is the
+workspace's value for its step header: integrations.google.marker), keeps those the trigger's query finds, and then, in one
 transaction, moves the cursor on (compare-and-set: a second poller of the same cursor stops
 there) and records a TriggerFiring per message (unique per trigger and message id) with its run.
 Every call is booked against the mailbox's Gmail quota first (integrations.health.reserve_quota),
@@ -15,7 +15,7 @@ the budget sends use.
 import logging
 import time
 from base64 import urlsafe_b64decode
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
 from typing import Any
 
@@ -25,7 +25,7 @@ from django.utils import timezone
 from galaxyco.errors import AppError, ReauthRequired
 from hooks.models import Trigger, TriggerFiring, TriggerPause, TriggerType
 from integrations.google import clients
-from integrations.google.marker import ORIGIN_HEADER, is_own_origin
+from integrations.google.marker import ORIGIN_HEADER, STEP_HEADER, is_own_origin
 from integrations.google.scopes import GMAIL_READONLY
 from integrations.health import GMAIL_UNITS, reserve_quota
 from integrations.models import Integration, IntegrationStatus
@@ -158,8 +158,21 @@ def _skipped(message: dict[str, Any], *, workspace_id: int) -> bool:
     landed: a run's email never starts another run."""
     if SKIPPED_LABELS & set(message.get("labelIds", [])):
         return True
-    origin = _headers(message.get("payload", {})).get(ORIGIN_HEADER.lower(), "")
-    return is_own_origin(origin, workspace_id=workspace_id)
+    headers = _headers(message.get("payload", {}))
+    return is_own_origin(
+        value=headers.get(ORIGIN_HEADER.lower(), ""),
+        step=headers.get(STEP_HEADER.lower(), ""),
+        workspace_id=workspace_id,
+        received_at=_received_at(message),
+    )
+
+
+def _received_at(message: dict[str, Any]) -> datetime | None:
+    """When Gmail received the message (its internalDate, epoch milliseconds), if it says."""
+    try:
+        return datetime.fromtimestamp(int(message["internalDate"]) / 1000, tz=UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _fetch(integration: Integration, message_id: str) -> dict[str, Any] | None:

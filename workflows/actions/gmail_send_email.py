@@ -25,7 +25,7 @@ from rest_framework import serializers
 from galaxyco.errors import ErrorCode, IntegrationNotConnected, PermanentError
 from hooks.trigger_attachments import attachments_of_triggering_email
 from integrations.google import clients
-from integrations.google.marker import ORIGIN_HEADER, origin_value
+from integrations.google.marker import ORIGIN_HEADER, STEP_HEADER, origin_value
 from integrations.models import Integration, IntegrationType
 from workflows import rendering
 from workflows.actions.base import (
@@ -74,10 +74,6 @@ MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
 CONTENT_TYPE = re.compile(rf"{MIME_TOKEN}/{MIME_TOKEN}")
 # One or more message ids (<left@right>) separated by white space: In-Reply-To and References.
 MESSAGE_ID_LIST = re.compile(r"<[^<>\s@]+@[^<>\s@]+>(?:\s+<[^<>\s@]+@[^<>\s@]+>)*")
-# Our emails carry the step's Message-ID in this header too: Gmail's API replaces the Message-ID it
-# is given with its own (docs/architecture.md), so this is what tells the step's email apart in
-# the Sent mail.
-STEP_HEADER = "X-GalaxyCo-Step"
 # The Sent mail is searched from this long before the step's first attempt (clocks may disagree).
 SENT_SEARCH_SLACK = timedelta(minutes=10)
 
@@ -445,7 +441,7 @@ class GmailSendEmail(Action):
                 params=params,
                 message_id=step.message_id_header,
                 reply=reply,
-                origin=origin_value(workspace_id=step.workspace_id),
+                origin=origin_value(workspace_id=step.workspace_id, step=step.message_id_header),
             )
             raw = message_bytes(message=message, sender=integration.email, params=params)
         except (ValueError, TypeError) as error:  # the email package refuses a header it cannot write safely
