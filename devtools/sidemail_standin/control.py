@@ -127,16 +127,32 @@ def _check_loopback(url: str) -> None:
         raise ControlError("webhook_url must be on this machine (localhost or a loopback address)")
 
 
+# The email's fields a Sidemail event carries, and what each event adds beside the email and its
+# time: https://sidemail.io/docs/webhooks/
+_EVENT_EMAIL_FIELDS = (
+    "id",
+    "templateId",
+    "templateName",
+    "templateProps",
+    "fromName",
+    "fromAddress",
+    "toAddress",
+    "createdAt",
+)
+_EVENT_EXTRA: dict[str, dict[str, str]] = {
+    "email.delivered": {"smtpResponse": "250 2.6.0 Message received"},
+    "email.bounce": {"bounceType": "permanent"},
+}
+
+
 def webhook_event(email: dict[str, Any], event_type: str) -> dict[str, Any]:
     """The JSON event Sidemail POSTs for ``event_type`` about an accepted email."""
     return {
         "type": event_type,
-        "createdAt": now_iso(),
-        "email": {
-            "id": email["id"],
-            "toAddress": email["toAddress"],
-            "fromAddress": email["fromAddress"],
-            "status": EVENT_STATUS[event_type],
+        "data": {
+            "email": {name: email[name] for name in _EVENT_EMAIL_FIELDS if name in email},
+            "time": now_iso(),
+            **_EVENT_EXTRA.get(event_type, {}),
         },
     }
 

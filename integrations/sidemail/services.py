@@ -231,12 +231,15 @@ class WebhookEventData:
 
 
 def parse_webhook_event(body: Any) -> WebhookEventData:
+    """An event as Sidemail sends it (https://sidemail.io/docs/webhooks/):
+    `{"type": "email.delivered", "data": {"email": {"id", "toAddress", …}, "time", …}}`."""
     if not isinstance(body, dict):
         raise InvalidWebhookEvent("The event must be a JSON object.")
     event_type = body.get("type")
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise InvalidWebhookEvent("Unknown event type.")
-    email = body.get("email")
+    data = body.get("data")
+    email = data.get("email") if isinstance(data, dict) else None
     sidemail_id = email.get("id") if isinstance(email, dict) else None
     if not isinstance(sidemail_id, str) or not sidemail_id or len(sidemail_id) > 100:
         raise InvalidWebhookEvent("The event names no email id.")

@@ -33,7 +33,7 @@ def _refusal(status: int, message: str) -> JsonResponse:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    """The event's createdAt when it is a date and time; a malformed one is no reason to refuse it."""
+    """The event's time when it is a date and time; a malformed one is no reason to refuse it."""
     if not isinstance(value, str):
         return None
     try:
@@ -83,11 +83,11 @@ class SidemailTrackingWebhookView(AnymailCoreWebhookView):
         return JsonResponse({"success": True, "duplicate": not new})
 
     def _announce(self, event: services.WebhookEventData) -> None:
-        email = event.payload.get("email") or {}
-        created_at = event.payload.get("createdAt")
+        data = event.payload["data"]  # parse_webhook_event found the email there
+        email = data["email"]
         tracking_event = AnymailTrackingEvent(
             event_type=_ANYMAIL_EVENT[event.event_type],
-            timestamp=_timestamp(created_at),
+            timestamp=_timestamp(data.get("time")),
             message_id=event.sidemail_id,
             recipient=email.get("toAddress"),
             esp_event=event.payload,

@@ -245,7 +245,7 @@ def test_a_delivery_webhook_moves_the_steps_recorded_email_on(
     for event_type in ("email.open", "email.delivered"):
         answer = Client().post(
             "/webhooks/sidemail/",
-            data=json.dumps({"type": event_type, "email": {"id": email_id}}),
+            data=json.dumps({"type": event_type, "data": {"email": {"id": email_id}}}),
             content_type="application/json",
             HTTP_SIDEMAIL_SECRET="sidemail-test-webhook-secret",
         )

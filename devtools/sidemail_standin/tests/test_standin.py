@@ -259,7 +259,12 @@ def test_webhook_event_is_posted_with_the_secret(standin, client, receiver):
     [(headers, event)] = _Receiver.received
     assert headers["sidemail-secret"] == "whsec-test"
     assert event["type"] == "email.bounce"
-    assert event["email"]["id"] == email_id and event["email"]["toAddress"] == "ada@example.com"
+    # The shape Sidemail documents (https://sidemail.io/docs/webhooks/).
+    assert set(event) == {"type", "data"}
+    email = event["data"]["email"]
+    assert email["id"] == email_id and email["toAddress"] == "ada@example.com"
+    assert email["templateName"] == "Welcome" and email["createdAt"]
+    assert event["data"]["time"] and event["data"]["bounceType"] == "permanent"
     assert client.emails()[0]["status"] == "bounce"
 
 

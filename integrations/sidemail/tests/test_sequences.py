@@ -161,7 +161,10 @@ def test_an_unsubscribe_stops_every_sequence_of_that_person(
         create_workspace(name="Acme", owner=owner)
     tick(django_capture_on_commit_callbacks)
     welcome = standin.emails(to="owner@example.com")[0]
-    bounce = {"type": "email.bounce", "email": {"id": welcome["id"], "toAddress": "owner@example.com"}}
+    bounce = {
+        "type": "email.bounce",
+        "data": {"email": {"id": welcome["id"], "toAddress": "owner@example.com"}, "bounceType": "permanent"},
+    }
     with django_capture_on_commit_callbacks(execute=True):
         answer = Client().post(
             "/webhooks/sidemail/",

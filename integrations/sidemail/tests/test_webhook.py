@@ -1,6 +1,7 @@
 """POST /webhooks/sidemail/: the shared secret, status updates, replays and malformed events."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from anymail.signals import tracking
@@ -30,11 +31,21 @@ def sent_email(settings):
     )
 
 
-def event(event_type="email.delivered", email_id="sm_1"):
+def event(event_type="email.delivered", email_id="sm_1", time="2026-11-26T03:00:00.000Z"):
+    """An event in the shape Sidemail documents (https://sidemail.io/docs/webhooks/): the email
+    and the event's time under `data`."""
     return {
         "type": event_type,
-        "createdAt": "2026-11-26T03:00:00Z",
-        "email": {"id": email_id, "toAddress": "ada@example.com", "status": event_type.split(".")[1]},
+        "data": {
+            "email": {
+                "id": email_id,
+                "templateName": "Welcome",
+                "fromAddress": "noreply@galaxyco.example",
+                "toAddress": "ada@example.com",
+                "createdAt": "2026-11-26T02:59:00.000Z",
+            },
+            "time": time,
+        },
     }
 
 
@@ -53,7 +64,7 @@ def test_right_secret_updates_the_status(sent_email):
     received = []
 
     def receiver(sender, event, esp_name, **kwargs):
-        received.append((esp_name, event.event_type, event.message_id, event.recipient))
+        received.append((esp_name, event.event_type, event.message_id, event.recipient, event.timestamp))
 
     tracking.connect(receiver)
     try:
@@ -63,7 +74,32 @@ def test_right_secret_updates_the_status(sent_email):
 
     assert answer.status_code == 200 and answer.json() == {"success": True, "duplicate": False}
     assert status_of(sent_email) == "delivered"
-    assert received == [("Sidemail", "delivered", "sm_1", "ada@example.com")]
+    assert received == [
+        ("Sidemail", "delivered", "sm_1", "ada@example.com", datetime(2026, 11, 26, 3, 0, tzinfo=UTC))
+    ]
+
+
+def test_the_documented_example_event_is_understood(sent_email):
+    """Sidemail's own email.bounce example, with our email's id."""
+    documented = {
+        "type": "email.bounce",
+        "data": {
+            "email": {
+                "id": "sm_1",
+                "templateId": "123",
+                "templateName": "Welcome",
+                "templateProps": {"name": "John"},
+                "fromName": "Example App",
+                "fromAddress": "hello@example.com",
+                "toAddress": "john@example.com",
+                "createdAt": "2020-11-07T09:50:09.951Z",
+            },
+            "time": "2020-11-07T09:50:09.951Z",
+            "bounceType": "permanent",
+        },
+    }
+    assert post(documented).status_code == 200
+    assert status_of(sent_email) == "bounced"
 
 
 @pytest.mark.parametrize("secret", ["wrong", "", None, SECRET + "x"])
@@ -107,11 +143,15 @@ def test_a_late_delivered_never_hides_a_bounce(sent_email):
     [
         "not json",
         "[1, 2]",
-        json.dumps({"type": "email.sent", "email": {"id": "sm_1"}}),
+        json.dumps({"type": "email.sent", "data": {"email": {"id": "sm_1"}}}),
         json.dumps({"type": "email.delivered"}),
-        json.dumps({"type": "email.delivered", "email": {"id": 7}}),
-        json.dumps({"type": "email.delivered", "email": "sm_1"}),
-        json.dumps({"type": "email.delivered", "email": {"id": "x" * 101}}),
+        json.dumps({"type": "email.delivered", "data": "sm_1"}),
+        json.dumps({"type": "email.delivered", "data": {}}),
+        json.dumps({"type": "email.delivered", "data": {"email": {"id": 7}}}),
+        json.dumps({"type": "email.delivered", "data": {"email": "sm_1"}}),
+        json.dumps({"type": "email.delivered", "data": {"email": {"id": "x" * 101}}}),
+        # Not Sidemail's shape: the email at the top level, as no Sidemail event has it.
+        json.dumps({"type": "email.delivered", "email": {"id": "sm_1"}}),
         "\udcff",
     ],
 )
@@ -177,12 +217,12 @@ def test_a_delivery_leaves_the_contact_alone(sidemail, sent_email, django_captur
     assert StandinClient(sidemail.url).contacts() == []
 
 
-@pytest.mark.parametrize("created_at", ["2026-13-45T99:00:00Z", "yesterday", 12, None])
-def test_an_odd_timestamp_is_no_reason_to_fail(sent_email, created_at):
+@pytest.mark.parametrize("time", ["2026-13-45T99:00:00Z", "yesterday", 12, None])
+def test_an_odd_timestamp_is_no_reason_to_fail(sent_email, time):
     seen = []
     tracking.connect(handler := lambda **kwargs: seen.append(kwargs["event"].timestamp))
     try:
-        answer = post({**event("email.delivered"), "createdAt": created_at})
+        answer = post(event("email.delivered", time=time))
     finally:
         tracking.disconnect(handler)
     assert answer.status_code == 200
