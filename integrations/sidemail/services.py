@@ -230,14 +230,19 @@ class WebhookEventData:
     payload: dict[str, Any]
 
 
-def parse_webhook_event(body: Any) -> WebhookEventData:
+def parse_webhook_event(body: Any) -> WebhookEventData | None:
     """An event as Sidemail sends it (https://sidemail.io/docs/webhooks/):
-    `{"type": "email.delivered", "data": {"email": {"id", "toAddress", …}, "time", …}}`."""
+    `{"type": "email.delivered", "data": {"email": {"id", "toAddress", …}, "time", …}}`.
+
+    None for a well-formed event of a type we do not act on (other email events, sending
+    domains, inbound email)."""
     if not isinstance(body, dict):
         raise InvalidWebhookEvent("The event must be a JSON object.")
     event_type = body.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise InvalidWebhookEvent("The event names no type.")
     if event_type not in WEBHOOK_EVENT_TYPES:
-        raise InvalidWebhookEvent("Unknown event type.")
+        return None
     data = body.get("data")
     email = data.get("email") if isinstance(data, dict) else None
     sidemail_id = email.get("id") if isinstance(email, dict) else None

@@ -46,8 +46,8 @@ class SidemailTrackingWebhookView(AnymailCoreWebhookView):
     """Sidemail sends a shared secret in a header (no signature, no timestamp): it is compared in
     constant time, and a repeated event is recognised by (email id, type) in the database.
 
-    Answers 401 to a wrong or missing secret, 400 to a body that is not a known event, 200 to an
-    event (new or repeated), 503 when the database is unavailable (Sidemail tries again later).
+    Answers 401 to a wrong or missing secret, 400 to a body that is not an event, 200 to an
+    event (new or repeated; a type we do not act on is acknowledged and dropped), 503 when the database is unavailable (Sidemail tries again later).
     Each new event goes out on Anymail's ``tracking`` signal."""
 
     esp_name = "Sidemail"
@@ -73,6 +73,10 @@ class SidemailTrackingWebhookView(AnymailCoreWebhookView):
                 str(error) if isinstance(error, services.InvalidWebhookEvent) else "The body is not JSON."
             )
             return _refusal(400, message)
+        if event is None:
+            # Any answer but 200 makes Sidemail send the event again.
+            logger.info("Sidemail webhook event ignored", extra={"event": "sidemail_webhook_ignored"})
+            return JsonResponse({"success": True, "ignored": True})
         try:
             new = services.apply_webhook_event(event=event)
         except DatabaseError:

@@ -143,7 +143,9 @@ def test_a_late_delivered_never_hides_a_bounce(sent_email):
     [
         "not json",
         "[1, 2]",
-        json.dumps({"type": "email.sent", "data": {"email": {"id": "sm_1"}}}),
+        json.dumps({"data": {"email": {"id": "sm_1"}}}),
+        json.dumps({"type": 7, "data": {"email": {"id": "sm_1"}}}),
+        json.dumps({"type": "", "data": {"email": {"id": "sm_1"}}}),
         json.dumps({"type": "email.delivered"}),
         json.dumps({"type": "email.delivered", "data": "sm_1"}),
         json.dumps({"type": "email.delivered", "data": {}}),
@@ -163,6 +165,17 @@ def test_malformed_or_unknown_events_are_400_and_change_nothing(sent_email, body
         HTTP_SIDEMAIL_SECRET=SECRET,
     )
     assert answer.status_code == 400
+    assert status_of(sent_email) == "sent"
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("event_type", ["email.sent", "domain.verified", "inbound.email"])
+def test_an_event_type_we_do_not_act_on_is_acknowledged_and_changes_nothing(sent_email, event_type):
+    # Sidemail counts any answer but 200 as a failed delivery and sends it again: events we have
+    # no use for (other email events, sending domains, inbound email) are taken and dropped.
+    answer = post({"type": event_type, "data": {"domain": "example.com"}})
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True, "ignored": True}
     assert status_of(sent_email) == "sent"
     assert WebhookEvent.objects.count() == 0
 
