@@ -34,31 +34,42 @@ class ApiKeyAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
             return None
-        # Refused keys count per client IP, and once too many were refused no key from there
-        # is looked up until the window has room: DRF's throttles run only after this.
-        failures = FailedAuthenticationThrottle()
-        failures.refuse_if_exhausted(request)
-        api_key = self.active_key(parts)
+        raw_key = self.raw_key(parts)
+        key_hash = hash_api_key(raw_key) if raw_key is not None else None
+        # A key this process found active moments ago is served without reading the limit's
+        # counter (a cache round trip on every request otherwise). That tells a locked-out address
+        # nothing: a key is 256 random bits, so only its holder can send one, and what the lock
+        # guards, the lookup of keys nobody has shown valid, still waits for the window below.
+        api_key = recent_keys.get(key_hash) if key_hash is not None else None
         if api_key is None:
-            failures.record_failure()
-            raise AuthenticationFailed()
+            # Refused keys count per client IP, and once too many were refused no key from there
+            # is looked up until the window has room: DRF's throttles run only after this.
+            failures = FailedAuthenticationThrottle()
+            failures.refuse_if_exhausted(request)
+            api_key = self.looked_up(raw_key, key_hash)
+            if api_key is None:
+                failures.record_failure()
+                raise AuthenticationFailed()
         context.bind(api_key_id=api_key.pk)
         return ApiKeyUser(api_key), api_key
 
     @staticmethod
-    def active_key(parts: list[bytes]) -> ApiKey | None:
+    def raw_key(parts: list[bytes]) -> str | None:
         if len(parts) != 2:
             return None
         try:
-            raw_key = parts[1].decode()
+            return parts[1].decode()
         except UnicodeError:
             return None
-        key_hash = hash_api_key(raw_key)
-        api_key = recent_keys.get(key_hash)
-        if api_key is None:
-            api_key = authenticate_api_key(raw_key=raw_key)
-            if api_key is not None:
-                recent_keys.add(key_hash, api_key)
+
+    @staticmethod
+    def looked_up(raw_key: str | None, key_hash: str | None) -> ApiKey | None:
+        """The active key from the database (remembered by this process for a few seconds)."""
+        if raw_key is None or key_hash is None:
+            return None
+        api_key = authenticate_api_key(raw_key=raw_key)
+        if api_key is not None:
+            recent_keys.add(key_hash, api_key)
         return api_key
 
     def authenticate_header(self, request: Request) -> str:

@@ -22,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.test import APIClient
@@ -137,6 +138,57 @@ def test_a_flood_of_bad_keys_from_one_ip_is_refused_until_the_window_ends(
     later = time.time() + 61
     monkeypatch.setattr(throttling.FailedAuthenticationThrottle, "timer", lambda self: later)
     assert client_from("203.0.113.5", key=api_key).get(url).status_code == 200
+
+
+def lock_out(ip: str, url: str) -> None:
+    for _ in range(ANONYMOUS_RATE):
+        assert client_from(ip, key=BAD_KEY).get(url).status_code == 401
+    assert_rate_limited(client_from(ip, key=BAD_KEY).get(url))
+
+
+def api_key_reads(captured: CaptureQueriesContext) -> list[str]:
+    return [query["sql"] for query in captured.captured_queries if "workspaces_apikey" in query["sql"]]
+
+
+def test_a_locked_out_address_cannot_tell_a_valid_key_from_a_refused_one(limits, workspace, api_key):
+    """Locked out, every key nobody showed valid lately answers the same 429 without being looked
+    up, a valid one as a guessed one: the lock still stops the guessing it is there for."""
+    url = f"/api/workspaces/{workspace.pk}/"
+    lock_out("203.0.113.40", url)
+
+    with CaptureQueriesContext(connection) as captured:
+        guessed = client_from("203.0.113.40", key="gxy_" + "y" * 43).get(url)
+        valid = client_from("203.0.113.40", key=api_key).get(url)
+    assert_rate_limited(guessed)
+    assert_rate_limited(valid)
+    assert guessed.json()["error"]["message"] == valid.json()["error"]["message"]
+    assert guessed["Retry-After"] == valid["Retry-After"]
+    assert api_key_reads(captured) == []
+
+
+def test_a_key_known_valid_skips_the_failed_attempts_counter(limits, workspace, api_key, monkeypatch):
+    """A key this process found active moments ago is served without reading the counter of
+    refused attempts (a cache round trip per request otherwise), even from a locked-out address,
+    whose refused keys are still refused."""
+    url = f"/api/workspaces/{workspace.pk}/"
+    assert client_from("203.0.113.41", key=api_key).get(url).status_code == 200  # now remembered
+    lock_out("203.0.113.42", url)
+
+    counter_reads = []
+    read = cache.get
+
+    def counting_get(key: str, *args: Any, **kwargs: Any) -> Any:
+        if "failed_authentication" in key:
+            counter_reads.append(key)
+        return read(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "get", counting_get)
+    assert client_from("203.0.113.41", key=api_key).get(url).status_code == 200
+    assert client_from("203.0.113.42", key=api_key).get(url).status_code == 200
+    assert counter_reads == []
+
+    assert_rate_limited(client_from("203.0.113.42", key=BAD_KEY).get(url))
+    assert len(counter_reads) == 1
 
 
 def test_anonymous_requests_are_limited_per_ip(limits):
