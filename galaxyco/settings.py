@@ -120,6 +120,8 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
     # Past MAX_ENTRIES Django culls a third of the rows, counters included: keep it well above
     # the number of keys, members and client IPs active within one window.
     CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 20000)
+elif CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "galaxyco.cache.RedisCache"  # one client per pool, not per call
 # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (IPs or networks).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

@@ -226,7 +226,7 @@ def test_processes_share_the_counts(limits, database_cache):
     ("cache_url", "backend"),
     [
         (None, "django.core.cache.backends.db.DatabaseCache"),
-        ("redis://127.0.0.1:6379/3", "django.core.cache.backends.redis.RedisCache"),
+        ("redis://127.0.0.1:6379/3", "galaxyco.cache.RedisCache"),
     ],
 )
 def test_the_cache_is_shared_by_default_and_redis_when_configured(cache_url, backend):
