@@ -1,12 +1,28 @@
-"""Request id and log context for every request."""
+"""Request id and log context for every request, the input guard, the error pages, and the
+middleware every API request passes, trimmed of work an API key's request does not need."""
 
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any, cast
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
+from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
+from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from rest_framework.authentication import get_authorization_header
+from rest_framework.request import Request
 
 from galaxyco import context
 from galaxyco.errors import AppError, RefusedInput, error_payload
@@ -95,3 +111,114 @@ class InputGuardMiddleware:
             if isinstance(value, int) and not lowest <= value <= MAX_ID:
                 return self._refused(request, Http404())
         return None
+
+
+# --- The settings' Content-Security-Policy, built once.
+
+# What a view sets (django-csp's decorators) to change its own response's policy.
+_PER_RESPONSE_POLICY = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+)
+_POLICY_HEADERS = (
+    (HEADER, "CONTENT_SECURITY_POLICY", "_csp_exempt", False),
+    (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", "_csp_exempt_ro", True),
+)
+_settings_policies: dict[bool, str] = {}
+
+
+@receiver(setting_changed)
+def _forget_settings_policies(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _settings_policies.clear()
+
+
+def settings_policy(*, report_only: bool) -> str:
+    """The header django-csp builds from the settings alone (no view's changes, no nonce)."""
+    policy = _settings_policies.get(report_only)
+    if policy is None:
+        policy = _settings_policies[report_only] = build_policy(report_only=report_only)
+    return policy
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, except that a response with the settings' policy (every API
+    response, most pages) gets the header built once per process instead of twice per response.
+    A view's own policy (csp_update and the other decorators) or a nonce goes through django-csp."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in _PER_RESPONSE_POLICY
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response  # Django's debug pages, as django-csp leaves them
+        for header, setting, exempt, report_only in _POLICY_HEADERS:
+            policy = settings_policy(report_only=report_only)
+            if not policy or header in response or getattr(response, exempt, False) is not False:
+                continue
+            excluded = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES", None) or ()
+            if not request.path_info.startswith(tuple(excluded)):
+                response[header] = policy
+        # As django-csp: a nonce asked for after the header was written is an error, not a page
+        # whose policy silently lacks it.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response
+
+
+# --- An API key's request skips the browser's state.
+
+
+def is_api_key_request(request: HttpRequest) -> bool:
+    """An API request whose Authorization names the Bearer scheme. The API's first authentication
+    class (workspaces.authentication.ApiKeyAuthentication, first on every /api/ view) then
+    authenticates it by the key or refuses it: the session is never consulted, so it is neither
+    loaded nor saved, and no messages are kept. Parsed as DRF parses it."""
+    if not request.path_info.startswith("/api/"):
+        return False
+    parts = get_authorization_header(cast(Request, request)).split()  # it reads only META
+    return bool(parts) and parts[0].lower() == b"bearer"
+
+
+class _SkippedForApiKeys:
+    # Sync only (an ASGI server adapts it): the skip calls the next handler directly.
+    async_capable = False
+    get_response: Callable[[HttpRequest], Any]
+
+    def next_response(self, request: HttpRequest) -> HttpResponseBase:
+        return cast(HttpResponseBase, self.get_response(request))
+
+
+class SessionMiddleware(_SkippedForApiKeys, sessions_middleware.SessionMiddleware):
+    """Django's, without a session for an API key's request (`is_api_key_request`). Its response
+    still varies by Cookie, as every API response did when the session was read for its log line."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not is_api_key_request(request):
+            return cast(HttpResponseBase, super().__call__(request))
+        response = self.next_response(request)
+        patch_vary_headers(response, ("Cookie",))
+        return response
+
+
+class AuthenticationMiddleware(_SkippedForApiKeys, auth_middleware.AuthenticationMiddleware):
+    """Django's; an API key's request is anonymous to Django until DRF authenticates its key."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not is_api_key_request(request):
+            return cast(HttpResponseBase, super().__call__(request))
+        request.user = AnonymousUser()
+        return self.next_response(request)
+
+
+class MessageMiddleware(_SkippedForApiKeys, messages_middleware.MessageMiddleware):
+    """Django's, without message storage for an API key's request (pages show messages)."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not is_api_key_request(request):
+            return cast(HttpResponseBase, super().__call__(request))
+        return self.next_response(request)
