@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from workspaces.key_cache import API_KEY_CACHE_SECONDS, recent_keys
 from workspaces.models import ApiKey
-from workspaces.services import hash_api_key, revoke_api_key
+from workspaces.services import authenticate_api_key, hash_api_key, revoke_api_key
 
 
 def detail_url(workspace):
@@ -134,3 +134,30 @@ def test_a_key_cannot_list_other_workspaces(workspace, other_workspace, key_clie
     response = key_client.get("/api/workspaces/")
     assert response.status_code == 200
     assert [row["id"] for row in response.json()["results"]] == [workspace.pk]
+
+
+@pytest.mark.django_db
+def test_each_request_gets_its_own_copy_of_a_remembered_key(workspace, api_key):
+    key_hash = hash_api_key(api_key)
+    found = authenticate_api_key(raw_key=api_key)
+    assert found is not None
+    recent_keys.add(key_hash, found)
+    first, second = recent_keys.get(key_hash), recent_keys.get(key_hash)
+    assert first is not None and second is not None
+    assert first is not second and first.workspace is not second.workspace
+    assert (first.pk, first.role, first.workspace.pk, first.workspace.slug) == (
+        found.pk,
+        found.role,
+        workspace.pk,
+        "acme",
+    )
+    assert (first._state.db, first._state.adding) == ("default", False)
+
+    first.role = "viewer"
+    first.workspace.name = "Changed by one request"
+    assert (second.role, second.workspace.name) == (found.role, "Acme")
+    third = recent_keys.get(key_hash)
+    assert third is not None
+    assert (third.role, third.workspace.name) == (found.role, "Acme")
+    third.workspace.refresh_from_db()  # a row like any other
+    assert third.workspace.name == "Acme"
