@@ -36,7 +36,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")  # not .headers: that builds a dict of all
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         context.clear()
         context.bind(request_id=request_id)
@@ -178,10 +178,14 @@ def is_api_key_request(request: HttpRequest) -> bool:
     class (workspaces.authentication.ApiKeyAuthentication, first on every /api/ view) then
     authenticates it by the key or refuses it: the session is never consulted, so it is neither
     loaded nor saved, and no messages are kept. Parsed as DRF parses it."""
-    if not request.path_info.startswith("/api/"):
-        return False
-    parts = get_authorization_header(cast(Request, request)).split()  # it reads only META
-    return bool(parts) and parts[0].lower() == b"bearer"
+    known: bool | None = getattr(request, "_is_api_key_request", None)
+    if known is None:
+        known = False
+        if request.path_info.startswith("/api/"):
+            parts = get_authorization_header(cast(Request, request)).split()  # it reads only META
+            known = bool(parts) and parts[0].lower() == b"bearer"
+        request._is_api_key_request = known  # type: ignore[attr-defined]  # asked by three middleware
+    return known
 
 
 class _SkippedForApiKeys:

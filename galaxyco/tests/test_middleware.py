@@ -28,7 +28,9 @@ SECURITY_HEADERS = (
 def test_every_api_view_tries_the_api_key_first():
     """What lets an API key's request skip the session: its key answers before any other way in."""
     api_views = [
-        view_class(pattern) for route, pattern in walk(get_resolver().url_patterns) if route.startswith("api/")
+        view_class(pattern)
+        for route, pattern in walk(get_resolver().url_patterns)
+        if route.startswith("api/")
     ]
     drf_views = [cls for cls in api_views if issubclass(cls, APIView)]
     assert len(drf_views) > 20
