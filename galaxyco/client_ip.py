@@ -86,7 +86,8 @@ class TrustedProxyMiddleware:
         trusted_networks()  # a bad TRUSTED_PROXIES stops start-up, not the first request
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not is_trusted_proxy(parse_ip(request.META.get("REMOTE_ADDR", ""))):
+        # Without TRUSTED_PROXIES no peer is one: the address need not be parsed.
+        if not trusted_networks() or not is_trusted_proxy(parse_ip(request.META.get("REMOTE_ADDR", ""))):
             for header in _FORWARDED_HEADERS:
                 request.META.pop(header, None)
         return self.get_response(request)

@@ -22,5 +22,5 @@ def clear() -> None:
 
 
 def request_id() -> str | None:
-    value = current().get("request_id")
+    value = (_context.get() or {}).get("request_id")  # read, not copied as current() does
     return str(value) if value is not None else None

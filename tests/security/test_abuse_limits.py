@@ -368,3 +368,14 @@ def test_forwarded_proto_counts_only_from_a_trusted_proxy(settings, client):
     assert untrusted["Location"].startswith("https://")
     trusted = client.get("/healthz", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_PROTO="https")
     assert trusted.status_code == 200
+
+
+def test_without_trusted_proxies_no_peer_is_believed(settings, client):
+    settings.TRUSTED_PROXIES = []
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/healthz", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code == 301
+    request = RequestFactory().get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.1")
+    TrustedProxyMiddleware(lambda request: HttpResponse())(request)
+    assert "HTTP_X_FORWARDED_FOR" not in request.META
+    assert client_ip(request) == PROXY
