@@ -59,8 +59,11 @@ class _RecentKeys:
         return request_copy
 
     def add(self, key_hash: str, api_key: ApiKey) -> None:
+        # Copies apart from the instances the adding request goes on to use (and may change).
+        kept = own_copy(api_key)
+        kept.workspace = own_copy(api_key.workspace)
         with self._lock:
-            self._keys[key_hash] = (self.clock() + API_KEY_CACHE_SECONDS, own_copy(api_key))
+            self._keys[key_hash] = (self.clock() + API_KEY_CACHE_SECONDS, kept)
             self._keys.move_to_end(key_hash)
             while len(self._keys) > API_KEY_CACHE_SIZE:
                 self._keys.popitem(last=False)

@@ -142,22 +142,25 @@ def test_each_request_gets_its_own_copy_of_a_remembered_key(workspace, api_key):
     found = authenticate_api_key(raw_key=api_key)
     assert found is not None
     recent_keys.add(key_hash, found)
+    found.role = "viewer"  # the request that found it changes its own instances only
+    found.workspace.name = "Changed by the finding request"
     first, second = recent_keys.get(key_hash), recent_keys.get(key_hash)
     assert first is not None and second is not None
     assert first is not second and first.workspace is not second.workspace
-    assert (first.pk, first.role, first.workspace.pk, first.workspace.slug) == (
+    role = ApiKey.objects.unscoped().get(pk=found.pk).role
+    assert (first.pk, first.role, first.workspace.pk, first.workspace.name) == (
         found.pk,
-        found.role,
+        role,
         workspace.pk,
-        "acme",
+        "Acme",
     )
     assert (first._state.db, first._state.adding) == ("default", False)
 
     first.role = "viewer"
     first.workspace.name = "Changed by one request"
-    assert (second.role, second.workspace.name) == (found.role, "Acme")
+    assert (second.role, second.workspace.name) == (role, "Acme")
     third = recent_keys.get(key_hash)
     assert third is not None
-    assert (third.role, third.workspace.name) == (found.role, "Acme")
+    assert (third.role, third.workspace.name) == (role, "Acme")
     third.workspace.refresh_from_db()  # a row like any other
     assert third.workspace.name == "Acme"
