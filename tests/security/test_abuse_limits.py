@@ -130,7 +130,8 @@ def test_a_flood_of_bad_keys_from_one_ip_is_refused_until_the_window_ends(
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "authentication_failed"
     assert_rate_limited(attacker.get(url))
-    # Like a locked-out login: from that address not even a valid key is looked up...
+    # Like a locked-out login: from that address not even a valid key is looked up (unless this
+    # process found it active moments ago: see the tests below)...
     assert_rate_limited(client_from("203.0.113.5", key=api_key).get(url))
     # ...while other addresses are unaffected.
     assert client_from("203.0.113.6", key=api_key).get(url).status_code == 200
