@@ -10,7 +10,7 @@ disconnected account.
 
 import time
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -154,6 +154,51 @@ def _book_next(
         row = cursor.fetchone()
     if row is None:
         return None
+    return max(0.0, float(row[0]) - interval - now)
+
+
+def book_send(
+    *, integration: Integration, interval: float, slot: float | None, within: float
+) -> float | None:
+    """Book a send in one UPDATE ... RETURNING: the account's next send slot (`reserve_send_slot`;
+    ``slot``: the Unix time of one booked earlier, kept) and its next moment to send no earlier
+    than that slot (`reserve_send_moment`), when both are at most ``within`` seconds away; returns
+    the seconds to wait for the moment. None when either is further (or there is no such
+    account): nothing is booked, and the two bookings one at a time say what to do.
+
+    The send follows at once, so the same UPDATE notes the account's use (`record_use`: at most
+    once a minute), which the call's own note then finds already made."""
+    now = time.time()
+    if slot is not None and slot > now + within:
+        return None
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    params: list[Any]
+    # SET and WHERE read the row as it was: the slot is the same expression in all three.
+    if slot is None:
+        slot_sql, slot_params = f"{greatest}(COALESCE(paced_until, %s), %s)", [now, now]
+        sets, params = [f"paced_until = {slot_sql} + %s"], [*slot_params, interval]
+        where, where_params = f" AND {slot_sql} <= %s", [*slot_params, now + within]
+    else:
+        slot_sql, slot_params = "%s", [max(slot, now)]
+        sets, params, where, where_params = [], [], "", []
+    sets.append(f"sent_until = {greatest}(COALESCE(sent_until, %s), {slot_sql}) + %s")
+    params += [now, *slot_params, interval]
+    used = timezone.now()
+    note_use = integration.last_used_at is None or used - integration.last_used_at >= LAST_USED_RESOLUTION
+    if note_use:
+        sets.append("last_used_at = %s")
+        params.append(connection.ops.adapt_datetimefield_value(used))
+    sql = (
+        f"UPDATE {Integration._meta.db_table} SET {', '.join(sets)} "  # noqa: S608
+        f"WHERE id = %s{where} AND COALESCE(sent_until, %s) <= %s RETURNING sent_until"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, integration.pk, *where_params, now, now + within])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if note_use:
+        integration.last_used_at = used
     return max(0.0, float(row[0]) - interval - now)
 
 

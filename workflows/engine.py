@@ -10,12 +10,14 @@
   step keeps its booked slot and `advance` returns the wait, so no lease runs out while it waits;
   the send itself goes out at the account's next moment to send, at least one pace interval after
   the previous one, so steps that came back late for their slots never go out in a burst;
-- an at-most-once call (a Gmail send) is made at most once without a person's word: just before
-  the request goes out, the attempt records, committed, that the call is under way
-  (`provider_call_started_at`), in one conditional UPDATE that also checks the attempt is still
-  this executor's (and renews its lease); an executor whose lease ran out and whose step another
-  executor took over finds it matches nothing and sends nothing. The mark is cleared when the
-  answer is recorded. A call that failed before that point (reading attachments or the message
+- an at-most-once call (a Gmail send) is made at most once without a person's word: its attempt
+  is claimed once everything the request needs is ready (params, message, token, reads), just
+  before it goes out, by the one conditional UPDATE that also records, committed, that the call
+  is under way (`provider_call_started_at`); an executor whose step another executor took
+  meanwhile matches nothing and sends nothing. (A lookup of an earlier send is made under a
+  claim taken first, and a send may wait a moment for its turn: then the mark follows on its
+  own, fenced the same way, and renews the lease.) The mark is cleared when the answer is
+  recorded. A call that failed before that point (reading attachments or the message
   replied to, a token refresh, an executor that died there), or was answered 429/5xx, was not
   sent and is retried as above. One whose outcome is unknown (a read timeout after sending, or
   an executor that died with the mark set) is settled by looking the message up where the
@@ -31,21 +33,22 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from galaxyco import context
 from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown, StepGaveUp
 from hooks import notifications
 from hooks.selectors import endpoints_exist
-from integrations.health import reserve_send_moment, reserve_send_slot, send_moment_wait
+from integrations.health import book_send, reserve_send_moment, reserve_send_slot, send_moment_wait
 from integrations.models import Integration
 from integrations.selectors import integration_for_step, owner_is_member
 from workflows.actions.base import Action, StepContext
@@ -193,13 +196,15 @@ def _resolve_integration(*, run: WorkflowRun, step_run: StepRun, action: Action)
     return integration
 
 
-def _claim(step_run: StepRun) -> bool:
+def _claim(step_run: StepRun, *, mark: bool = False) -> bool:
     """Take the next attempt of this step, unless another executor already did.
 
     A redelivered task or a resumed run may reach the same step at the same time; the one
     conditional UPDATE that wins runs the attempt (the send slot it saw, if any, must still be
-    the step's: see `_start_attempt`). The attempt's lease lets a later executor take over a
-    step whose executor died mid-attempt.
+    the step's: see `_start_attempt`; so must the mark of a send under way, so that a step
+    marked since it was read is looked up, never taken for a fresh send). The attempt's lease
+    lets a later executor take over a step whose executor died mid-attempt. `mark`: the call
+    goes out now, so the same UPDATE records that it is under way (`_CallStart`).
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=attempt_lease_seconds())
@@ -213,9 +218,17 @@ def _claim(step_run: StepRun) -> bool:
         "next_attempt_at": lease_until,
         "send_slot_at": None,  # this attempt uses the slot; a retry books its own
     }
+    if mark:
+        changes["provider_call_started_at"] = now
     claimed = (
         StepRun.objects.unscoped()
-        .filter(claimable, pk=step_run.pk, attempts=step_run.attempts, send_slot_at=step_run.send_slot_at)
+        .filter(
+            claimable,
+            pk=step_run.pk,
+            attempts=step_run.attempts,
+            send_slot_at=step_run.send_slot_at,
+            provider_call_started_at=step_run.provider_call_started_at,
+        )
         .update(**changes)
     )
     if claimed:
@@ -235,7 +248,12 @@ class _NotTaken(Exception):
 
 
 def _start_attempt(
-    *, step_run: StepRun, action: Action, integration: Integration | None, held: bool = False
+    *,
+    step_run: StepRun,
+    action: Action,
+    integration: Integration | None,
+    held: bool = False,
+    mark: bool = False,
 ) -> float | StepOutcome:
     """Book the mailbox's send slot and its moment to send (a paced action) and claim the
     attempt, in one transaction: seconds to wait before sending (at most PACING_INLINE_SECONDS),
@@ -246,58 +264,82 @@ def _start_attempt(
     same slot instead of taking one behind every later booking, which keeps the mailbox's pace
     exact across processes. The send itself goes out at the account's next moment to send, no
     earlier than its slot (`health.reserve_send_moment`), so steps that came back late for their
-    slots never go out in a burst. Of two executors of one step, the one whose claim loses rolls
-    back what it booked (lock order: integration, then step run; no HTTP call is made under
-    them). `held`: this executor already holds the attempt (it has just looked up an earlier
-    send and found it was not done): nothing is claimed, and a slot or moment too far away to
-    wait for gives the attempt up (the step waits for it, `retrying`, like any other).
+    slots never go out in a burst. When both are near (nearly always) one UPDATE books them
+    (`health.book_send`). Of two executors of one step, the one whose claim loses rolls back what
+    it booked (lock order: integration, then step run; no HTTP call is made under them). `held`:
+    this executor already holds the attempt (it has just looked up an earlier send and found it
+    was not done): nothing is claimed, and a slot or moment too far away to wait for gives the
+    attempt up (the step waits for it, `retrying`, like any other). `mark`: the call goes out as
+    soon as this returns (`_CallStart`), so with nothing to wait for the claim also marks it under
+    way; after a wait the mark is written on its own, for it must not cover a wait before the
+    request, when nothing could have been sent.
     """
     wait = 0.0
     try:
         with transaction.atomic():
             if integration is not None and action.pace_interval is not None:
                 slot = step_run.send_slot_at
-                booked = slot is None
-                if slot is None:
-                    slot_wait = reserve_send_slot(
-                        integration_id=integration.pk, interval=action.pace_interval
-                    )
-                    slot = timezone.now() + timedelta(seconds=slot_wait)
-                    if slot_wait > PACING_INLINE_SECONDS:
-                        return _wait_unclaimed(
-                            step_run=step_run,
-                            until=slot,
-                            booked=slot,
-                            wait=slot_wait,
-                            for_what="its send slot",
-                            release=held,
-                        )
-                moment_wait = reserve_send_moment(
-                    integration_id=integration.pk,
+                near = book_send(
+                    integration=integration,
                     interval=action.pace_interval,
-                    earliest=slot.timestamp(),
+                    slot=slot.timestamp() if slot is not None else None,
                     within=PACING_INLINE_SECONDS,
                 )
-                if moment_wait is None:  # sends before it went out late: come back, keeping the slot
-                    wait = max(
-                        send_moment_wait(integration_id=integration.pk, within=PACING_INLINE_SECONDS), 0.1
-                    )
-                    return _wait_unclaimed(
+                if near is not None:
+                    wait = near
+                else:
+                    outcome = _book_one_at_a_time(
                         step_run=step_run,
-                        until=timezone.now() + timedelta(seconds=wait),
-                        booked=slot if booked else None,
-                        wait=wait,
-                        for_what="its moment to send",
-                        release=held,
+                        pace_interval=action.pace_interval,
+                        integration=integration,
+                        held=held,
                     )
-                wait = moment_wait
-            # The send is marked just before it goes out (`_marker`), never here: the mark must
-            # not cover the reads and waits before the request, when nothing could have been sent.
-            if not held and not _claim(step_run):
+                    if isinstance(outcome, StepOutcome):
+                        return outcome
+                    wait = outcome
+            if not held and not _claim(step_run, mark=mark and wait == 0):
                 raise _NotTaken()
     except _NotTaken:
         return StepOutcome(retry_in=1.0)  # another executor has it: look again shortly
     return wait
+
+
+def _book_one_at_a_time(
+    *, step_run: StepRun, pace_interval: float, integration: Integration, held: bool
+) -> float | StepOutcome:
+    """The slot (unless the step kept one), then the moment to send: seconds to wait, or the
+    outcome of a step that waits for either outside its attempt."""
+    slot = step_run.send_slot_at
+    booked = slot is None
+    if slot is None:
+        slot_wait = reserve_send_slot(integration_id=integration.pk, interval=pace_interval)
+        slot = timezone.now() + timedelta(seconds=slot_wait)
+        if slot_wait > PACING_INLINE_SECONDS:
+            return _wait_unclaimed(
+                step_run=step_run,
+                until=slot,
+                booked=slot,
+                wait=slot_wait,
+                for_what="its send slot",
+                release=held,
+            )
+    moment_wait = reserve_send_moment(
+        integration_id=integration.pk,
+        interval=pace_interval,
+        earliest=slot.timestamp(),
+        within=PACING_INLINE_SECONDS,
+    )
+    if moment_wait is None:  # sends before it went out late: come back, keeping the slot
+        wait = max(send_moment_wait(integration_id=integration.pk, within=PACING_INLINE_SECONDS), 0.1)
+        return _wait_unclaimed(
+            step_run=step_run,
+            until=timezone.now() + timedelta(seconds=wait),
+            booked=slot if booked else None,
+            wait=wait,
+            for_what="its moment to send",
+            release=held,
+        )
+    return moment_wait
 
 
 def _wait_unclaimed(
@@ -363,12 +405,19 @@ def _attempt(
             return StepOutcome(retry_in=1.0)
         return _fail_step(step_run=step_run, error=error)
     settling = action.at_most_once and step_run.provider_call_started_at is not None
+    # A send takes its attempt just before its request (`_CallStart`): what comes before it
+    # (params, the message, the token, reads) changes nothing a claim guards, so the claim and
+    # the mark can be one UPDATE. A lookup of an earlier send decides whether to send, so it is
+    # made under the attempt, claimed first; so is any other action's call.
+    call_start = _CallStart(
+        step_run=step_run, action=action, integration=integration, claim=action.at_most_once and not settling
+    )
+    slot_wait = 0.0
     if settling:
         # Find out first (no slot needed for a lookup); a send that follows books its slot then.
         if not _claim(step_run):
             return StepOutcome(retry_in=1.0)
-        slot_wait = 0.0
-    else:
+    elif not action.at_most_once:
         started = _start_attempt(step_run=step_run, action=action, integration=integration)
         if isinstance(started, StepOutcome):
             return started
@@ -382,7 +431,7 @@ def _attempt(
     )
     if action.at_most_once:
         step = replace(
-            step, message_id_header=_message_id_header(run=run, step_run=step_run), on_call=_marker(step_run)
+            step, message_id_header=_message_id_header(run=run, step_run=step_run), on_call=call_start
         )
     try:
         params = action.prepare(params=step_run.params, run_input=run.input, step_outputs=step_outputs)
@@ -408,6 +457,8 @@ def _attempt(
         if slot_wait > 0:
             _sleep(slot_wait)
         output = action.run(params=params, integration=integration, step=step)
+    except _NotNow as not_now:
+        return not_now.outcome
     except _Overtaken:
         logger.warning(
             "Step taken over by another executor before its send; nothing sent",
@@ -417,15 +468,21 @@ def _attempt(
     except SendOutcomeUnknown as error:
         return _outcome_unknown(action=action, integration=integration, step_run=step_run, error=error)
     except RetryableError as error:
+        if not call_start.holds():
+            return StepOutcome(retry_in=1.0)
         if not settling:
             step_run.provider_call_started_at = None  # answered, or never sent: not ambiguous
         return _retry_or_give_up(step_run=step_run, error=error, action=action, integration=integration)
     except AppError as error:
+        if not call_start.holds():
+            return StepOutcome(retry_in=1.0)
         return _fail_step(step_run=step_run, error=error)
     except DATABASE_ERRORS:
         raise  # not the step's fault: the task retries the run once the database answers again
     except Exception:
         logger.exception("Step crashed", extra={"event": "step_crashed", "action": step_run.action})
+        if not call_start.holds():
+            return StepOutcome(retry_in=1.0)
         crash = AppError(INTERNAL_ERROR_MESSAGE, code=ErrorCode.INTERNAL_ERROR, status=500)
         _finish_step(step_run=step_run, status=StepStatus.FAILED, error=crash)
         return StepOutcome(error=crash)
@@ -466,12 +523,56 @@ class _Overtaken(Exception):
     """This attempt's lease ran out and another executor took the step over: nothing is sent."""
 
 
-def _marker(step_run: StepRun) -> Callable[[], None]:
-    def mark_call_under_way() -> None:
-        """Just before the request: one conditional UPDATE, its own commit (autocommit outside a
-        transaction), so a worker that dies after it leaves the mark for the next executor. It
-        matches only while the attempt is still this executor's, and renews the lease for the
-        call; it also runs before a call repeated after a token refresh."""
+class _NotNow(Exception):
+    """The send's slot or moment is too far away to wait for inside an attempt (or another
+    executor has the attempt): nothing is sent, and the step comes back as `outcome` says."""
+
+    def __init__(self, outcome: StepOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class _CallStart:
+    """An at-most-once call's `on_call`: what is written, committed, just before its request.
+
+    `claim`: the attempt is not taken yet. The first call books the mailbox's slot and moment and
+    claims the attempt (`_start_attempt`): with no wait, that one conditional UPDATE also marks
+    the call under way, and its commit is the last thing before the request; after a wait for
+    the moment it is marked on its own. Otherwise (the attempt was claimed before a lookup, or
+    this is the call repeated after a token refresh) it only marks: one conditional UPDATE, its
+    own commit (autocommit outside a transaction), so a worker that dies after it leaves the mark
+    for the next executor. Every mark matches only while the attempt is still this executor's,
+    and renews its lease.
+    """
+
+    def __init__(
+        self, *, step_run: StepRun, action: Action, integration: Integration | None, claim: bool
+    ) -> None:
+        self.step_run, self.action, self.integration = step_run, action, integration
+        self.unclaimed = claim
+
+    def __call__(self) -> None:
+        if self.unclaimed:
+            started = _start_attempt(
+                step_run=self.step_run, action=self.action, integration=self.integration, mark=True
+            )
+            if isinstance(started, StepOutcome):
+                raise _NotNow(started)
+            self.unclaimed = False
+            if self.step_run.provider_call_started_at is not None:
+                return  # claimed and marked in one
+            _sleep(started)
+        self._mark()
+
+    def holds(self) -> bool:
+        """Whether this executor has the attempt, to record what happened to it: taken now if the
+        call failed before it was claimed (reading, refreshing the token, building the message)."""
+        if self.unclaimed and _claim(self.step_run):
+            self.unclaimed = False
+        return not self.unclaimed
+
+    def _mark(self) -> None:
+        step_run = self.step_run
         now = timezone.now()
         lease_until = now + timedelta(seconds=attempt_lease_seconds())
         marked = (
@@ -482,8 +583,6 @@ def _marker(step_run: StepRun) -> Callable[[], None]:
         if not marked:
             raise _Overtaken()
         step_run.provider_call_started_at, step_run.next_attempt_at = now, lease_until
-
-    return mark_call_under_way
 
 
 def _settle(
@@ -545,13 +644,14 @@ def _finish_outcome_unknown(*, step_run: StepRun, integration: Integration | Non
 def _record_success(*, step_run: StepRun, output: dict[str, Any], run: WorkflowRun | None) -> None:
     """The provider has done the step's work: recording it must outlast a short database outage,
     or the step would be claimed again once its lease ran out and its email sent twice.
-    `run`: the step was the run's last, so the run succeeds in the same transaction."""
+    `run`: the step was the run's last, so the run succeeds with it (`_finish_step`)."""
+    # One statement needs no transaction of its own: the last step's success and the run's end
+    # are one on PostgreSQL, two elsewhere.
+    one_statement = run is None or connection.vendor == "postgresql"
     for delay in [*RECORD_RETRY_DELAYS, None]:
         try:
-            with transaction.atomic():
-                _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output)
-                if run is not None:
-                    _finish_run(run=run, status=RunStatus.SUCCEEDED, error=None, remaining=[])
+            with nullcontext() if one_statement else transaction.atomic():
+                _finish_step(step_run=step_run, status=StepStatus.SUCCEEDED, output=output, run=run)
             return
         except DATABASE_ERRORS:
             if delay is None:
@@ -621,8 +721,15 @@ def _schedule_retry(*, step_run: StepRun, error: AppError, delay: float) -> None
 
 
 def _finish_step(
-    *, step_run: StepRun, status: str, error: AppError | None = None, output: dict[str, Any] | None = None
+    *,
+    step_run: StepRun,
+    status: str,
+    error: AppError | None = None,
+    output: dict[str, Any] | None = None,
+    run: WorkflowRun | None = None,
 ) -> None:
+    """`run`: the step was the run's last and succeeded, so the run succeeds with it: on
+    PostgreSQL in the same statement, elsewhere in the caller's transaction."""
     step_run.status = status
     step_run.finished_at = timezone.now()
     step_run.next_attempt_at = None
@@ -631,17 +738,38 @@ def _finish_step(
     step_run.error_message = error.message if error else ""
     if status != StepStatus.OUTCOME_UNKNOWN:
         step_run.provider_call_started_at = None  # the answer is recorded
-    step_run.save(
-        update_fields=[
-            "status",
-            "finished_at",
-            "next_attempt_at",
-            "output",
-            "error_code",
-            "error_message",
-            "provider_call_started_at",
-        ]
+    fields = [
+        "status",
+        "finished_at",
+        "next_attempt_at",
+        "output",
+        "error_code",
+        "error_message",
+        "provider_call_started_at",
+    ]
+    if run is None or connection.vendor != "postgresql":
+        step_run.save(update_fields=fields)
+        if run is not None:
+            _finish_run(run=run, status=RunStatus.SUCCEEDED, error=None, remaining=[])
+        return
+    ending = _ending(status=RunStatus.SUCCEEDED, error=None)
+    step_sql, step_params = _update_sql(
+        StepRun.objects.unscoped().filter(pk=step_run.pk),
+        {field: getattr(step_run, field) for field in fields},
     )
+    run_sql, run_params = _update_sql(WorkflowRun.objects.unscoped().filter(pk=run.pk), ending)
+    with connection.cursor() as cursor:
+        # A data-modifying WITH runs whether or not the statement reads it.
+        cursor.execute(f"WITH finished_step AS ({step_sql}) {run_sql}", (*step_params, *run_params))
+    _ended(run=run, ending=ending)
+
+
+def _update_sql(rows: QuerySet[Any], values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE that `rows.update(**values)` would send, for a statement that holds two."""
+    query = cast(UpdateQuery, rows.query.chain(UpdateQuery))
+    query.add_update_values(values)
+    sql, params = query.get_compiler(rows.db).as_sql()
+    return sql, tuple(params)
 
 
 def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remaining: list[StepRun]) -> None:
@@ -650,19 +778,27 @@ def _finish_run(*, run: WorkflowRun, status: str, error: AppError | None, remain
         StepRun.objects.unscoped().filter(pk__in=[s.pk for s in pending]).update(status=StepStatus.SKIPPED)
         for step_run in pending:
             step_run.status = StepStatus.SKIPPED
-    finished_at = timezone.now()
-    error_code = error.code if error else ""
-    error_message = error.message if error else ""
-    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(
-        status=status, finished_at=finished_at, error_code=error_code, error_message=error_message
+    ending = _ending(status=status, error=error)
+    WorkflowRun.objects.unscoped().filter(pk=run.pk).update(**ending)
+    _ended(run=run, ending=ending)
+
+
+def _ending(*, status: str, error: AppError | None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "finished_at": timezone.now(),
+        "error_code": error.code if error else "",
+        "error_message": error.message if error else "",
+    }
+
+
+def _ended(*, run: WorkflowRun, ending: dict[str, Any]) -> None:
+    """The run as `ending` left it written; its end is logged and, once committed, told."""
+    for field, value in ending.items():
+        setattr(run, field, value)
+    logger.info(
+        "Run %s", run.status, extra={"event": f"run_{run.status}", "error_code": run.error_code or None}
     )
-    run.status, run.finished_at, run.error_code, run.error_message = (
-        status,
-        finished_at,
-        error_code,
-        error_message,
-    )
-    logger.info("Run %s", status, extra={"event": f"run_{status}", "error_code": run.error_code or None})
     if run.notifies is not False:  # read with the run: no endpoint, nobody to tell
         transaction.on_commit(lambda: notifications.run_finished(run=run))
 

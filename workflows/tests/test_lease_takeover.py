@@ -1,7 +1,8 @@
-"""An attempt's send is fenced by its lease: the mark that a send is under way is written just
-before the request, by an UPDATE that matches only while the attempt is still this executor's.
-An executor that outlived its lease (slow reads before the send) and whose step was taken over
-sends nothing; reads that die before the send leave the step not sent, so it is simply retried."""
+"""A send's attempt is taken just before its request, by the UPDATE that also marks it under way,
+and matches only while the step is still as this executor read it. An executor whose step
+another executor took while it read what its send needs sends nothing and records nothing; reads
+that die before the send leave the step not sent, so it is simply retried. A lookup of an earlier
+send is made under an attempt claimed first."""
 
 import time
 from datetime import timedelta
@@ -56,10 +57,7 @@ def test_an_executor_whose_step_was_taken_over_before_its_send_sends_nothing(
     def slow_reads_then_taken_over(self, **kwargs):
         readers.append("B" if readers else "A")
         if readers == ["A"]:
-            # A's reads outlast its lease: B claims the next attempt, sends and records it.
-            StepRun.objects.unscoped().filter(run=run).update(
-                next_attempt_at=timezone.now() - timedelta(seconds=1)
-            )
+            # While A reads, B (a redelivered task, say) claims the attempt, sends and records it.
             took_over.append(engine.advance(run_id=run.pk))
         return real_reply_to(self, **kwargs)
 
@@ -72,20 +70,19 @@ def test_an_executor_whose_step_was_taken_over_before_its_send_sends_nothing(
     assert len(google.state.messages()) == 1
     assert google.state.stats()["gmail.send"] == 1
     step = StepRun.objects.unscoped().get(run=run)
-    assert (step.status, step.attempts, step.error_code) == (StepStatus.SUCCEEDED, 2, "")
+    assert (step.status, step.attempts, step.error_code) == (StepStatus.SUCCEEDED, 1, "")  # B's only
     assert WorkflowRun.objects.unscoped().get(pk=run.pk).status == RunStatus.SUCCEEDED
 
 
-def test_an_executor_overtaken_while_its_lease_ran_out_records_nothing(
-    google, workspace, member, monkeypatch
-):
+def test_an_executor_overtaken_while_it_read_records_nothing(google, workspace, member, monkeypatch):
     integration = connect(google, workspace=workspace, user=member, email=SENDER)
     run = queued_run(workspace, member, integration, monkeypatch)
     real_reply_to = GmailSendEmail._reply_to
 
     def taken_over(self, **kwargs):
+        # Another executor holds the step's attempt now, and is sending it.
         StepRun.objects.unscoped().filter(run=run).update(
-            attempts=2, next_attempt_at=timezone.now() + timedelta(minutes=2)
+            status=StepStatus.RUNNING, attempts=1, next_attempt_at=timezone.now() + timedelta(minutes=2)
         )
         return real_reply_to(self, **kwargs)
 
@@ -95,8 +92,8 @@ def test_an_executor_overtaken_while_its_lease_ran_out_records_nothing(
 
     assert google.state.stats().get("gmail.send", 0) == 0
     step = StepRun.objects.unscoped().get(run=run)
-    assert (step.status, step.attempts, step.error_code) == (StepStatus.RUNNING, 2, "")
-    assert step.provider_call_started_at is None
+    assert (step.status, step.attempts, step.error_code) == (StepStatus.RUNNING, 1, "")
+    assert step.provider_call_started_at is None  # not marked by this one
 
 
 def test_reads_before_the_send_that_die_leave_the_step_not_sent_and_retried_without_a_lookup(
@@ -114,10 +111,8 @@ def test_reads_before_the_send_that_die_leave_the_step_not_sent_and_retried_with
         with pytest.raises(OperationalError):
             engine.advance(run_id=run.pk)  # the executor dies reading, before its send
     step = StepRun.objects.unscoped().get(run=run)
-    assert (step.status, step.provider_call_started_at) == (StepStatus.RUNNING, None)
-    StepRun.objects.unscoped().filter(pk=step.pk).update(
-        next_attempt_at=timezone.now() - timedelta(seconds=1)
-    )
+    # Not claimed, not marked: nothing to wait for before the next executor takes it.
+    assert (step.status, step.attempts, step.provider_call_started_at) == (StepStatus.PENDING, 0, None)
 
     assert engine.advance(run_id=run.pk).finished
 
