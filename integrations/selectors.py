@@ -77,31 +77,40 @@ def default_integrations(*, workspace: Workspace) -> dict[str, Integration]:
     return {integration.type: integration for integration in found}
 
 
-_SUMMARY_COLUMNS = (
-    "id",
-    "type",
-    "status",
-    "email",
-    "display_name",
-    "connected_at",
-    "last_refreshed_at",
-    "last_error_message",
-)
-
 # The account a type's status reports: an active one first, then one that needs attention, then
-# a disconnected one; the most recently connected within a status. For each type, COALESCE asks
-# one status after the other, each an index probe of integration_status_idx that stops at its
-# first row, so the query reads a handful of rows however many accounts the workspace has; the
-# defaults come from the partial unique index on is_default. The SQL is built once, at import,
-# from the model's tables and choices (no input), where the ORM would compile a dozen
-# subqueries per request; the workspace is its only parameter.
+# a disconnected one; the most recently connected within a status. Each status is one index probe
+# of integration_status_idx that stops at its first row, so the status reads a handful of rows
+# however many accounts the workspace has; the default comes from the partial unique index on
+# is_default, while its owner is a member.
 _STATUS_ORDER = (
     IntegrationStatus.ACTIVE,
     IntegrationStatus.REAUTH_REQUIRED,
     IntegrationStatus.ERROR,
     IntegrationStatus.DISCONNECTED,
 )
+# One row per type: the type, its reported account (NULLs when it has none), its default's id.
+_STATUS_COLUMNS = (
+    "type",
+    "id",
+    "status",
+    "email",
+    "display_name",
+    "connected_at",
+    "last_refreshed_at",
+    "last_error_message",
+    "default_id",
+)
 _INTEGRATION = Integration._meta.db_table
+
+# On PostgreSQL, the function of migration 0010: PostgreSQL keeps its plan for the session, where
+# this statement sent as text would be planned again on every request (planning its probes cost
+# more than running them).
+_STATUS_CALL = f"SELECT {', '.join(_STATUS_COLUMNS)} FROM integration_status(%s, %s, %s, %s)"  # noqa: S608
+_STATUS_CALL_ARGUMENTS = (
+    [kind.value for kind in IntegrationType],
+    [status.value for status in _STATUS_ORDER],
+    IntegrationStatus.DISCONNECTED.value,
+)
 
 
 def _newest(kind: IntegrationType, status: IntegrationStatus) -> str:
@@ -111,20 +120,30 @@ def _newest(kind: IntegrationType, status: IntegrationStatus) -> str:
     )
 
 
+def _default(kind: IntegrationType) -> str:
+    return (
+        f"(SELECT d.id FROM {_INTEGRATION} d WHERE d.workspace_id = %(workspace)s "  # noqa: S608
+        f"AND d.type = '{kind.value}' AND d.is_default "
+        f"AND d.status <> '{IntegrationStatus.DISCONNECTED.value}' AND EXISTS ("
+        f"SELECT 1 FROM {Membership._meta.db_table} m "
+        "WHERE m.workspace_id = d.workspace_id AND m.user_id = d.connected_by_id))"
+    )
+
+
+# Elsewhere (SQLite), the same rows from one statement, built once, at import, from the model's
+# tables and choices (no input), where the ORM would compile a dozen subqueries per request; the
+# workspace is its only parameter.
 _STATUS_SQL = f"""
-SELECT {", ".join(f"i.{column}" for column in _SUMMARY_COLUMNS)},
-       i.is_default AND i.status <> '{IntegrationStatus.DISCONNECTED.value}' AND EXISTS (
-           SELECT 1 FROM {Membership._meta.db_table} m
-           WHERE m.workspace_id = i.workspace_id AND m.user_id = i.connected_by_id
-       ) AS workspace_default
-FROM {_INTEGRATION} i
-WHERE i.workspace_id = %(workspace)s AND i.id IN (
-    SELECT id FROM {_INTEGRATION} WHERE workspace_id = %(workspace)s AND is_default
-    {"".join(f" UNION ALL SELECT COALESCE({', '.join(_newest(kind, status) for status in _STATUS_ORDER)})" for kind in IntegrationType)}
-)
-ORDER BY i.type,
-         CASE i.status {" ".join(f"WHEN '{status.value}' THEN {rank}" for rank, status in enumerate(_STATUS_ORDER))} END,
-         i.connected_at DESC, i.id DESC
+SELECT b.type, {", ".join(f"i.{column}" for column in _STATUS_COLUMNS[1:-1])}, b.default_id
+FROM ({
+    " UNION ALL ".join(
+        f"SELECT '{kind.value}' AS type, "
+        f"COALESCE({', '.join(_newest(kind, status) for status in _STATUS_ORDER)}) AS best_id, "
+        f"{_default(kind)} AS default_id"
+        for kind in IntegrationType
+    )
+}) b
+LEFT JOIN {_INTEGRATION} i ON i.id = b.best_id
 """  # noqa: S608
 
 
@@ -143,24 +162,22 @@ _NOT_CONNECTED: dict[str, Any] = {
 def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
     """One summary per type, with its default account's id: one query reading at most two rows
     per type (the account it reports and the default), whatever the number of integrations."""
+    return _read_status(workspace_id=workspace.pk)
+
+
+def _read_status(*, workspace_id: int) -> dict[str, dict[str, Any]]:
     with connection.cursor() as cursor:
-        cursor.execute(_STATUS_SQL, {"workspace": workspace.pk})
-        rows = cursor.fetchall()
-    reported: dict[str, dict[str, Any]] = {}
-    defaults: dict[str, int] = {}
-    for row in rows:
-        summary = dict(zip(_SUMMARY_COLUMNS, row, strict=False))
-        kind = summary["type"]
-        if row[-1]:
-            defaults[kind] = summary["id"]
-        # Rows come in the order of preference: a type's first row is the one it reports.
-        reported.setdefault(kind, summary)
+        if connection.vendor == "postgresql":
+            cursor.execute(_STATUS_CALL, [workspace_id, *_STATUS_CALL_ARGUMENTS])
+        else:
+            cursor.execute(_STATUS_SQL, {"workspace": workspace_id})
+        rows = {row[0]: dict(zip(_STATUS_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
     status: dict[str, dict[str, Any]] = {}
     for kind in IntegrationType:
-        found = reported.get(kind.value)
-        status[kind.value] = {"default_integration_id": defaults.get(kind.value)} | (
+        found = rows[kind.value]
+        status[kind.value] = {"default_integration_id": found["default_id"]} | (
             _NOT_CONNECTED
-            if found is None
+            if found["id"] is None
             else {
                 "connected": found["status"] == IntegrationStatus.ACTIVE,
                 "status": found["status"],

@@ -1,15 +1,18 @@
 from datetime import timedelta
+from itertools import product
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations.models import IntegrationStatus, IntegrationType, OAuthToken
+from integrations import selectors
+from integrations.models import Integration, IntegrationStatus, IntegrationType, OAuthToken
 from integrations.selectors import integration_status
 from integrations.serializers import IntegrationStatusSerializer, status_representation
 from integrations.tests.factories import IntegrationFactory, OAuthTokenFactory
-from workspaces.models import Membership
+from workspaces.models import Membership, Workspace
+from workspaces.tests.factories import MembershipFactory, UserFactory
 
 
 def status_url(workspace):
@@ -195,3 +198,85 @@ def test_disconnect_still_disconnects_when_google_is_unreachable(workspace, sess
     assert response.status_code == 200
     assert response.json()["revoked_at_google"] is False
     assert not OAuthToken.objects.unscoped().filter(pk=token.pk).exists()
+
+
+def expected_status(workspace: Workspace) -> dict[str, tuple[int | None, int | None]]:
+    """What the status reports per type, worked out in Python: (its account, its default)."""
+    now = timezone.now()
+    order = list(selectors._STATUS_ORDER)
+    members = set(Membership.objects.for_workspace(workspace).values_list("user_id", flat=True))
+    found = {}
+    for kind in IntegrationType:
+        accounts = list(Integration.objects.for_workspace(workspace).filter(type=kind))
+        # Every account here has its connected_at: the newest within a status is the largest.
+        best = min(
+            accounts,
+            key=lambda a: (
+                order.index(IntegrationStatus(a.status)),
+                -(a.connected_at or now).timestamp(),
+                -a.pk,
+            ),
+            default=None,
+        )
+        default = next(
+            (
+                a.pk
+                for a in accounts
+                if a.is_default
+                and a.status != IntegrationStatus.DISCONNECTED
+                and a.connected_by_id in members
+            ),
+            None,
+        )
+        found[kind.value] = (best.pk if best else None, default)
+    return found
+
+
+@pytest.mark.django_db
+def test_the_status_reports_the_best_account_and_the_default_of_every_type(workspace):
+    """Every combination of statuses present, on the database at hand (PostgreSQL: its function;
+    SQLite: the statement), and on PostgreSQL the statement too, against the rule worked out in Python."""
+    owner = MembershipFactory(workspace=workspace, user=UserFactory(email="owner@acme.test")).user
+    now = timezone.now()
+    for present in product((False, True), repeat=len(IntegrationStatus)):
+        Integration.objects.for_workspace(workspace).delete()
+        for kind, (status, here) in product(IntegrationType, zip(IntegrationStatus, present, strict=True)):
+            # Gmail has the statuses present, Calendar the others, Sidemail all of them.
+            if (kind == IntegrationType.GMAIL and not here) or (kind == IntegrationType.CALENDAR and here):
+                continue
+            for days in (2, 1, 3):
+                IntegrationFactory(
+                    workspace=workspace,
+                    type=kind,
+                    status=status,
+                    connected_by=owner,
+                    connected_at=now - timedelta(days=days),
+                )
+        # The default: Gmail's oldest account whatever its status, Calendar's owned by a non-member.
+        for kind, owner_id in ((IntegrationType.GMAIL, owner.pk), (IntegrationType.CALENDAR, None)):
+            oldest = (
+                Integration.objects.for_workspace(workspace)
+                .filter(type=kind)
+                .order_by("connected_at")
+                .first()
+            )
+            if oldest is not None:
+                Integration.objects.unscoped().filter(pk=oldest.pk).update(
+                    shared=True, is_default=True, connected_by_id=owner_id or UserFactory().pk
+                )
+        expected = expected_status(workspace)
+        answers = [selectors._read_status(workspace_id=workspace.pk)]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(selectors._STATUS_SQL, {"workspace": workspace.pk})
+                answers.append(
+                    {
+                        row[0]: {"integration_id": row[1], "default_integration_id": row[-1]}
+                        for row in cursor.fetchall()
+                    }
+                )
+        for answer in answers:
+            assert {
+                kind: (summary["integration_id"], summary["default_integration_id"])
+                for kind, summary in answer.items()
+            } == expected, present
