@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from galaxyco.errors import AppError
 from integrations.models import Integration, IntegrationStatus
+from integrations.status_cache import forget as forget_status
 
 # last_used_at is written at most this often, so a busy account does not write per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -45,6 +46,7 @@ def record_refresh(*, integration_id: int, credentials_generation: datetime) -> 
     _while_credentials_are(
         integration_id=integration_id, credentials_generation=credentials_generation
     ).update(last_refreshed_at=timezone.now(), status=IntegrationStatus.ACTIVE)
+    forget_status(workspace_id=None)  # the workspace is not at hand: every workspace's status
 
 
 def record_reauth_required(*, integration_id: int, error: AppError, credentials_generation: datetime) -> bool:
@@ -67,7 +69,9 @@ def record_reauth_required(*, integration_id: int, error: AppError, credentials_
     )
     if not moved:
         rows.update(**last_error)
+        forget_status(workspace_id=None)
         return False
+    forget_status(workspace_id=None)
 
     def notify() -> None:
         from hooks.notifications import integration_reauth_required

@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from galaxyco.errors import IntegrationNotConnected
 from integrations.models import Integration, IntegrationStatus, IntegrationType
+from integrations.status_cache import recent_status
 from workspaces.models import Membership, Workspace
 from workspaces.permissions import Action, may
 
@@ -161,8 +162,19 @@ _NOT_CONNECTED: dict[str, Any] = {
 
 def integration_status(*, workspace: Workspace) -> dict[str, dict[str, Any]]:
     """One summary per type, with its default account's id: one query reading at most two rows
-    per type (the account it reports and the default), whatever the number of integrations."""
-    return _read_status(workspace_id=workspace.pk)
+    per type (the account it reports and the default), whatever the number of integrations.
+
+    Kept by the process for STATUS_CACHE_SECONDS (integrations.status_cache), which every writer
+    of an account drops; read afresh inside a transaction, which may hold writes of its own."""
+    if connection.in_atomic_block:
+        return _read_status(workspace_id=workspace.pk)
+    cached = recent_status.get(workspace.pk)
+    if cached is not None:
+        return cached
+    generation = recent_status.generation()
+    status = _read_status(workspace_id=workspace.pk)
+    recent_status.add(workspace.pk, status, read_in_generation=generation)
+    return status
 
 
 def _read_status(*, workspace_id: int) -> dict[str, dict[str, Any]]:
