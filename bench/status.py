@@ -10,6 +10,9 @@ again). gunicorn runs two sync workers, as the issue's baseline did; wrk sends t
 of connections to both views, alternating bare and status each round, and the figures are the
 medians over the rounds. The status endpoint is called with a workspace API key (an admin key);
 `--session` measures a member's session instead. The last line is the P4 summary.
+
+Each gunicorn worker keeps a workspace's status for 1 s (integrations/status_cache.py), so nearly
+every status request here is answered without the database.
 """
 
 import argparse
