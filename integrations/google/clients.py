@@ -2,7 +2,7 @@
 
 The service objects are built once per process and API base URL (from the static discovery
 documents in the wheel, so no network is needed); they only build requests. Each call sends its
-request with that integration's credentials through its thread's `requests` session, whose
+request with that integration's credentials through its thread's urllib3 pools, whose
 connections are kept alive: a send reuses the connection (and TLS session) of the last one
 instead of opening its own.
 
@@ -10,29 +10,39 @@ A send Gmail cannot deduplicate is classified by where it failed: before the req
 (connection refused, DNS, a connect timeout; a 429 or 5xx answer) it was not sent and may be
 retried; after it (a read timeout, a connection dropped before the answer, a kept-alive
 connection that turned out closed) its outcome is unknown: `SendOutcomeUnknown`, never retried
-blindly. Nothing resends a request on its own: the session's adapter makes no retries.
+blindly. Nothing resends a request on its own: the pools make no retries.
 """
 
-import http.cookiejar
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from functools import lru_cache
 from io import BytesIO
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlparse
 
 import httplib2
 import requests
+import urllib3
 from django.conf import settings
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    address_in_network,
+    get_auth_from_url,
+    is_ipv4_address,
+    is_valid_cidr,
+    prepend_scheme_if_needed,
+)
+from urllib3 import HTTPHeaderDict, Retry, Timeout
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, NewConnectionError
+from urllib3.util import make_headers
 
 from galaxyco.errors import PermanentError, ReauthRequired
 from integrations.google import errors as google_errors
@@ -59,47 +69,96 @@ class NotConnected(ConnectionError):
     timeout): no byte of the request left."""
 
 
-# Each thread keeps its own session (a session is not shared between threads); its pool keeps a
-# few connections alive per host. The session carries nothing from one call to the next but its
-# connections: the calls of one thread are made for many workspaces' accounts.
-_sessions = threading.local()
+# Each thread keeps its own urllib3 pools (one manager per proxy and CA bundle); a pool keeps a
+# few connections alive per host. Nothing but connections is carried from one call to the next:
+# the calls of one thread are made for many workspaces' accounts. urllib3 keeps no cookies and
+# reads no netrc, so one call's Set-Cookie is never sent with another account's call and the
+# account's Bearer token is the only credential sent.
+_pools = threading.local()
+# No retries: a request is never sent again on its own, whatever failed.
+_NO_RETRIES = Retry(0, read=False, redirect=False)
+# The headers a requests session sent with every call (googleapiclient's own replace them).
+_DEFAULT_HEADERS = HTTPHeaderDict(requests.utils.default_headers())
 
 
-def _bearer_only(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    return request
+class NoAnswer(OSError):
+    """The connection was made and the request may have left, but no answer came (a read
+    timeout, a reset, a TLS error): the outcome of a send is unknown."""
 
 
-def _session() -> requests.Session:
-    session: requests.Session | None = getattr(_sessions, "session", None)
-    if session is None:
-        session = requests.Session()
-        # The request carries the account's Bearer token already: a set `auth` that changes
-        # nothing keeps requests from reading a netrc entry for the host in its place. Proxy
-        # settings and CA bundles from the environment still apply, as a deployment expects.
-        session.auth = _bearer_only
-        # No cookies kept: one call's Set-Cookie is never sent with another account's call.
-        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        # No retries: a request is never sent again on its own, whatever failed.
-        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        _sessions.session = session
-    return session
+def _environ_proxy(name: str) -> str | None:
+    """The `<name>_proxy` setting as urllib's getproxies() reads it on Linux: the lowercase
+    variable wins (an empty one means none), then the uppercase one (HTTP_PROXY is ignored under
+    CGI, CVE-2016-1000110). Read by name: getproxies() scans the whole environment, twice, on
+    every call. Mixed-case names (Http_Proxy) are not read."""
+    lower = os.environ.get(f"{name}_proxy")
+    if lower is not None:
+        return lower or None
+    if name == "http" and "REQUEST_METHOD" in os.environ:
+        return None
+    return os.environ.get(f"{name.upper()}_PROXY") or None
 
 
-def _failed_to_connect(error: requests.ConnectionError) -> bool:
-    """Whether the request failed while its connection was being made, before any of it was
-    written. A kept-alive connection that the server had closed is found out before use (urllib3
-    checks it and opens a new one); any failure on a connection that was made counts as sent."""
-    failure = error.args[0] if error.args else None
-    reason = failure.reason if isinstance(failure, MaxRetryError) else None
-    # NewConnectionError covers refusals, unreachable hosts and DNS (NameResolutionError).
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url`, as a requests session chose it."""
+    parsed = urlparse(url)
+    hostname = parsed.hostname
+    if hostname is None:
+        return None
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+    if no_proxy:
+        # requests' own no_proxy match: host or domain suffix, with or without the port; CIDRs.
+        hosts = [host for host in no_proxy.replace(" ", "").split(",") if host]
+        if is_ipv4_address(hostname):
+            if any(
+                address_in_network(hostname, host) if is_valid_cidr(host) else hostname == host
+                for host in hosts
+            ):
+                return None
+        else:
+            with_port = f"{hostname}:{parsed.port}" if parsed.port else hostname
+            for host in (host.lstrip(".") for host in hosts):
+                if (
+                    host in (hostname, with_port)
+                    or hostname.endswith("." + host)
+                    or with_port.endswith("." + host)
+                ):
+                    return None
+    # Then urllib's (proxy_bypass_environment: "*" for every host, names in any case).
+    environ_no = _environ_proxy("no") or ""
+    names = [name.strip().lstrip(".").lower() for name in environ_no.split(",")]
+    if environ_no == "*" or any(hostname == name or hostname.endswith("." + name) for name in names if name):
+        return None
+    proxy = _environ_proxy(parsed.scheme) or _environ_proxy("all")
+    return prepend_scheme_if_needed(proxy, "http") if proxy else None
 
 
-class _SessionHttp:
+def _manager(proxy: str | None, ca_bundle: str) -> urllib3.PoolManager:
+    managers: dict[tuple[str | None, str], urllib3.PoolManager] | None = getattr(_pools, "managers", None)
+    if managers is None:
+        managers = _pools.managers = {}
+    manager = managers.get((proxy, ca_bundle))
+    if manager is None:
+        # As a requests adapter's pools: 4 hosts, 4 connections each, verified against the bundle.
+        options: dict[str, Any] = {"num_pools": 4, "maxsize": 4, "block": False, "cert_reqs": "CERT_REQUIRED"}
+        options["ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs"] = ca_bundle
+        if proxy is None:
+            manager = urllib3.PoolManager(**options)
+        else:
+            username, password = get_auth_from_url(proxy)
+            headers = make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
+            manager = urllib3.ProxyManager(proxy, proxy_headers=headers, **options)
+        managers[(proxy, ca_bundle)] = manager
+    return manager
+
+
+class _PooledHttp:
     """What googleapiclient calls to send a request (httplib2's `request` signature), sent with
-    the credentials' token through the thread's session, without redirects or retries."""
+    the credentials' token through the thread's urllib3 pools, without redirects or retries.
+
+    It keeps what a requests session did (the environment's proxies and CA bundle, the same
+    headers, timeouts, pool sizes) without what it cost per call: a requests session scanned
+    the environment for proxies on every request and prepared each request twice over."""
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -112,22 +171,35 @@ class _SessionHttp:
         headers: dict[str, str] | None = None,
         **_: Any,
     ) -> tuple[httplib2.Response, bytes]:
-        headers = dict(headers or {})
-        self.credentials.apply(headers)
+        sent = _DEFAULT_HEADERS.copy()
+        sent.update(headers or {})
+        self.credentials.apply(sent)
+        # The CA bundle a requests session used: the environment's, else requests' own (certifi's).
+        ca_bundle = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH
+        )
+        timeout = settings.GOOGLE_HTTP_TIMEOUT
         try:
-            answer = _session().request(
+            answer = _manager(_proxy_for(uri), ca_bundle).urlopen(
                 method,
                 uri,
-                data=body,
-                headers=headers,
-                timeout=settings.GOOGLE_HTTP_TIMEOUT,
-                allow_redirects=False,
+                body=body,
+                headers=sent,
+                redirect=False,
+                retries=_NO_RETRIES,
+                timeout=Timeout(connect=timeout, read=timeout),
             )
-        except requests.ConnectionError as error:
-            if _failed_to_connect(error):
+        except MaxRetryError as error:
+            # NewConnectionError covers refusals, unreachable hosts and DNS (NameResolutionError).
+            # A kept-alive connection the server had closed is found out before use (urllib3
+            # checks it and opens a new one); any failure on a connection that was made counts
+            # as sent.
+            if isinstance(error.reason, NewConnectionError | ConnectTimeoutError):
                 raise NotConnected(str(error)) from error
-            raise
-        return httplib2.Response({**answer.headers, "status": answer.status_code}), answer.content
+            raise NoAnswer(str(error)) from error
+        except HTTPError as error:  # read timeouts, resets, TLS errors: after the connection was made
+            raise NoAnswer(str(error)) from error
+        return httplib2.Response({**answer.headers, "status": answer.status}), answer.data
 
 
 def can_read_sent_mail(integration: Integration) -> bool:
@@ -166,9 +238,9 @@ def _calendar_events(api_base_url: str) -> Resource:
     return _service("calendar", "v3", api_base_url).events()
 
 
-def _authorized_http(credentials: Credentials) -> _SessionHttp:
+def _authorized_http(credentials: Credentials) -> _PooledHttp:
     # A 401 comes back to `execute`, which refreshes once (one worker refreshes, the others wait).
-    return _SessionHttp(credentials)
+    return _PooledHttp(credentials)
 
 
 def _execute_once(
@@ -186,7 +258,7 @@ def _execute_once(
         response: dict[str, Any] = request.execute(http=_authorized_http(credentials))
     except NotConnected as error:
         raise google_errors.unreachable(service_label=service_label) from error
-    except OSError as error:  # a timeout or a dropped connection (requests' errors are OSErrors)
+    except OSError as error:  # NoAnswer: a timeout or a dropped connection
         if on_call is not None:
             raise google_errors.outcome_unknown(service_label=service_label) from error
         raise google_errors.timed_out(service_label=service_label) from error

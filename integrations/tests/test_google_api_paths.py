@@ -16,13 +16,13 @@ from workflows.tests.helpers import WELCOME, create_workflow, execute
 def requested_paths(monkeypatch) -> list[str]:
     """The path of every request the Google API client sends."""
     paths: list[str] = []
-    real_request = clients._SessionHttp.request
+    real_request = clients._PooledHttp.request
 
-    def recorded(self: clients._SessionHttp, uri: str, *args: Any, **kwargs: Any) -> Any:
+    def recorded(self: clients._PooledHttp, uri: str, *args: Any, **kwargs: Any) -> Any:
         paths.append(urlsplit(uri).path)
         return real_request(self, uri, *args, **kwargs)
 
-    monkeypatch.setattr(clients._SessionHttp, "request", recorded)
+    monkeypatch.setattr(clients._PooledHttp, "request", recorded)
     return paths
 
 

@@ -186,3 +186,26 @@ def test_a_proxy_the_environment_names_carries_the_calls(gmail, scripted, settin
     clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
 
     assert server.heads[0].startswith(b"POST http://gmail.proxied.test/gmail/v1/users/me/messages/send")
+
+
+def test_a_host_no_proxy_names_is_called_directly(gmail, scripted, monkeypatch):
+    server = scripted(["answer"])
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "localhost, 127.0.0.1")
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
+
+    assert server.heads[0].startswith(b"POST /gmail/v1/users/me/messages/send")
+
+
+def test_the_proxys_credentials_go_to_the_proxy(gmail, scripted, settings, monkeypatch):
+    server = scripted(["answer"])
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", server.url.replace("http://", "http://user:s%40cret@"))
+    settings.GOOGLE_API_BASE_URL = "http://gmail.proxied.test"
+
+    clients.send_gmail_message(integration=gmail, raw=raw_email(), on_call=lambda: None)
+
+    assert header(server.heads[0], b"proxy-authorization") == [b"Basic dXNlcjpzQGNyZXQ="]
