@@ -19,7 +19,7 @@ from galaxyco.errors import PermanentError, RetryableError, SendOutcomeUnknown
 from integrations.google import clients
 from integrations.tests.google_grants import connect
 from workflows import engine
-from workflows.actions.gmail_send_email import build_message, message_bytes
+from workflows.actions.gmail_send_email import message_bytes
 from workflows.models import RunStatus, StepRun, StepStatus, WorkflowRun
 from workflows.services import StepSpec
 from workflows.tests.helpers import run_workflow
@@ -41,8 +41,9 @@ def raw_email(message_id: str = "<t-1@galaxyco.app>") -> str:
     import base64
 
     params = {"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}
-    message = build_message(sender=SENDER, params=params, message_id=message_id)
-    return base64.urlsafe_b64encode(message_bytes(message=message, sender=SENDER, params=params)).decode()
+    return base64.urlsafe_b64encode(
+        message_bytes(sender=SENDER, params=params, message_id=message_id)
+    ).decode()
 
 
 # ------------------------------------------------------------------ classification

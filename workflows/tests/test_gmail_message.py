@@ -1,0 +1,159 @@
+"""The email a Gmail step sends without attachments is written directly (`_composed`), not by the
+email package: read back by a mail parser it must say what the email package's message says."""
+
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from galaxyco.errors import PermanentError
+from workflows.actions.base import is_single_line
+from workflows.actions.gmail_send_email import ENCODED_WORD, build_message, message_bytes
+
+SENDER = "sender@gmail.test"
+MESSAGE_ID = "<run-1-step-2-abc@galaxyco.app>"
+ORIGIN = "0123456789abcdef0123456789abcdef"
+REPLY = {
+    "In-Reply-To": "<last@mail.example.com>",
+    "References": " ".join(f"<id{i}.a-long-local-part@mail.example.com>" for i in range(6))
+    + " <last@mail.example.com>",
+    "Subject": "Re: Hello",
+}
+
+header_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=200
+).filter(lambda text: is_single_line(text) and not ENCODED_WORD.search(text))
+body_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+address = st.builds(
+    "{}@{}".format,
+    st.from_regex(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,20}(\.[a-z0-9-]{1,5}){0,2}", fullmatch=True)
+    | st.sampled_from(['"a b"', '"a,b"', '"a\\"b"']),
+    st.from_regex(r"[a-z0-9]{1,10}\.(com|org|de)", fullmatch=True) | st.just("bücher.de"),
+)
+
+
+def read(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def display_name_as_rfc_2047(raw: bytes) -> str:
+    """The From display name of encoded words as RFC 2047 reads it: the white space between two
+    of them dropped (Python's parser keeps it in a display name, in the email package's too)."""
+    [line] = [line for line in raw.replace(b"\r\n ", b" ").split(b"\r\n") if line.startswith(b"From: ")]
+    return str(make_header(decode_header(line.decode()[len("From: ") :].rsplit(" <", 1)[0])))
+
+
+def addresses(message: EmailMessage) -> dict[str, list[str]]:
+    return {
+        name: [address.addr_spec for address in message[name].addresses]
+        for name in ("From", "To", "Cc", "Bcc", "Reply-To")
+        if message[name] is not None
+    }
+
+
+def bodies(message: EmailMessage) -> list[tuple[str, str]]:
+    return [
+        (part.get_content_type(), part.get_content().replace("\r\n", "\n"))
+        for part in message.walk()
+        if not part.is_multipart()
+    ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    subject=header_text,
+    from_name=header_text,
+    to=st.lists(address, min_size=1, max_size=12),
+    cc=st.lists(address, max_size=3),
+    bcc=st.lists(address, max_size=2),
+    reply_to=st.just("") | address,
+    text=body_text,
+    html=body_text,
+    reply=st.booleans(),
+)
+def test_the_composed_email_reads_as_the_email_packages(
+    subject, from_name, to, cc, bcc, reply_to, text, html, reply
+):
+    params: dict[str, Any] = {
+        "to": to,
+        "cc": cc,
+        "bcc": bcc,
+        "reply_to": reply_to,
+        "subject": subject,
+        "from_name": from_name,
+        "text": text or ("" if html else "x"),
+        "html": html,
+    }
+    kwargs: dict[str, Any] = {"message_id": MESSAGE_ID, "origin": ORIGIN, "reply": REPLY if reply else None}
+    built = build_message(sender=SENDER, params=params, **kwargs)
+    try:
+        raw = message_bytes(sender=SENDER, params=params, **kwargs)
+    except PermanentError:
+        # Refused only where the email package's own message would be: an address it rewrites.
+        assert addresses(read(built.as_bytes())) != {
+            "From": [SENDER],
+            "To": to,
+            **({"Cc": cc} if cc else {}),
+            **({"Bcc": bcc} if bcc else {}),
+            **({"Reply-To": [reply_to]} if reply_to else {}),
+        }
+        return
+    written, expected = read(raw), read(built.as_bytes())
+
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert sorted(written.keys()) == sorted(expected.keys())
+    for name in ("Message-ID", "X-GalaxyCo-Step", "X-GalaxyCo-Origin", "In-Reply-To", "References"):
+        assert written[name] == expected[name]
+    assert addresses(written) == addresses(expected)
+    # The subject and sender name come back as given, or as the email package's message reads
+    # (which drops a subject's leading white space, and a subject of white space only).
+    assert written["Subject"] in (subject or (REPLY["Subject"] if reply else ""), expected["Subject"])
+    [sender], [expected_sender] = written["From"].addresses, expected["From"].addresses
+    name = from_name.strip(" \t")
+    assert name in (sender.display_name, display_name_as_rfc_2047(raw)) or (
+        sender.display_name == expected_sender.display_name
+    )
+    assert written.get_content_type() == expected.get_content_type()
+    assert bodies(written) == bodies(expected)
+
+
+@pytest.mark.parametrize(
+    ("params", "encoding"),
+    [
+        ({"text": "Hello"}, "7bit"),
+        ({"text": "Grüße"}, "8bit"),
+        ({"text": "x" * 79}, "base64"),
+    ],
+)
+def test_a_text_body_is_encoded_as_the_email_package_would_choose(params, encoding):
+    raw = message_bytes(sender=SENDER, params={"to": ["ada@example.com"], **params})
+
+    assert read(raw)["Content-Transfer-Encoding"] == encoding
+    assert read(raw).get_content().replace("\r\n", "\n") == params["text"] + "\n"
+
+
+def test_a_plain_email_is_written_as_it_reads():
+    params = {"to": ["ada@example.com", "bob@example.com"], "subject": "Hi Ada", "text": "Hello Ada"}
+
+    raw = message_bytes(sender=SENDER, params=params, message_id=MESSAGE_ID, origin=ORIGIN)
+
+    assert raw == (
+        b"Message-ID: <run-1-step-2-abc@galaxyco.app>\r\n"
+        b"X-GalaxyCo-Step: <run-1-step-2-abc@galaxyco.app>\r\n"
+        b"From: sender@gmail.test\r\n"
+        b"To: ada@example.com, bob@example.com\r\n"
+        b"Subject: Hi Ada\r\n"
+        b"X-GalaxyCo-Origin: 0123456789abcdef0123456789abcdef\r\n"
+        b'Content-Type: text/plain; charset="utf-8"\r\n'
+        b"Content-Transfer-Encoding: 7bit\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"\r\n"
+        b"Hello Ada\r\n"
+    )
