@@ -26,7 +26,7 @@ BREAKDOWN = [
     ("  run_here: the run, in the request", "workflows/tasks.py", "run_here"),
     ("    engine.advance", "workflows/engine.py", "advance"),
     ("      prepare params (render + validate)", "workflows/actions/base.py", "prepare"),
-    ("      build the MIME message", "workflows/actions/gmail_send_email.py", "build_message"),
+    ("      build and check the MIME message", "workflows/actions/gmail_send_email.py", "message_bytes"),
     ("      Gmail call (request building + HTTP)", "integrations/google/clients.py", "_execute_once"),
     ("  the response body", "workflows/serializers.py", "run_data"),
     ("SQL: compile", "django/db/models/sql/compiler.py", "as_sql"),
