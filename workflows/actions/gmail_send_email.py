@@ -199,6 +199,7 @@ def build_message(
     `message_id`: ours, so a send whose outcome is unknown can be found in the Sent mail.
     `reply`: `reply_headers` of the message answered; its subject replaces a blank one.
     `origin`: integrations.google.marker's value for the workspace, so its triggers skip this email."""
+    params = _with_ascii_domains(params)
     message = EmailMessage(policy=SMTP)
     if message_id:
         message["Message-ID"] = message_id
@@ -233,6 +234,30 @@ def build_message(
             filename=attachment["filename"],
         )
     return message
+
+
+def ascii_address(address: str) -> str:
+    """The address with its domain in IDNA form (`bücher.de` → `xn--bcher-kva.de`), as mail servers
+    read it; Django's validate_email checked the domain with the same codec, and allows only
+    ASCII before the @."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as error:
+        raise _not_sent("its addresses") from error
+
+
+def _with_ascii_domains(params: dict[str, Any]) -> dict[str, Any]:
+    converted: dict[str, Any] = {
+        name: [ascii_address(address) for address in params[name]]
+        for name in ("to", "cc", "bcc")
+        if params.get(name)
+    }
+    if params.get("reply_to"):
+        converted["reply_to"] = ascii_address(params["reply_to"])
+    return {**params, **converted}
 
 
 def _recipients_named(*, sender: str, params: dict[str, Any]) -> dict[str, list[str]]:
@@ -428,6 +453,7 @@ def message_bytes(
     server would read it: it must carry exactly the headers built and exactly the recipients the
     step named, or it is refused. Without attachments it is composed directly (`_composed`),
     else, or for a value only the email package writes, built by `build_message`."""
+    params = _with_ascii_domains(params)
     try:
         if params.get("attachments"):
             raise _NotPlain("attachments")
@@ -472,7 +498,7 @@ def sent_search_query(*, params: dict[str, Any], since: datetime) -> str:
 
 
 def _addresses(values: list[str]) -> list[str]:
-    return sorted(address.lower() for _, address in getaddresses(values) if address)
+    return sorted(ascii_address(address).lower() for _, address in getaddresses(values) if address)
 
 
 def is_the_steps_email(*, found: dict[str, Any], message_id: str, params: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from galaxyco.errors import PermanentError
 from workflows.actions.base import is_single_line
-from workflows.actions.gmail_send_email import ENCODED_WORD, build_message, message_bytes
+from workflows.actions.gmail_send_email import ENCODED_WORD, build_message, is_the_steps_email, message_bytes
 
 SENDER = "sender@gmail.test"
 MESSAGE_ID = "<run-1-step-2-abc@galaxyco.app>"
@@ -157,3 +157,29 @@ def test_a_plain_email_is_written_as_it_reads():
         b"\r\n"
         b"Hello Ada\r\n"
     )
+
+
+def test_an_internationalized_domain_is_written_in_its_ascii_form():
+    # An encoded word inside an address (a@=?utf-8?q?b=C3=BCcher?=.de) names no mailbox: the
+    # domain goes out as IDNA, the form every mail server reads.
+    params = {"to": ["ada@bücher.de"], "cc": ["bob@例え.jp"], "reply_to": "eve@bücher.de", "text": "Hi"}
+
+    written = read(message_bytes(sender=SENDER, params=params))
+
+    assert written["To"].addresses[0].addr_spec == "ada@xn--bcher-kva.de"
+    assert written["Cc"].addresses[0].addr_spec == "bob@xn--r8jz45g.jp"
+    assert written["Reply-To"].addresses[0].addr_spec == "eve@xn--bcher-kva.de"
+    assert b"=?" not in message_bytes(sender=SENDER, params=params).split(b"\r\n\r\n")[0]
+
+
+def test_the_sent_copy_of_an_email_to_an_internationalized_domain_is_recognised():
+    found = {
+        "payload": {
+            "headers": [
+                {"name": "Message-ID", "value": MESSAGE_ID},
+                {"name": "To", "value": "ada@xn--bcher-kva.de"},
+            ]
+        }
+    }
+
+    assert is_the_steps_email(found=found, message_id=MESSAGE_ID, params={"to": ["ada@bücher.de"]})
