@@ -1,6 +1,7 @@
 """Refresh, disconnect and reconnect at the same time: no deadlock, no wrong status."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -193,13 +194,16 @@ def test_when_the_grant_is_lost_the_workers_waiting_on_the_refresh_are_told_to_r
 def test_a_reconnect_while_a_refresh_loses_the_old_grant_survives_and_is_used(google, workspace, member):
     integration = connect(google, workspace=workspace, user=member, email="again@gmail.test")
     google.state.revoke_account("again@gmail.test")
-    google.state.add_fault("token.refresh_token", hang_seconds=1.0)
+    google.state.add_fault("token.refresh_token", hang_seconds=3.0)
     errors: list[BaseException] = []
     results: list[object] = []
     refresher = in_thread(
         lambda: results.append(refresh_credentials(integration=integration, force=True)), errors
     )
-    threading.Event().wait(0.3)
+    # The reconnect comes while Google holds the refresh (the emulator counts it on arrival).
+    deadline = time.monotonic() + 10
+    while google.state.stats().get("token.refresh_token", 0) < 1 and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
     connect(google, workspace=workspace, user=member, email="again@gmail.test")  # the person reconnects
     refresher.join(10)
 
