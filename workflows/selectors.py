@@ -5,8 +5,34 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.utils import timezone
 
 from galaxyco.query import MAX_ID
+from hooks.selectors import endpoints_exist
+from integrations.selectors import owner_is_member
+from workflows.compiled_reads import CompiledRead
 from workflows.models import RunStatus, StepRun, Workflow, WorkflowRun, WorkflowStep
 from workspaces.models import Workspace
+
+# Read on every run: compiled once (see compiled_reads), the workspace and workflow ids as parameters.
+_STEPS_TO_RUN: CompiledRead[WorkflowStep] = CompiledRead(
+    lambda *, workspace_id, workflow_id: (
+        WorkflowStep.objects.for_workspace(Workspace(pk=workspace_id))
+        .filter(workflow_id=workflow_id)
+        .select_related("workflow", "integration__token")
+        .annotate(
+            integration_owner_is_member=owner_is_member("integration"),
+            workspace_notifies=endpoints_exist("workspace_id"),
+        )
+        .order_by("position")
+    ),
+    names=("workspace_id", "workflow_id"),
+)
+
+
+def steps_to_run(*, workspace: Workspace, workflow_id: int) -> list[WorkflowStep]:
+    """A workflow's steps in order, each with its workflow and the account it names (with its
+    token), annotated with whether that account's owner is still a member
+    (`integration_owner_is_member`) and whether the workspace has notification endpoints
+    (`workspace_notifies`): what a run is created from and its engine starts with. One query."""
+    return _STEPS_TO_RUN.read(workspace_id=workspace.pk, workflow_id=int(workflow_id))
 
 
 def workflow_list(*, workspace: Workspace) -> QuerySet[Workflow]:

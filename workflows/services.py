@@ -16,9 +16,8 @@ from django.utils import timezone
 
 from galaxyco import context
 from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
-from hooks.selectors import endpoints_exist
 from integrations.models import Integration, IntegrationStatus
-from integrations.selectors import owner_is_member, usable_integrations
+from integrations.selectors import usable_integrations
 from workflows import inputs, rendering
 from workflows.actions.registry import get_action
 from workflows.models import (
@@ -30,7 +29,7 @@ from workflows.models import (
     WorkflowRun,
     WorkflowStep,
 )
-from workflows.selectors import get_run, get_workflow, run_by_idempotency_key, stalled_runs
+from workflows.selectors import get_run, get_workflow, run_by_idempotency_key, stalled_runs, steps_to_run
 from workspaces.models import ApiKey, Workspace
 
 logger = logging.getLogger(__name__)
@@ -346,16 +345,7 @@ def _create_run(
 
     # The accounts the steps name come with them (token, and whether their owner is still a
     # member), for the engine of a run executed at once.
-    steps = list(
-        WorkflowStep.objects.for_workspace(workspace)
-        .filter(workflow_id=workflow_id)
-        .select_related("workflow", "integration__token")
-        .annotate(
-            integration_owner_is_member=owner_is_member("integration"),
-            workspace_notifies=endpoints_exist("workspace_id"),
-        )
-        .order_by("position")
-    )
+    steps = steps_to_run(workspace=workspace, workflow_id=workflow_id)
     if not steps:
         if (
             not Workflow.objects.for_workspace(workspace)
@@ -389,7 +379,7 @@ def _create_run(
         # mid-run leaves it for the scheduled resume.
         **({"status": RunStatus.RUNNING, "started_at": now} if run_here else {}),
     )
-    run.notifies = steps[0].workspace_notifies
+    run.notifies = steps[0].workspace_notifies  # type: ignore[attr-defined]
     for step in steps:
         if step.integration is not None:
             step.integration.owner_is_member = step.integration_owner_is_member  # type: ignore[attr-defined]
