@@ -53,7 +53,8 @@ class CalendarCreateEventParams(serializers.Serializer):
     def validate_time_zone(self, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        # OSError: the name of a folder of the zone database, or one too long for a file name.
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise serializers.ValidationError("Use a time zone name such as Europe/Paris or UTC.") from None
         return value
 

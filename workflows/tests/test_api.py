@@ -94,6 +94,27 @@ def test_a_session_records_who_created_the_workflow(workspace, member, session_c
             },
             ["steps", "0", "params", "start"],
         ),
+        *(
+            (
+                {
+                    **WELCOME,
+                    "steps": [
+                        {
+                            "action": "calendar.create_event",
+                            "params": {
+                                "summary": "Demo",
+                                "start": "2026-12-01T09:00:00",
+                                "end": "2026-12-01T10:00:00",
+                                "time_zone": zone,
+                            },
+                        }
+                    ],
+                },
+                ["steps", "0", "params", "time_zone"],
+            )
+            # A folder of the time zone database, and a name longer than a file name may be.
+            for zone in ("America", "Europe" * 60)
+        ),
         ({**WELCOME, "name": ""}, ["name"]),
     ],
 )
