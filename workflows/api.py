@@ -134,14 +134,13 @@ class WorkflowExecuteApi(WorkspaceAPIView):
     )
     def post(self, request: Request, workspace: Workspace, workflow_id: int) -> Response:
         wait = ExecuteParameters.read(request)["wait"]
-        serializer = ExecuteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        run_input = ExecuteSerializer.read_input(request.data)
         # With a wait, the run executes in this request (its task's own loop, handed the rows it
         # just wrote); without, it goes to the worker and the answer is 202 at once.
         run, created = services.start_run(
             workspace=workspace,
             workflow_id=workflow_id,
-            run_input=serializer.validated_data["input"],
+            run_input=run_input,
             trigger=RunTrigger.API,
             requested_by=self.requesting_user,
             api_key=self.api_key,

@@ -1,10 +1,12 @@
 from datetime import datetime
 from typing import Any
 
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from galaxyco.query import MAX_ID, PageParameters, QueryParameters
 from integrations.selectors import integrations_by_id
@@ -169,6 +171,19 @@ class WorkflowSerializer(serializers.ModelSerializer):
 class ExecuteSerializer(serializers.Serializer):
     input = serializers.DictField(default=dict)
 
+    @classmethod
+    def read_input(cls, data: Any) -> dict[str, Any]:
+        """The run's input from an execute body. The usual body, an object whose `input` is an
+        object or absent, is read directly: building the serializer's fields cost more than the
+        check. Any other body goes through the serializer, which refuses it with DRF's messages."""
+        if type(data) is dict:
+            run_input = data.get("input", {})
+            if type(run_input) is dict:
+                return {str(key): value for key, value in run_input.items()}
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data["input"])
+
 
 class PreviewSerializer(serializers.Serializer):
     input = serializers.DictField(default=dict)
@@ -324,14 +339,25 @@ class ExecuteResponseSerializer(serializers.Serializer):
     error = RunErrorSerializer(required=False, help_text="Why the run failed; only on a failed run.")
 
 
+WAIT_DEFAULT = 1
+
+
 class ExecuteParameters(QueryParameters):
     wait = serializers.IntegerField(
         required=False,
-        default=1,
+        default=WAIT_DEFAULT,
         min_value=0,
         max_value=1,
         help_text="0: answer 202 at once instead of waiting up to 30 s for the run to finish.",
     )
+
+    @classmethod
+    def read(cls, request: Request | HttpRequest) -> dict[str, Any]:
+        # Most executes name no parameter: the answer is the default, without building the fields.
+        query = request.query_params if isinstance(request, Request) else request.GET
+        if not query:
+            return {"wait": WAIT_DEFAULT}
+        return super().read(request)
 
 
 class RunFilters(PageParameters):

@@ -5,6 +5,7 @@ retry-after hint) or PermanentError (the request itself was refused; reconnect n
 """
 
 import builtins
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,25 @@ from workflows import rendering
 # Validating a step's params happens twice: when it is saved (placeholders allowed) and after
 # the run's input was filled in (context["rendered"]: the values are final and must be valid).
 RENDERED = "rendered"
+
+_per_thread = threading.local()
+
+
+def _bound_serializer(
+    serializer_class: builtins.type[serializers.Serializer], *, rendered: bool
+) -> serializers.Serializer:
+    """This thread's serializer of that class and context, its fields built once. DRF builds a
+    serializer's fields anew for each instance (a deep copy of the declared ones), which cost more
+    than the check itself. `run_validation` keeps nothing on the serializer or its fields, and the
+    defaults the params serializers declare are immutable or callable, so one instance can check
+    any number of params, one after another; one per thread, so no two checks share one."""
+    built: dict[tuple[type, bool], serializers.Serializer] = _per_thread.__dict__.setdefault("built", {})
+    key = (serializer_class, rendered)
+    if key not in built:
+        serializer = serializer_class(context={RENDERED: True} if rendered else {})
+        serializer.fields  # noqa: B018  # built now, once
+        built[key] = serializer
+    return built[key]
 
 
 def is_single_line(value: str) -> bool:
@@ -144,8 +164,19 @@ class Action:
         what `params` made it), else None."""
         raise NotImplementedError
 
+    def _valid_params(self, params: Any, *, rendered: bool) -> dict[str, Any] | None:
+        """The validated params, or None when they are not valid: a new serializer then words
+        the errors, exactly as DRF's `is_valid` does."""
+        try:
+            return dict(_bound_serializer(self.params_serializer, rendered=rendered).run_validation(params))
+        except serializers.ValidationError:
+            return None
+
     def validate_params(self, params: Any) -> dict[str, Any]:
         """For saving a step: raises serializers.ValidationError with field errors."""
+        valid = self._valid_params(params, rendered=False)
+        if valid is not None:
+            return valid
         serializer = self.params_serializer(data=params)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
@@ -173,6 +204,9 @@ class Action:
             address_list_params=self.address_params,
             step_outputs=step_outputs,
         )
+        valid = self._valid_params(rendered, rendered=True)
+        if valid is not None:
+            return valid
         serializer = self.params_serializer(data=rendered, context={RENDERED: True})
         if not serializer.is_valid():
             fields = "; ".join(
