@@ -3,6 +3,7 @@ answered) and a small open-loop generator for latency at a fixed rate (requests 
 schedule whatever the server does, so a slow server is not given time to catch up)."""
 
 import asyncio
+import collections
 import json
 import re
 import shutil
@@ -39,13 +40,16 @@ class LoadResult:
     errors: int  # non-2xx answers, timeouts and socket errors
     p50_ms: float
     p99_ms: float
+    # What the errors were (an HTTP status, a socket error or timeout) and how many of each.
+    failures: tuple[tuple[str, int], ...] = ()
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
 
     def describe(self) -> str:
-        errors = f", {self.errors} errors" if self.errors else ""
+        kinds = ", ".join(f"{count} {kind}" for kind, count in self.failures)
+        errors = f", {self.errors} errors" + (f": {kinds}" if kinds else "") if self.errors else ""
         return (
             f"{self.per_second:7.1f} runs/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  "
             f"({self.requests} in {self.seconds:.1f} s{errors})"
@@ -102,27 +106,66 @@ def parse_wrk(output: str) -> LoadResult:
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     if done is None or len(percentiles) != 2:
         raise ValueError(f"Unexpected wrk output:\n{output}")
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    failures = collections.Counter(
+        {"non-2xx": sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))}
+    )
     if socket_errors := re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     ):
-        errors += sum(int(n) for n in socket_errors.groups())
+        for kind, count in zip(("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True):
+            failures[kind] += int(count)
+    errors = sum(failures.values())
     return LoadResult(
         requests=int(done[1]),
         seconds=_ms(done[2] + done[3]) / 1000,
         errors=errors,
         p50_ms=_ms(percentiles["50"]),
         p99_ms=_ms(percentiles["99"]),
+        failures=tuple((kind, count) for kind, count in failures.items() if count),
     )
 
 
 async def _post(
     pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]], host: str, port: int, request: bytes
 ) -> int:
-    reader, writer = pool.pop() if pool else await asyncio.open_connection(host, port)
-    writer.write(request)
-    await writer.drain()
-    status = int((await reader.readline()).split()[1])
+    # The server closes a keep-alive connection left idle too long (gunicorn: 2 s), which a pool
+    # grown during a slow spell keeps at its bottom: such a connection is dropped, and a request
+    # that a reused connection closes on without a byte of answer was not taken, so it goes once
+    # more on a new connection, as HTTP clients do.
+    while pool:
+        reader, writer = pool.pop()
+        if not reader.at_eof() and not writer.is_closing():
+            if (status_line := await _send(reader, writer, request)) is not None:
+                return await _answer(pool, reader, writer, status_line)
+            break
+        writer.close()
+    reader, writer = await asyncio.open_connection(host, port)
+    if (status_line := await _send(reader, writer, request)) is None:
+        raise ConnectionError("closed without an answer")
+    return await _answer(pool, reader, writer, status_line)
+
+
+async def _send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bytes | None:
+    """The answer's status line, or None if the connection closed without one."""
+    try:
+        writer.write(request)
+        await writer.drain()
+        status_line = await reader.readline()
+    except ConnectionError:
+        status_line = b""
+    if not status_line:
+        writer.close()
+        return None
+    return status_line
+
+
+async def _answer(
+    pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    status_line: bytes,
+) -> int:
+    status = int(status_line.split()[1])
     length, keep_alive = 0, True
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.decode("latin-1").partition(":")
@@ -145,10 +188,9 @@ async def _fixed_rate(
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     latencies: list[float] = []
-    errors = 0
+    failures: collections.Counter[str] = collections.Counter()
 
     async def one(index: int, due: float) -> None:
-        nonlocal errors
         body = json.dumps({"input": {"name": f"Person {index}", "email": f"person{index}@example.com"}})
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = (
@@ -157,10 +199,11 @@ async def _fixed_rate(
         ).encode()
         try:
             status = await asyncio.wait_for(_post(pool, host, port, request), timeout=10)
-        except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError):
-            status = 0
-        if not 200 <= status < 300:
-            errors += 1
+        except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError) as error:
+            failures[type(error).__name__] += 1
+        else:
+            if not 200 <= status < 300:
+                failures[f"HTTP {status}"] += 1
         latencies.append(time.monotonic() - due)  # from when it was due: no coordinated omission
 
     loop_start = time.monotonic()
@@ -175,12 +218,14 @@ async def _fixed_rate(
     for _, writer in pool:
         writer.close()
     ordered = sorted(latencies)
+    errors = sum(failures.values())
     return LoadResult(
         requests=count - errors,  # answered with a 2xx: per_second is what the server got done
         seconds=elapsed,
         errors=errors,
         p50_ms=1000 * ordered[len(ordered) // 2],
         p99_ms=1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        failures=tuple(sorted(failures.items())),
     )
 
 

@@ -2,6 +2,7 @@
 from /proc, and bench/all.py's summary when scripts are missing or fail."""
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 import all as bench_all
 import procstat
 import pytest
-from loadgen import lua_script, parse_wrk
+from loadgen import LoadResult, fixed_rate, lua_script, parse_wrk
 from served import free_port
 from sink import google_settings, running_sink
 
@@ -106,7 +107,40 @@ def test_wrk_output_read_into_rate_percentiles_and_errors():
     assert (result.requests, result.seconds) == (3300, pytest.approx(15.02))
     assert (result.p50_ms, result.p99_ms) == (pytest.approx(68.5), pytest.approx(1010.0))
     assert result.errors == 7
+    assert result.failures == (("non-2xx", 4), ("read", 1), ("timeout", 2))
+    assert "7 errors: 4 non-2xx, 1 read, 2 timeout" in result.describe()
     assert result.per_second == pytest.approx(219.7, abs=0.1)
+
+
+def test_open_loop_counts_each_kind_of_failure():
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (request := await reader.readuntil(b"\r\n\r\n")) and (
+            length := int(request.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        ):
+            path = (await reader.readexactly(length), request.split()[1])[1]
+            if path == b"/reset":
+                writer.close()
+                return
+            status = b"200 OK" if path == b"/ok" else b"503 Service Unavailable"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    async def load() -> LoadResult:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await asyncio.to_thread(
+                fixed_rate,
+                f"http://127.0.0.1:{port}",
+                paths=["/ok", "/busy", "/reset", "/ok"],
+                headers={},
+                rate=100,
+                seconds=0.4,
+            )
+
+    result = asyncio.run(load())
+    assert result.requests == 20
+    assert result.failures == (("ConnectionError", 10), ("HTTP 503", 10))
 
 
 def test_lua_script_spreads_requests_over_paths_with_the_headers():
@@ -145,3 +179,25 @@ def test_all_reports_every_goal_and_the_count_met(tmp_path: Path, monkeypatch, c
         "P6 not measured: bench/quota.py missing",
         "bench: 1 of 6 goals met",
     ]
+
+
+def test_open_loop_does_not_reuse_a_connection_the_server_closed_when_idle():
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Answers, then closes a connection idle for 20 ms, as gunicorn does after its keep-alive.
+        with contextlib.suppress(TimeoutError):
+            while request := await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=0.02):
+                await reader.readexactly(int(request.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        writer.close()
+
+    async def load() -> LoadResult:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await asyncio.to_thread(
+                fixed_rate, f"http://127.0.0.1:{port}", paths=["/ok"], headers={}, rate=10, seconds=0.5
+            )
+
+    result = asyncio.run(load())
+    assert (result.requests, result.errors) == (5, 0)
