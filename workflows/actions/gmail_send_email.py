@@ -294,11 +294,12 @@ NAME_WORD_BYTES = 45
 
 
 def _folded(name: str, words: list[str]) -> str:
-    """`name: words` folded before a word where a line would pass LINE_LENGTH; unfolding (which
-    removes only the line breaks) gives the words back exactly."""
+    """`name: words` folded before a word where a line would pass LINE_LENGTH (the first word
+    too, as the email package folds a long id); unfolding (which removes only the line breaks)
+    gives the words back exactly."""
     lines, line = [], f"{name}:"
     for word in words:
-        if len(line) + 1 + len(word) > LINE_LENGTH and line != f"{name}:":
+        if len(line) + 1 + len(word) > LINE_LENGTH:
             lines.append(line)
             line = ""
         line += " " + word
@@ -307,7 +308,7 @@ def _folded(name: str, words: list[str]) -> str:
 
 def _plain_words(value: str, *, room: int) -> list[str] | None:
     """The value's words, when it can be written as it is: printable ASCII, single spaces, each
-    word fitting a folded line, and nothing a mail program could decode (`=?`)."""
+    word fitting a continuation line (`room`), and nothing a mail program could decode (`=?`)."""
     if not PLAIN_WORDS.fullmatch(value) or "=?" in value:
         return None
     words = value.split(" ")
@@ -335,13 +336,13 @@ def _text_header(name: str, value: str) -> str:
         return f"{name}: "
     if ENCODED_WORD.search(value):  # refused by the fields; the email package's writing is checked
         raise _NotPlain(name)
-    words = _plain_words(value, room=LINE_LENGTH - len(name) - 2)
+    words = _plain_words(value, room=LINE_LENGTH - 1)
     return _folded(name, words if words is not None else _encoded_words(value, size=SUBJECT_WORD_BYTES))
 
 
 def _plain_header(name: str, value: str) -> str:
     """A header of ids or a hash, written as it is; anything else goes to the email package."""
-    words = _plain_words(value, room=LINE_LENGTH - len(name) - 2)
+    words = _plain_words(value, room=LINE_LENGTH - 1)
     if words is None:
         raise _NotPlain(name)
     return _folded(name, words)

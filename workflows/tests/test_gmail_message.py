@@ -183,3 +183,20 @@ def test_the_sent_copy_of_an_email_to_an_internationalized_domain_is_recognised(
     }
 
     assert is_the_steps_email(found=found, message_id=MESSAGE_ID, params={"to": ["ada@bücher.de"]})
+
+
+def test_a_message_id_too_long_for_the_first_line_is_written_directly_on_the_next():
+    # From run 100 on, "X-GalaxyCo-Step: <run-100-step-0-…@galaxyco.app>" passes 78 characters: the
+    # id goes on a continuation line, as the email package folds it, instead of sending every
+    # email of a busy workspace through the email package.
+    from workflows.actions.gmail_send_email import _composed
+
+    message_id = "<run-1000000-step-0-77a10f33fc49425aa45f89a67064fcf2@galaxyco.app>"
+    params = {"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}
+
+    raw, _ = _composed(sender=SENDER, params=params, message_id=message_id, reply=None, origin=ORIGIN)
+
+    assert b"X-GalaxyCo-Step:\r\n " + message_id.encode() + b"\r\n" in raw
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    assert raw == build_message(sender=SENDER, params=params, message_id=message_id, origin=ORIGIN).as_bytes()
+    assert read(raw)["X-GalaxyCo-Step"].strip() == read(raw)["Message-ID"] == message_id
