@@ -100,6 +100,9 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, whose health check reads the socket before it spends a `SELECT 1`.
+    DATABASES["default"]["ENGINE"] = "galaxyco.db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take SQLite's lock when their transaction begins, so a row "lock" (select_for_update,
     # a no-op on SQLite) still serializes token refreshes; and they wait for it instead of failing.
