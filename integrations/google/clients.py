@@ -34,11 +34,10 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 from requests.utils import (
     DEFAULT_CA_BUNDLE_PATH,
-    address_in_network,
     get_auth_from_url,
-    is_ipv4_address,
-    is_valid_cidr,
+    get_environ_proxies,
     prepend_scheme_if_needed,
+    select_proxy,
 )
 from urllib3 import HTTPHeaderDict, Retry, Timeout
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, NewConnectionError
@@ -86,50 +85,27 @@ class NoAnswer(OSError):
     timeout, a reset, a TLS error): the outcome of a send is unknown."""
 
 
-def _environ_proxy(name: str) -> str | None:
-    """The `<name>_proxy` setting as urllib's getproxies() reads it on Linux: the lowercase
-    variable wins (an empty one means none), then the uppercase one (HTTP_PROXY is ignored under
-    CGI, CVE-2016-1000110). Read by name: getproxies() scans the whole environment, twice, on
-    every call. Mixed-case names (Http_Proxy) are not read."""
-    lower = os.environ.get(f"{name}_proxy")
-    if lower is not None:
-        return lower or None
-    if name == "http" and "REQUEST_METHOD" in os.environ:
-        return None
-    return os.environ.get(f"{name.upper()}_PROXY") or None
+# The environment variables deployments set to choose a proxy (urllib's getproxies, which a
+# requests session used, reads any `*_proxy` name in any case).
+_PROXY_VARIABLES = tuple(
+    name
+    for scheme in ("http", "https", "all", "no")
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
+)
 
 
 def _proxy_for(url: str) -> str | None:
-    """The proxy the environment names for `url`, as a requests session chose it."""
+    """The proxy the environment names for `url`, chosen by requests' own functions as a
+    requests session chose it; remembered per scheme and host while those variables stay as
+    they are, since getproxies() scans the whole environment on every call."""
     parsed = urlparse(url)
-    hostname = parsed.hostname
-    if hostname is None:
-        return None
-    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
-    if no_proxy:
-        # requests' own no_proxy match: host or domain suffix, with or without the port; CIDRs.
-        hosts = [host for host in no_proxy.replace(" ", "").split(",") if host]
-        if is_ipv4_address(hostname):
-            if any(
-                address_in_network(hostname, host) if is_valid_cidr(host) else hostname == host
-                for host in hosts
-            ):
-                return None
-        else:
-            with_port = f"{hostname}:{parsed.port}" if parsed.port else hostname
-            for host in (host.lstrip(".") for host in hosts):
-                if (
-                    host in (hostname, with_port)
-                    or hostname.endswith("." + host)
-                    or with_port.endswith("." + host)
-                ):
-                    return None
-    # Then urllib's (proxy_bypass_environment: "*" for every host, names in any case).
-    environ_no = _environ_proxy("no") or ""
-    names = [name.strip().lstrip(".").lower() for name in environ_no.split(",")]
-    if environ_no == "*" or any(hostname == name or hostname.endswith("." + name) for name in names if name):
-        return None
-    proxy = _environ_proxy(parsed.scheme) or _environ_proxy("all")
+    environment = tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
+    return _chosen_proxy(f"{parsed.scheme}://{parsed.netloc}/", environment)
+
+
+@lru_cache(maxsize=256)
+def _chosen_proxy(origin: str, _environment: tuple[str | None, ...]) -> str | None:
+    proxy = select_proxy(origin, get_environ_proxies(origin))
     return prepend_scheme_if_needed(proxy, "http") if proxy else None
 
 
