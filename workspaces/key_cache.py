@@ -34,6 +34,13 @@ def own_copy(instance: M) -> M:
     return clone
 
 
+def _with_own_workspace(api_key: ApiKey) -> ApiKey:
+    """A copy of the key and of its workspace."""
+    copied = own_copy(api_key)
+    copied.workspace = own_copy(api_key.workspace)
+    return copied
+
+
 class _RecentKeys:
     """Active keys this process looked up lately, by the key's hash, with their workspace. Only
     keys that were found: a refused one is looked up (and counted) every time."""
@@ -53,15 +60,12 @@ class _RecentKeys:
                 return None
             self._keys.move_to_end(key_hash)
             api_key = found[1]
-        # A copy per request (the key and its workspace), so no request shares an instance.
-        request_copy = own_copy(api_key)
-        request_copy.workspace = own_copy(api_key.workspace)
-        return request_copy
+        # A copy per request, so no request shares an instance.
+        return _with_own_workspace(api_key)
 
     def add(self, key_hash: str, api_key: ApiKey) -> None:
-        # Copies apart from the instances the adding request goes on to use (and may change).
-        kept = own_copy(api_key)
-        kept.workspace = own_copy(api_key.workspace)
+        # Apart from the instances the adding request goes on to use (and may change).
+        kept = _with_own_workspace(api_key)
         with self._lock:
             self._keys[key_hash] = (self.clock() + API_KEY_CACHE_SECONDS, kept)
             self._keys.move_to_end(key_hash)
