@@ -18,7 +18,6 @@ from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.policy import SMTP, default
 from email.utils import getaddresses
 from typing import Any
 
@@ -39,6 +38,7 @@ from workflows.actions.base import (
     PlaceholderCharField,
     StepContext,
 )
+from workflows.actions.email_policy import READING, WRITING
 
 # What the email package decodes as an encoded word: =?charset?Q-or-B?text?= (the charset may
 # carry a *language; the text may hold spaces, which the package tolerates).
@@ -200,7 +200,7 @@ def build_message(
     `reply`: `reply_headers` of the message answered; its subject replaces a blank one.
     `origin`: integrations.google.marker's value for the workspace, so its triggers skip this email."""
     params = _with_ascii_domains(params)
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=WRITING)
     if message_id:
         message["Message-ID"] = message_id
         message[STEP_HEADER] = message_id
@@ -469,7 +469,7 @@ def message_bytes(
         raw, names = message.as_bytes(), list(message.keys())
         ids = {name: str(message[name]) for name in ("In-Reply-To", "References") if name in message}
     try:
-        written = BytesParser(policy=default).parsebytes(raw, headersonly=True)
+        written = BytesParser(policy=READING).parsebytes(raw, headersonly=True)
         if Counter(name.lower() for name in written) != Counter(name.lower() for name in names):
             raise _not_sent("its headers")
         for name in ("In-Reply-To", "References"):

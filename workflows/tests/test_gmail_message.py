@@ -1,7 +1,9 @@
 """The email a Gmail step sends without attachments is written directly (`_composed`), not by the
 email package: read back by a mail parser it must say what the email package's message says."""
 
+import gc
 from email.header import decode_header, make_header
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -200,3 +202,24 @@ def test_a_message_id_too_long_for_the_first_line_is_written_directly_on_the_nex
     assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
     assert raw == build_message(sender=SENDER, params=params, message_id=message_id, origin=ORIGIN).as_bytes()
     assert read(raw)["X-GalaxyCo-Step"].strip() == read(raw)["Message-ID"] == message_id
+
+
+def test_reading_a_message_back_makes_no_header_class_of_its_own():
+    """The email package's header registry makes a new class for every header it reads (a type()
+    call and a reference cycle each, left to the garbage collector): the read-back check reuses
+    one class per kind of header."""
+    params = {
+        "to": ["a@example.com", "b@example.com"],
+        "cc": ["c@example.com"],
+        "subject": "Hi",
+        "text": "Hello",
+    }
+    message_bytes(sender=SENDER, params=params, message_id=MESSAGE_ID, origin=ORIGIN)
+    gc.disable()  # the classes made would otherwise be collected before they are counted
+    try:
+        before = len(BaseHeader.__subclasses__())
+        for _ in range(20):
+            message_bytes(sender=SENDER, params=params, message_id=MESSAGE_ID, origin=ORIGIN)
+        assert len(BaseHeader.__subclasses__()) == before
+    finally:
+        gc.enable()
