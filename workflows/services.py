@@ -4,6 +4,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from galaxyco import context
 from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
-from workflows import inputs, rendering
+from workflows import inputs, rendering, run_insert
 from workflows.actions.registry import get_action
 from workflows.models import (
     RunStatus,
@@ -289,6 +290,8 @@ def start_run(
         workspace=workspace,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
+        # Its writes are one statement where they can be: no transaction to open for them.
+        atomic=not run_insert.in_one_statement(),
         create=lambda: _create_run(
             workspace=workspace,
             workflow_id=workflow_id,
@@ -305,9 +308,15 @@ def start_run(
 
 
 def _start_once(
-    *, workspace: Workspace, idempotency_key: str, fingerprint: str, create: Callable[[], WorkflowRun]
+    *,
+    workspace: Workspace,
+    idempotency_key: str,
+    fingerprint: str,
+    create: Callable[[], WorkflowRun],
+    atomic: bool = True,
 ) -> tuple[WorkflowRun, bool]:
-    """`create` a run in a transaction, unless the idempotency key names one already: (run, created)."""
+    """`create` a run (in a transaction unless not `atomic`: it writes in one statement), unless
+    the idempotency key names one already: (run, created)."""
     if idempotency_key:
         _check_idempotency_key(idempotency_key)
         existing = _existing_run_for_key(
@@ -316,7 +325,7 @@ def _start_once(
         if existing is not None:
             return existing, False
     try:
-        with transaction.atomic():
+        with transaction.atomic() if atomic else nullcontext():
             run = create()
     except IntegrityError:
         # Another request with the same key won the race: answer with its run.
@@ -340,7 +349,7 @@ def _create_run(
     source_trigger_id: int | None,
     run_here: bool,
 ) -> WorkflowRun:
-    from workflows.engine import hold_steps, new_message_id
+    from workflows.engine import hold_steps, message_id_around_run
     from workflows.tasks import enqueue_run
 
     # The accounts the steps name come with them (token, and whether their owner is still a
@@ -365,7 +374,7 @@ def _create_run(
         )
     inputs.require_valid_input(steps=steps, run_input=run_input)
     now = timezone.now()
-    run = WorkflowRun.objects.create(
+    run = WorkflowRun(
         workspace=workspace,
         workflow=workflow,
         input=run_input,
@@ -383,21 +392,26 @@ def _create_run(
     for step in steps:
         if step.integration is not None:
             step.integration.owner_is_member = step.integration_owner_is_member  # type: ignore[attr-defined]
-    step_runs = StepRun.objects.bulk_create(
+    step_runs = [
         StepRun(
             workspace=workspace,
-            run=run,
             position=step.position,
             key=step.key,
             action=step.action,
             integration=step.integration,
             params=step.params,
-            # An email's own Message-ID, made with the step rather than by a write of its own.
-            message_id_header=new_message_id(run_id=run.pk, position=step.position)
-            if (action := get_action(step.action)) is not None and action.at_most_once
-            else "",
         )
         for step in steps
+    ]
+    # An email's own Message-ID, made with the step rather than by a write of its own.
+    run_insert.insert_run_with_steps(
+        run=run,
+        step_runs=step_runs,
+        message_ids={
+            step.position: message_id_around_run(position=step.position)
+            for step in steps
+            if (action := get_action(step.action)) is not None and action.at_most_once
+        },
     )
     # The engine and the response read the run as written instead of loading it again.
     hold_steps(run=run, step_runs=step_runs)
