@@ -1,9 +1,10 @@
 """A new run and its steps written together.
 
 On PostgreSQL one statement writes both, a data-modifying WITH whose steps read the run's id from
-the run's own INSERT: one round trip and one commit, with no transaction around it (a statement
-is atomic: the run is never there without its steps). Elsewhere the run's INSERT and its steps'
-follow each other, and the caller's transaction holds them together (`in_one_statement`).
+the run's own INSERT: one round trip, and atomic by itself (the run is never there without its
+steps). Elsewhere the run's INSERT and its steps' follow each other, and the caller's transaction
+must hold them together. `start_run` holds either in the transaction that also reads the steps:
+on its own that read would be a transaction (a commit) of its own.
 """
 
 from typing import Any
@@ -20,7 +21,7 @@ _RUN_ID = "SELECT id FROM new_run"
 
 
 def in_one_statement() -> bool:
-    """Whether `insert_run_with_steps` writes in one statement (no transaction needed around it)."""
+    """Whether `insert_run_with_steps` writes in one statement, atomic without a transaction."""
     return connections[WorkflowRun.objects.db].vendor == "postgresql"
 
 

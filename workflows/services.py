@@ -4,7 +4,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -290,8 +289,6 @@ def start_run(
         workspace=workspace,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
-        # Its writes are one statement where they can be: no transaction to open for them.
-        atomic=not run_insert.in_one_statement(),
         create=lambda: _create_run(
             workspace=workspace,
             workflow_id=workflow_id,
@@ -308,15 +305,9 @@ def start_run(
 
 
 def _start_once(
-    *,
-    workspace: Workspace,
-    idempotency_key: str,
-    fingerprint: str,
-    create: Callable[[], WorkflowRun],
-    atomic: bool = True,
+    *, workspace: Workspace, idempotency_key: str, fingerprint: str, create: Callable[[], WorkflowRun]
 ) -> tuple[WorkflowRun, bool]:
-    """`create` a run (in a transaction unless not `atomic`: it writes in one statement), unless
-    the idempotency key names one already: (run, created)."""
+    """`create` a run in a transaction, unless the idempotency key names one already: (run, created)."""
     if idempotency_key:
         _check_idempotency_key(idempotency_key)
         existing = _existing_run_for_key(
@@ -325,7 +316,7 @@ def _start_once(
         if existing is not None:
             return existing, False
     try:
-        with transaction.atomic() if atomic else nullcontext():
+        with transaction.atomic():
             run = create()
     except IntegrityError:
         # Another request with the same key won the race: answer with its run.
