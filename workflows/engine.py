@@ -492,14 +492,7 @@ def _attempt(
 
 def new_message_id(*, run_id: int, position: int) -> str:
     """Our Message-ID for a step's email (`<run-…-step-…-…@MESSAGE_ID_DOMAIN>`)."""
-    before, after = message_id_around_run(position=position)
-    return f"{before}{run_id}{after}"
-
-
-def message_id_around_run(*, position: int) -> tuple[str, str]:
-    """A new Message-ID for the step at `position`, without its run's id: what comes before and
-    after it (a run created in one statement has its id only once written)."""
-    return "<run-", f"-step-{position}-{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
+    return f"<run-{run_id}-step-{position}-{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
 
 
 def _message_id_header(*, run: WorkflowRun, step_run: StepRun) -> str:

@@ -18,7 +18,7 @@ from galaxyco import context
 from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
-from workflows import inputs, rendering, run_insert
+from workflows import inputs, rendering
 from workflows.actions.registry import get_action
 from workflows.models import (
     RunStatus,
@@ -340,7 +340,7 @@ def _create_run(
     source_trigger_id: int | None,
     run_here: bool,
 ) -> WorkflowRun:
-    from workflows.engine import hold_steps, message_id_around_run
+    from workflows.engine import hold_steps, new_message_id
     from workflows.tasks import enqueue_run
 
     # The accounts the steps name come with them (token, and whether their owner is still a
@@ -365,7 +365,7 @@ def _create_run(
         )
     inputs.require_valid_input(steps=steps, run_input=run_input)
     now = timezone.now()
-    run = WorkflowRun(
+    run = WorkflowRun.objects.create(
         workspace=workspace,
         workflow=workflow,
         input=run_input,
@@ -383,26 +383,21 @@ def _create_run(
     for step in steps:
         if step.integration is not None:
             step.integration.owner_is_member = step.integration_owner_is_member  # type: ignore[attr-defined]
-    step_runs = [
+    step_runs = StepRun.objects.bulk_create(
         StepRun(
             workspace=workspace,
+            run=run,
             position=step.position,
             key=step.key,
             action=step.action,
             integration=step.integration,
             params=step.params,
+            # An email's own Message-ID, made with the step rather than by a write of its own.
+            message_id_header=new_message_id(run_id=run.pk, position=step.position)
+            if (action := get_action(step.action)) is not None and action.at_most_once
+            else "",
         )
         for step in steps
-    ]
-    # An email's own Message-ID, made with the step rather than by a write of its own.
-    run_insert.insert_run_with_steps(
-        run=run,
-        step_runs=step_runs,
-        message_ids={
-            step.position: message_id_around_run(position=step.position)
-            for step in steps
-            if (action := get_action(step.action)) is not None and action.at_most_once
-        },
     )
     # The engine and the response read the run as written instead of loading it again.
     hold_steps(run=run, step_runs=step_runs)

@@ -25,16 +25,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # 1. read the steps (with their workflow, accounts, tokens, whether each account's owner is still
 #    a member and whether the workspace has notification endpoints), in the transaction that
-# 2. creates the run and its steps, one statement on PostgreSQL (a data-modifying WITH), two
-#    elsewhere: commit 1;
+# 2. creates the run and
+# 3. its step: commit 1;
 # the message is built and the token read, then, just before the request, in one transaction:
-# 3. the mailbox's send slot, its moment to send and its use (`last_used_at`, at most once a
+# 4. the mailbox's send slot, its moment to send and its use (`last_used_at`, at most once a
 #    minute), one UPDATE of the account, and
-# 4. the attempt claimed and its send marked under way, one UPDATE fenced by the attempt: commit 2;
+# 5. the attempt claimed and its send marked under way, one UPDATE fenced by the attempt: commit 2;
 # after the answer:
-# 5. the step and the run succeeded: one statement on PostgreSQL (a data-modifying WITH), two
+# 6. the step and the run succeeded: one statement on PostgreSQL (a data-modifying WITH), two
 #    elsewhere, in one transaction: commit 3.
-STATEMENTS = 5 if connection.vendor == "postgresql" else 7
+STATEMENTS = 6 if connection.vendor == "postgresql" else 7
 COMMITS = 3
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
