@@ -4,9 +4,9 @@ drop it."""
 
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
+from cachetools import TTLCache
 from django.db import connection, transaction
 
 # A workspace's status is answered from this process's memory for this long without reading
@@ -22,25 +22,22 @@ Status = dict[str, dict[str, Any]]
 
 class _RecentStatus:
     def __init__(self) -> None:
-        self._entries: OrderedDict[int, tuple[float, Status]] = OrderedDict()
+        self.clock = time.monotonic
+        self._entries: TTLCache[int, Status] = TTLCache(
+            maxsize=STATUS_CACHE_SIZE, ttl=STATUS_CACHE_SECONDS, timer=lambda: self.clock()
+        )
         # Bumped by every drop: a status read before a drop is not kept after it.
         self._generation = 0
         self._lock = threading.Lock()
-        self.clock = time.monotonic
 
     def generation(self) -> int:
         return self._generation
 
     def get(self, workspace_id: int) -> Status | None:
         with self._lock:
-            found = self._entries.get(workspace_id)
-            if found is None:
-                return None
-            if found[0] <= self.clock():
-                del self._entries[workspace_id]
-                return None
-            self._entries.move_to_end(workspace_id)
-            status = found[1]
+            status = self._entries.get(workspace_id)
+        if status is None:
+            return None
         # A copy per caller, so no request changes another's.
         return {kind: dict(summary) for kind, summary in status.items()}
 
@@ -50,13 +47,7 @@ class _RecentStatus:
         with self._lock:
             if self._generation != read_in_generation:
                 return
-            self._entries[workspace_id] = (
-                self.clock() + STATUS_CACHE_SECONDS,
-                {kind: dict(summary) for kind, summary in status.items()},
-            )
-            self._entries.move_to_end(workspace_id)
-            while len(self._entries) > STATUS_CACHE_SIZE:
-                self._entries.popitem(last=False)
+            self._entries[workspace_id] = {kind: dict(summary) for kind, summary in status.items()}
 
     def drop(self, workspace_id: int | None) -> None:
         """Drop a workspace's status (None: every workspace's)."""

@@ -3,9 +3,9 @@ services that revoke or delete a key can drop it."""
 
 import threading
 import time
-from collections import OrderedDict
 from typing import TypeVar
 
+from cachetools import TTLCache
 from django.db.models import Model
 from django.db.models.base import ModelState
 
@@ -46,31 +46,23 @@ class _RecentKeys:
     keys that were found: a refused one is looked up (and counted) every time."""
 
     def __init__(self) -> None:
-        self._keys: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
-        self._lock = threading.Lock()
         self.clock = time.monotonic
+        self._keys: TTLCache[str, ApiKey] = TTLCache(
+            maxsize=API_KEY_CACHE_SIZE, ttl=API_KEY_CACHE_SECONDS, timer=lambda: self.clock()
+        )
+        self._lock = threading.Lock()
 
     def get(self, key_hash: str) -> ApiKey | None:
         with self._lock:
-            found = self._keys.get(key_hash)
-            if found is None:
-                return None
-            if found[0] <= self.clock():
-                del self._keys[key_hash]
-                return None
-            self._keys.move_to_end(key_hash)
-            api_key = found[1]
+            api_key = self._keys.get(key_hash)
         # A copy per request, so no request shares an instance.
-        return _with_own_workspace(api_key)
+        return _with_own_workspace(api_key) if api_key is not None else None
 
     def add(self, key_hash: str, api_key: ApiKey) -> None:
         # Apart from the instances the adding request goes on to use (and may change).
         kept = _with_own_workspace(api_key)
         with self._lock:
-            self._keys[key_hash] = (self.clock() + API_KEY_CACHE_SECONDS, kept)
-            self._keys.move_to_end(key_hash)
-            while len(self._keys) > API_KEY_CACHE_SIZE:
-                self._keys.popitem(last=False)
+            self._keys[key_hash] = kept
 
     def forget(self, key_hash: str) -> None:
         """Drop a revoked or deleted key, so this process refuses it from its next request."""
