@@ -33,10 +33,15 @@ def _while_credentials_are(*, integration_id: int, credentials_generation: datet
     )
 
 
+def needs_use_noted(*, integration: Integration, now: datetime) -> bool:
+    """Whether a use of the account now is to be written: at most once a minute, not per call."""
+    return integration.last_used_at is None or now - integration.last_used_at >= LAST_USED_RESOLUTION
+
+
 def record_use(*, integration: Integration) -> None:
     """Note that the account was used; written at most once a minute, not per call."""
     now = timezone.now()
-    if integration.last_used_at is None or now - integration.last_used_at >= LAST_USED_RESOLUTION:
+    if needs_use_noted(integration=integration, now=now):
         Integration.objects.unscoped().filter(pk=integration.pk).update(last_used_at=now)
         integration.last_used_at = now
 
@@ -188,7 +193,7 @@ def book_send(
     sets.append(f"sent_until = {greatest}(COALESCE(sent_until, %s), {slot_sql}) + %s")
     params += [now, *slot_params, interval]
     used = timezone.now()
-    note_use = integration.last_used_at is None or used - integration.last_used_at >= LAST_USED_RESOLUTION
+    note_use = needs_use_noted(integration=integration, now=used)
     if note_use:
         sets.append("last_used_at = %s")
         params.append(connection.ops.adapt_datetimefield_value(used))

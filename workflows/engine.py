@@ -48,7 +48,13 @@ from galaxyco import context
 from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown, StepGaveUp
 from hooks import notifications
 from hooks.selectors import endpoints_exist
-from integrations.health import book_send, reserve_send_moment, reserve_send_slot, send_moment_wait
+from integrations.health import (
+    book_send,
+    needs_use_noted,
+    reserve_send_moment,
+    reserve_send_slot,
+    send_moment_wait,
+)
 from integrations.models import Integration
 from integrations.selectors import integration_for_step, owner_is_member
 from workflows.actions.base import Action, StepContext
@@ -207,19 +213,10 @@ def _claim(step_run: StepRun, *, mark: bool = False) -> bool:
     goes out now, so the same UPDATE records that it is under way (`_CallStart`).
     """
     now = timezone.now()
-    lease_until = now + timedelta(seconds=attempt_lease_seconds())
-    claimable = Q(status__in=[StepStatus.PENDING, StepStatus.RETRYING]) | Q(
-        status=StepStatus.RUNNING, next_attempt_at__lt=now
-    )
-    changes: dict[str, Any] = {
-        "attempts": step_run.attempts + 1,
-        "status": StepStatus.RUNNING,
-        "started_at": step_run.started_at or now,
-        "next_attempt_at": lease_until,
-        "send_slot_at": None,  # this attempt uses the slot; a retry books its own
-    }
+    changes = _claim_changes(step_run, now=now)
     if mark:
         changes["provider_call_started_at"] = now
+    claimable = Q(status__in=CLAIMABLE_STATUSES) | Q(status=StepStatus.RUNNING, next_attempt_at__lt=now)
     claimed = (
         StepRun.objects.unscoped()
         .filter(
@@ -235,6 +232,75 @@ def _claim(step_run: StepRun, *, mark: bool = False) -> bool:
         for field, value in changes.items():
             setattr(step_run, field, value)
     return bool(claimed)
+
+
+# A step in one of these may be claimed; a running one too once its attempt's lease has run out.
+CLAIMABLE_STATUSES = (StepStatus.PENDING, StepStatus.RETRYING)
+
+
+def _claim_changes(step_run: StepRun, *, now: datetime) -> dict[str, Any]:
+    """What a claim writes (besides the mark of a call under way)."""
+    return {
+        "attempts": step_run.attempts + 1,
+        "status": StepStatus.RUNNING,
+        "started_at": step_run.started_at or now,
+        "next_attempt_at": now + timedelta(seconds=attempt_lease_seconds()),
+        "send_slot_at": None,  # this attempt uses the slot; a retry books its own
+    }
+
+
+def _books_in_one() -> bool:
+    """Whether a near booking and its claim are one statement (PostgreSQL: `_book_and_claim`)."""
+    return connection.vendor == "postgresql"
+
+
+def _book_and_claim(
+    *, step_run: StepRun, integration: Integration, interval: float, mark: bool
+) -> float | None:
+    """On PostgreSQL, `health.book_send` and `_claim` in one statement (the function of migration
+    workflows 0011): one round trip and one commit instead of four round trips. Seconds to wait
+    for the moment to send; None when the slot or the moment is further than
+    PACING_INLINE_SECONDS (nothing was written: the bookings one at a time say what to do).
+    Raises _NotTaken when another executor has the attempt (nothing was written either)."""
+    now = timezone.now()
+    changes = _claim_changes(step_run, now=now)
+    kept_slot = step_run.send_slot_at
+    note_use = needs_use_noted(integration=integration, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT near, claimed, wait FROM book_and_claim_attempt("
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                integration.pk,
+                interval,
+                kept_slot.timestamp() if kept_slot is not None else None,
+                now.timestamp(),
+                PACING_INLINE_SECONDS,
+                now if note_use else None,
+                step_run.pk,
+                step_run.attempts,
+                kept_slot,
+                step_run.provider_call_started_at,
+                list(CLAIMABLE_STATUSES),
+                StepStatus.RUNNING,
+                now,
+                changes["started_at"],
+                changes["next_attempt_at"],
+                now if mark else None,
+            ],
+        )
+        near, claimed, wait = cursor.fetchone()
+    if not near:
+        return None
+    if not claimed:
+        raise _NotTaken()
+    if mark and wait == 0:
+        changes["provider_call_started_at"] = now
+    for field, value in changes.items():
+        setattr(step_run, field, value)
+    if note_use:
+        integration.last_used_at = now
+    return float(wait)
 
 
 def attempt_lease_seconds() -> float:
@@ -266,7 +332,9 @@ def _start_attempt(
     earlier than its slot (`health.reserve_send_moment`), so steps that came back late for their
     slots never go out in a burst. When both are near (nearly always) one UPDATE books them
     (`health.book_send`). Of two executors of one step, the one whose claim loses rolls back what
-    it booked (lock order: integration, then step run; no HTTP call is made under them). `held`:
+    it booked (lock order: integration, then step run; no HTTP call is made under them). On
+    PostgreSQL a near booking and its claim are one statement instead (`_book_and_claim`), which
+    books nothing for a lost claim. `held`:
     this executor already holds the attempt (it has just looked up an earlier send and found it
     was not done): nothing is claimed, and a slot or moment too far away to wait for gives the
     attempt up (the step waits for it, `retrying`, like any other). `mark`: the call goes out as
@@ -275,15 +343,27 @@ def _start_attempt(
     request, when nothing could have been sent.
     """
     wait = 0.0
+    found_far = False  # by _book_and_claim, which then wrote nothing
     try:
+        if integration is not None and action.pace_interval is not None and not held and _books_in_one():
+            near_wait = _book_and_claim(
+                step_run=step_run, integration=integration, interval=action.pace_interval, mark=mark
+            )
+            if near_wait is not None:
+                return near_wait
+            found_far = True
         with transaction.atomic():
             if integration is not None and action.pace_interval is not None:
                 slot = step_run.send_slot_at
-                near = book_send(
-                    integration=integration,
-                    interval=action.pace_interval,
-                    slot=slot.timestamp() if slot is not None else None,
-                    within=PACING_INLINE_SECONDS,
+                near = (
+                    None
+                    if found_far
+                    else book_send(
+                        integration=integration,
+                        interval=action.pace_interval,
+                        slot=slot.timestamp() if slot is not None else None,
+                        within=PACING_INLINE_SECONDS,
+                    )
                 )
                 if near is not None:
                     wait = near
