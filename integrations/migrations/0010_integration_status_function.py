@@ -9,6 +9,8 @@ a column it reads that is renamed or dropped needs one (the PostgreSQL tests cal
 
 from django.db import migrations
 
+from galaxyco.db.migration_operations import postgresql_only
+
 CREATE = """
 CREATE FUNCTION integration_status(workspace bigint, types text[], statuses text[], disconnected text)
 RETURNS TABLE (
@@ -67,19 +69,9 @@ $function$
 DROP = "DROP FUNCTION IF EXISTS integration_status(bigint, text[], text[], text)"
 
 
-def create_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def drop_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("integrations", "0009_integration_sent_until"),
     ]
 
-    operations = [migrations.RunPython(create_function, drop_function, elidable=False)]
+    operations = [postgresql_only(forward=CREATE, backward=DROP)]

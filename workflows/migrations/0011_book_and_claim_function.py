@@ -17,6 +17,8 @@ tests call it)."""
 
 from django.db import migrations
 
+from galaxyco.db.migration_operations import postgresql_only
+
 CREATE = """
 CREATE FUNCTION book_and_claim_attempt(
     p_integration bigint,
@@ -97,20 +99,10 @@ DROP FUNCTION IF EXISTS book_and_claim_attempt(
 """
 
 
-def create_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def drop_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("workflows", "0010_run_resumed_at"),
         ("integrations", "0010_integration_status_function"),
     ]
 
-    operations = [migrations.RunPython(create_function, drop_function, elidable=False)]
+    operations = [postgresql_only(forward=CREATE, backward=DROP)]
