@@ -103,17 +103,13 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, whose health check reads the socket before it spends a `SELECT 1`.
     DATABASES["default"]["ENGINE"] = "galaxyco.db.postgresql"
-    # Parameters bound by the server, and a statement run this many times on a connection kept
-    # prepared there: no quoting of values in Python, no parsing and planning of the same
-    # statement on every run (a third of PostgreSQL's CPU per run). Behind a pooler that moves
-    # connections between clients per transaction, set DATABASE_PREPARE_THRESHOLD empty.
-    prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "server_side_binding": True,
-            "prepare_threshold": int(prepare_threshold) if prepare_threshold else None,
-        }
-    )
+    # Parameters bound by the server: no quoting of values in Python, each statement planned with
+    # its values. Statements are kept prepared only where galaxyco.db.prepared says.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+# A run's statements, run this many times on a connection, are kept prepared there (PostgreSQL).
+# Empty: none, for a pooler that moves server connections between clients per transaction.
+_prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+DATABASE_PREPARE_THRESHOLD = int(_prepare_threshold) if _prepare_threshold else None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take SQLite's lock when their transaction begins, so a row "lock" (select_for_update,
     # a no-op on SQLite) still serializes token refreshes; and they wait for it instead of failing.

@@ -45,6 +45,7 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from galaxyco import context
+from galaxyco.db.prepared import prepared_statements
 from galaxyco.errors import AppError, ErrorCode, RetryableError, SendOutcomeUnknown, StepGaveUp
 from hooks import notifications
 from hooks.selectors import endpoints_exist
@@ -105,6 +106,7 @@ def backoff_seconds(*, attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
+@prepared_statements()
 def advance(*, run_id: int, run: WorkflowRun | None = None) -> Progress:
     """Move the run on as far as it can go now.
 

@@ -15,6 +15,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from galaxyco import context
+from galaxyco.db.prepared import prepared_statements
 from galaxyco.errors import AppError, Conflict, ErrorCode, InvalidInput, NotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.selectors import usable_integrations
@@ -266,6 +267,7 @@ def _existing_run_for_key(
     return existing
 
 
+@prepared_statements()
 def start_run(
     *,
     workspace: Workspace,

@@ -1,10 +1,12 @@
-"""On PostgreSQL the app binds parameters on the server and keeps the statements it repeats
-prepared (settings: `server_side_binding`, `prepare_threshold` from DATABASE_PREPARE_THRESHOLD):
-once a connection has run a one-step Gmail run a few times, every statement of the next run is
-one PostgreSQL has already parsed and planned. SQLite takes neither option.
+"""On PostgreSQL the app binds parameters on the server, and a run's own statements are kept
+prepared (galaxyco.db.prepared): once a connection has run a one-step Gmail run a few times,
+every statement of the next run is one PostgreSQL has already parsed. Other reads are not: the
+run list's best plan depends on the workspace's size, so it is planned with its values each time.
+SQLite takes neither.
 """
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from integrations.tests.google_grants import connect
@@ -29,20 +31,7 @@ def run_once(key_client, workspace, workflow_id: int, index: int) -> None:
     assert response.json()["success"] is True
 
 
-def test_the_statements_of_a_repeated_run_are_prepared_on_postgresql(google, workspace, member, key_client):
-    options = connection.settings_dict.get("OPTIONS", {})
-    if connection.vendor != "postgresql":
-        assert "server_side_binding" not in options and "prepare_threshold" not in options
-        return
-    assert options["server_side_binding"] is True
-    threshold = options["prepare_threshold"]
-    assert threshold is not None
-    gmail = connect(google, workspace=workspace, user=member, email="sender@gmail.test")
-    workflow_id = create_workflow(key_client, workspace, welcome_with_account(gmail))
-    repeats = threshold + 1
-    for index in range(repeats):
-        run_once(key_client, workspace, workflow_id, index)
-
+def statements_of(call) -> list[str]:
     ran: list[str] = []
 
     def record(execute, sql, params, many, context):
@@ -51,10 +40,38 @@ def test_the_statements_of_a_repeated_run_are_prepared_on_postgresql(google, wor
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
-        run_once(key_client, workspace, workflow_id, repeats)
+        call()
+    return ran
+
+
+def prepared() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_repeated_runs_statements_are_prepared_and_a_run_lists_are_not(
+    google, workspace, member, key_client
+):
+    if connection.vendor != "postgresql":
+        assert "server_side_binding" not in connection.settings_dict.get("OPTIONS", {})
+        return
+    assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    threshold = settings.DATABASE_PREPARE_THRESHOLD
+    assert threshold is not None
+    gmail = connect(google, workspace=workspace, user=member, email="sender@gmail.test")
+    workflow_id = create_workflow(key_client, workspace, welcome_with_account(gmail))
+    repeats = threshold + 1
+    for index in range(repeats):
+        run_once(key_client, workspace, workflow_id, index)
+    runs_url = f"/api/workspaces/{workspace.pk}/runs/"
+    for _ in range(repeats):
+        assert key_client.get(runs_url).status_code == 200
+
+    ran = statements_of(lambda: run_once(key_client, workspace, workflow_id, repeats))
+    listed = statements_of(lambda: key_client.get(runs_url))
 
     assert len(ran) >= 5
-    assert [sql for sql in ran if sql not in prepared] == []
+    assert [sql for sql in ran if sql not in prepared()] == []
+    assert any("workflows_workflowrun" in sql for sql in listed)
+    assert [sql for sql in listed if sql in prepared()] == []
