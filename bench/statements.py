@@ -5,10 +5,10 @@ database, first with few earlier runs in the workspace and then with many.
 Statements are the SQL statements Django sends, savepoints included, less transaction control
 (BEGIN, COMMIT, ROLLBACK), which the commits count. Commits are pg_stat_database's xact_commit
 for the database, so each autocommit statement counts as the transaction it is. A backend
-reports its counters when it exits, and (PostgreSQL 15 and later) within a second of going idle:
-the batch is counted on a connection that has already run a few runs, as a served connection
-has, since what a connection does once (Django sets the time zone; a run's statements are
-prepared, each Parse a transaction of its own) is not what a run costs.
+reports its counters when it exits, or once idle after `pg_stat_force_next_flush()` (PostgreSQL
+15): the batch is counted on a connection that has already run a few runs, as a served
+connection has, since what a connection does once (Django sets the time zone; a run's statements
+are prepared, each Parse a transaction of its own) is not what a run costs.
 """
 
 import time
