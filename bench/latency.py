@@ -13,7 +13,10 @@ threads). Three figures:
 - latency at a fixed rate: --rate requests a second for --seconds, open loop (each request
   leaves when it is due whatever the server does; its latency counts from then), p50 and p99.
 CPU per run (the server's processes, and PostgreSQL less its idle rate) is printed for each wrk
-window, as peer.py does.
+window, as peer.py does. The threaded server is loaded for --warm-up seconds first: each of its
+connections runs a run's statements a few times before PostgreSQL keeps them prepared
+(galaxyco.db.prepared), as on a server that has been up a while; 2 s left it at about 5 runs a
+connection, the threshold itself.
 
 Every thread holds a PostgreSQL connection while its request waits on Gmail, so workers x
 threads (plus the Celery worker's threads) must stay well under the server's max_connections,
@@ -46,6 +49,7 @@ def measure(
     options: ServerOptions,
     connections: int,
     seconds: float,
+    warm_up: float,
     rate: float | None,
 ) -> tuple[LoadResult, LoadResult | None]:
     """wrk's throughput and, given a rate, the open-loop latency at that rate, from one server."""
@@ -54,7 +58,7 @@ def measure(
         base_url,
         pids,
     ):
-        wrk(base_url, paths=paths, headers=headers, connections=connections, seconds=2)
+        wrk(base_url, paths=paths, headers=headers, connections=connections, seconds=warm_up)
         measured = measured_window(
             f"{mode} {options.workers}x{options.worker_class}x{options.threads}, wrk {connections}",
             pids=pids,
@@ -77,6 +81,7 @@ def main() -> None:
     )
     parser.add_argument("--delay-ms", type=float, default=200, help="the sink's wait before each answer")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warm-up", type=float, default=8, help="seconds of load before measuring")
     parser.add_argument("--connections", type=int, default=72, help="wrk's, for throughput")
     parser.add_argument("--rate", type=float, default=100, help="runs a second for the latency figure")
     parser.add_argument("--mailboxes", type=int, default=400)
@@ -110,6 +115,7 @@ def main() -> None:
                 options=ServerOptions(),
                 connections=16,
                 seconds=min(args.seconds, 10),
+                warm_up=2,
                 rate=None,
             )
         measured: dict[str, tuple[LoadResult, LoadResult]] = {}
@@ -121,6 +127,7 @@ def main() -> None:
                 options=threaded,
                 connections=args.connections,
                 seconds=args.seconds,
+                warm_up=args.warm_up,
                 rate=args.rate,
             )
             assert latency is not None
