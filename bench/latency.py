@@ -34,7 +34,7 @@ from galaxyco_stack import MODES, Seeded, ServerOptions
 from loadgen import LoadResult, fixed_rate, wrk
 from measure import measured_window
 from procstat import idle_postgres_rate, loadavg
-from served import free_port
+from served import analyze_after_warm_up, free_port
 from sink import running_sink
 
 P3_RUNS_PER_SECOND = 200
@@ -59,6 +59,7 @@ def measure(
         pids,
     ):
         wrk(base_url, paths=paths, headers=headers, connections=connections, seconds=warm_up)
+        analyze_after_warm_up(galaxyco_stack.DATABASE_URL)
         measured = measured_window(
             f"{mode} {options.workers}x{options.worker_class}x{options.threads}, wrk {connections}",
             pids=pids,

@@ -33,7 +33,7 @@ from galaxyco_stack import MODES, Seeded, ServerOptions
 from loadgen import wrk
 from measure import Measured, measured_window, median, spread
 from procstat import idle_postgres_rate, loadavg
-from served import free_port
+from served import analyze_after_warm_up, free_port
 from sink import running_sink
 
 P1_RUNS_PER_SECOND = 220
@@ -80,6 +80,7 @@ def measure_galaxyco(mode: str, *, seeded: Seeded, broker_url: str, plan: Plan) 
         mode=mode, port=free_port(), options=plan.options, broker_url=broker_url
     ) as (base_url, pids):
         wrk(base_url, paths=paths, headers=headers, connections=plan.connections, seconds=plan.warmup)
+        analyze_after_warm_up(galaxyco_stack.DATABASE_URL)
         measured = measured_window(
             f"GalaxyCo {mode}",
             pids=pids,

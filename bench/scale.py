@@ -36,6 +36,7 @@ from served import (
     DEFAULT_DATABASE_URL,
     ROOT,
     analyze,
+    analyze_after_warm_up,
     configure_environment,
     database_url_named,
     free_port,
@@ -72,6 +73,7 @@ def execute_rate(database_url: str, seeded: Seeded, *, connections: int, seconds
         mode="inprocess", port=free_port(), options=ServerOptions(), broker_url=UNUSED_BROKER
     ) as (base, _):
         wrk(base, paths=paths, headers=headers, connections=connections, seconds=1)  # warm up
+        analyze_after_warm_up(database_url)
         result = wrk(base, paths=paths, headers=headers, connections=connections, seconds=seconds)
     if result.errors:
         raise RuntimeError(f"{result.errors} execute requests failed")
