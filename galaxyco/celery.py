@@ -2,12 +2,10 @@
 `celery -A galaxyco beat` (see the Procfile). Only the test settings run tasks in place."""
 
 import os
-from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
 
-from galaxyco import broker, collector
+from galaxyco import broker
 
 broker.register()  # the embedded broker writes each message whole (galaxyco/broker.py)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "galaxyco.settings")
@@ -15,9 +13,3 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "galaxyco.settings")
 app = Celery("galaxyco")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-@worker_ready.connect
-def tune_collector(**_: Any) -> None:
-    """A worker runs tasks on many threads at once, as the web serves requests: the same collector."""
-    collector.tune_for_serving()
